@@ -53,42 +53,62 @@ typedef struct tess_store tess_store;
  * (the `store:` directory, created if missing; default back ends live inside it).
  * Only tessera.yaml is read here; definition files are read by tess_plan and tess_apply.
  *
+ * The store directory is relative to repo_dir unless absolute; the embedded registry is
+ * <store>/registry.db (SQLite). A `registry:` other than absent, empty or "sqlite" (e.g.
+ * postgresql://...) is TESS_ECONFIG "not supported yet", with its tessera.yaml line:column.
+ *
  * On every return except TESS_ENOMEM, *out is a handle (close it with tess_store_close), so
- * that tess_store_errmsg can explain a failure.
- * Errors: TESS_ECONFIG (no or bad tessera.yaml), TESS_EIO, TESS_EREGISTRY, TESS_ENOMEM.
+ * that tess_store_errmsg can explain a failure; every other call on a handle whose open failed
+ * returns the same error and keeps its message.
+ * Errors: TESS_ECONFIG (no or bad tessera.yaml), TESS_EIO, TESS_EREGISTRY, TESS_EINVAL
+ * (repo_dir NULL or empty), TESS_ENOMEM.
  */
 int tess_store_open(const char *repo_dir, tess_store **out);
 
 /* Closes the store and frees the handle. NULL is ok. */
 void tess_store_close(tess_store *st);
 
-/* The detailed message of the last failure on this handle ("" if none). Borrowed until the
- * next call on the handle. May span several lines (one per definition error). */
+/* The detailed message of the last failure on this handle ("" if none: each call clears it).
+ * Borrowed until the next call on the handle. May span several lines (one per definition
+ * error). */
 const char *tess_store_errmsg(const tess_store *st);
 
-/* The project name from tessera.yaml. Borrowed for the life of the handle. */
+/* The project name from tessera.yaml ("" if it could not be read). Borrowed for the life of
+ * the handle. */
 const char *tess_store_project(const tess_store *st);
 
 /* ---- definitions: plan and apply ------------------------------------------------------- */
 
 /*
  * Reads and validates every definition file of the repo and compares it with the registry's
- * latest version. *json_out receives (owned, tess_free) a JSON document:
- *   {"project": ..., "from_version": N|null, "hash": "...", "changes": bool,
- *    "added": [{"kind","name"}], "changed": [{"kind","name","fields":[...]}],
- *    "removed": [{"kind","name"}],
- *    "affected_services": [{"kind","name","services":[...]}]}
+ * latest version. Writes nothing. *json_out receives (owned, tess_free) a JSON document:
+ *   {"project": "fraud", "from_version": N | null (nothing applied yet), "hash": "<32 hex>",
+ *    "changes": bool (false: the definitions hash equals the latest version's),
+ *    "added":   [{"kind", "name"}],
+ *    "changed": [{"kind", "name", "fields": ["expr", "window", ...]}],
+ *    "removed": [{"kind", "name"}],
+ *    "affected_services": [{"kind", "name", "services": ["fraud_model_v1", ...]}]}
+ * "kind" is one of "entity", "source", "feature_view", "feature", "on_demand_feature",
+ * "feature_service"; a feature's name is "view:feature". Lists are sorted by kind (in that order)
+ * then name. "fields" are the object's top-level fields that differ (a view's "features" are not
+ * a field of the view: each feature is an object of its own). "affected_services" has one entry
+ * per feature or on-demand feature whose values may change — changed, removed, or (features
+ * only) whose view changed in a field other than description/owner/tags — listing the services
+ * present before and after that use it, directly or through an on-demand feature; entries with
+ * no service are left out. docs/registry.md has the details.
  * Errors: TESS_EDEFS (message: every problem, one per line, as file:line:column: text),
- * TESS_EIO, TESS_EREGISTRY, TESS_ENOMEM.
+ * TESS_ECONFIG, TESS_EIO, TESS_EREGISTRY, TESS_ENOMEM.
  */
 int tess_plan(tess_store *st, char **json_out);
 
 /*
  * Validates the definitions and, if they differ from the latest version, records them as a new
  * registry version, atomically. *json_out (owned, tess_free) is the plan document of tess_plan
- * plus "version": the new version (or the unchanged latest one when "changes" is false).
- * Nothing is written unless everything validates.
- * Errors: as tess_plan.
+ * plus "version": the new version (or the unchanged latest one when "changes" is false), and
+ * "applied_at": that version's time, RFC 3339 UTC ("2024-01-02T03:04:05Z"; TESSERA_NOW pins it).
+ * Nothing is written unless everything validates. An apply waits for another process's apply
+ * (up to 10 s, then TESS_EREGISTRY); readers never wait for it.
+ * Errors: as tess_plan; TESS_EINVAL if TESSERA_NOW is set but is not a timestamp.
  */
 int tess_apply(tess_store *st, char **json_out);
 
@@ -96,32 +116,58 @@ int tess_apply(tess_store *st, char **json_out);
 
 /*
  * Lists registry objects of one kind: "entities", "sources", "views", "features",
- * "on_demand_features", "services", or NULL for all. *json_out (owned): a JSON array of objects,
- * each with "kind", "name", "owner", "description", "tags" and the kind's own fields.
+ * "on_demand_features", "services" (the singular kind names are accepted too), or NULL for all.
+ * *json_out (owned): a JSON array sorted by kind then name, each element
+ *   {"kind", "name", "owner", "description", "tags": {...}, "since_version": N (the version
+ *    that introduced this definition of the object), ...the object's own fields as in the
+ *    definitions document (docs/registry.md)}.
+ * A feature has its view's owner and tags unless it has its own, plus "view" and
+ * "feature_kind" ("row" | "aggregate": the document's "kind" of a feature, renamed). A view
+ * includes its "features" as written in the document.
  * Errors: TESS_EINVAL (unknown kind), TESS_NOTFOUND (no such version / nothing applied yet),
  * TESS_EREGISTRY, TESS_ENOMEM.
  */
 int tess_catalog_list(tess_store *st, const char *kind, int64_t version, char **json_out);
 
-/* Describes one object by name (a view, an entity, "view:feature", ...). *json_out: the
- * object's full definition plus "used_by" (downstream) and "uses" (upstream).
- * Errors: TESS_NOTFOUND, TESS_EREGISTRY, TESS_ENOMEM. */
+/* Describes one object by name: "view:feature" is a feature; any other name is looked up as a
+ * feature view, entity, source, on-demand feature, then service (the first that exists wins).
+ * *json_out (owned): an element of tess_catalog_list plus "version" (the version described),
+ * "uses": [{"kind","name"}] (direct upstream) and "used_by": [{"kind","name"}] (direct
+ * downstream), each sorted by kind then name.
+ * Errors: TESS_NOTFOUND (no such object or version), TESS_EINVAL, TESS_EREGISTRY, TESS_ENOMEM. */
 int tess_catalog_describe(tess_store *st, const char *name, int64_t version, char **json_out);
 
-/* Searches names, descriptions, tags and owners of the latest version, case-insensitively,
- * for every word of `text`. *json_out: a JSON array of matches ranked best first, each with
- * "kind", "name", "owner", "description", "tags", "matched" (the fields that matched). */
+/* Searches names, descriptions, tags (keys and values) and owners of the latest version,
+ * case-insensitively: an object matches when every word of `text` is found in one of them.
+ * *json_out (owned): a JSON array ranked best first (the whole text equal to the name, or to a
+ * feature's part after the colon; then more words in the name; then more words elsewhere; then
+ * kind and name), each {"kind", "name", "owner", "description", "tags", "since_version",
+ * "matched": ["name", "description", "owner", "tags"] (the fields where words were found)}.
+ * No match is an empty array. Errors: TESS_EINVAL (no word), TESS_NOTFOUND (nothing applied
+ * yet), TESS_EREGISTRY, TESS_ENOMEM. */
 int tess_catalog_search(tess_store *st, const char *text, char **json_out);
 
-/* Lineage of one object: {"name","kind","upstream":[{"kind","name","depth"}],
- * "downstream":[...], "edges":[{"from":{..},"to":{..}}]}. Errors: TESS_NOTFOUND, ... */
+/* Lineage of one object (named as for describe) in the latest version:
+ *   {"name", "kind", "version",
+ *    "upstream":   [{"kind", "name", "depth"}]   what it is computed from, transitively,
+ *    "downstream": [{"kind", "name", "depth"}]   what is computed from it, up to the services,
+ *    "edges": [{"from": {"kind","name"}, "to": {"kind","name"}}]}
+ * depth is the length of the shortest path (1: direct); lists are sorted by depth, kind, name.
+ * "edges" are the edges walked on both sides. Edges: entity -> feature_view, source ->
+ * feature_view, batch source -> push source, feature_view -> feature, feature ->
+ * on_demand_feature, feature -> feature_service, on_demand_feature -> feature_service.
+ * Errors: TESS_NOTFOUND, TESS_EINVAL, TESS_EREGISTRY, TESS_ENOMEM. */
 int tess_catalog_lineage(tess_store *st, const char *name, char **json_out);
 
-/* Every registry version, oldest first: [{"version","applied_at","hash","added","changed",
- * "removed"}] where the last three list "kind:name" strings. */
+/* Every registry version, oldest first: [{"version", "applied_at" (RFC 3339), "hash",
+ * "project", "added", "changed", "removed"}] where the last three list "kind:name" strings
+ * ("feature:user_txn:amount_sum_7d"). [] when nothing has been applied.
+ * Errors: TESS_EREGISTRY, TESS_ENOMEM. */
 int tess_catalog_history(tess_store *st, char **json_out);
 
-/* The full definitions document of a version (0: latest), as recorded by apply. */
+/* The full definitions document of a version (0: latest), exactly as recorded by apply (compact,
+ * sorted keys; its hash is the version's "hash"). Errors: TESS_NOTFOUND, TESS_EREGISTRY,
+ * TESS_ENOMEM. */
 int tess_catalog_definitions(tess_store *st, int64_t version, char **json_out);
 
 #ifdef __cplusplus

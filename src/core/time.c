@@ -119,8 +119,12 @@ int tess__ts_parse(const char *s, size_t n, int64_t *us, const char **why)
 
 size_t tess__ts_format(int64_t us, char *buf)
 {
-    int64_t secs = tess__floor_div(us, TESS_US_PER_S);
-    long frac = (long)(us - secs * TESS_US_PER_S);
+    int64_t secs = us / TESS_US_PER_S; /* floor division without overflow at the int64 limits */
+    long frac = (long)(us % TESS_US_PER_S);
+    if (frac < 0) {
+        frac += TESS_US_PER_S;
+        secs--;
+    }
     int64_t days = tess__floor_div(secs, 86400);
     long sod = (long)(secs - days * 86400);
     int64_t y;

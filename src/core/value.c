@@ -38,7 +38,8 @@ bool tess__value_same(const tess__value *a, const tess__value *b)
     case TESS_T_FLOAT64:
         if (isnan(a->u.f) || isnan(b->u.f)) return isnan(a->u.f) && isnan(b->u.f);
         return a->u.f == b->u.f;
-    case TESS_T_STRING: return a->u.s.n == b->u.s.n && memcmp(a->u.s.p, b->u.s.p, a->u.s.n) == 0;
+    case TESS_T_STRING:
+        return a->u.s.n == b->u.s.n && (a->u.s.n == 0 || memcmp(a->u.s.p, b->u.s.p, a->u.s.n) == 0);
     default: return true;
     }
 }

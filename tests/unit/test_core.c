@@ -76,6 +76,11 @@ static void test_ts_roundtrip_random(void **state)
     assert_string_equal(buf, "1970-01-01T00:00:00Z");
     tess__ts_format(1500, buf);
     assert_string_equal(buf, "1970-01-01T00:00:00.001500Z");
+    /* the int64 limits format without overflow (years outside 0001..9999 are not parseable) */
+    assert_true(tess__ts_format(INT64_MIN, buf) > 0);
+    assert_true(tess__ts_format(INT64_MAX, buf) > 0);
+    tess__value e1 = tess__v_str(NULL, 0), e2 = tess__v_str("", 0);
+    assert_true(tess__value_same(&e1, &e2));
     tess__ts_format(-1, buf);
     assert_string_equal(buf, "1969-12-31T23:59:59.999999Z");
 }
