@@ -1927,6 +1927,19 @@ static int load_core(const tess__defs_file *files, size_t nfiles, bool config_on
         if (!(names[i] = S(&L, files[i].name))) goto out;
     L.d->files = names;
     L.d->nfiles = nfiles;
+    const char **texts = A(&L, nfiles * sizeof(*texts));
+    size_t *lens = A(&L, nfiles * sizeof(*lens));
+    if (!texts || !lens) goto out;
+    for (size_t i = 0; i < nfiles; i++) {
+        char *t = A(&L, files[i].len + 1);
+        if (!t) goto out;
+        if (files[i].len) memcpy(t, files[i].text, files[i].len);
+        t[files[i].len] = '\0';
+        texts[i] = t;
+        lens[i] = files[i].len;
+    }
+    L.d->file_texts = texts;
+    L.d->file_lens = lens;
 
     bool cfg_parsed = false;
     for (size_t i = 0; i < nfiles && !L.oom; i++) {

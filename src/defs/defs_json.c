@@ -10,10 +10,12 @@
  */
 #include <jansson.h>
 
+#include "core/alloc.h"
 #include "core/time.h"
 #include "core/value.h"
 #include "defs/defs.h"
 #include "defs/defs_model.h"
+#include "tessera.h"
 
 typedef struct jb {
     int bad;
@@ -206,4 +208,46 @@ json_t *tess__defs_to_json(const tess__defs *d)
         return NULL;
     }
     return doc;
+}
+
+json_t *tess__defs_files_json(const tess__defs *d)
+{
+    json_t *arr = json_array();
+    if (!arr) return NULL;
+    for (size_t i = 0; i < d->nfiles; i++) {
+        json_t *o = json_pack("{s:s, s:s#}", "name", d->files[i], "text", d->file_texts[i],
+                              (int)d->file_lens[i]);
+        if (!o || json_array_append_new(arr, o)) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+int tess__defs_load_json(const json_t *files, tess__defs **out, tess__err *err)
+{
+    size_t n = json_is_array(files) ? json_array_size(files) : 0;
+    *out = NULL;
+    if (!json_is_array(files))
+        return tess__err_set(err, TESS_EINVAL, "definition files: expected a JSON array");
+    tess__defs_file *v = tess__calloc(n ? n : 1, sizeof(*v));
+    if (!v) return tess__err_set(err, TESS_ENOMEM, "out of memory");
+    int rc = TESS_OK;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *o = json_array_get(files, i);
+        const json_t *name = json_object_get(o, "name"), *text = json_object_get(o, "text");
+        if (!json_is_string(name) || !json_is_string(text)) {
+            rc = tess__err_set(err, TESS_EINVAL, "definition files: entry %zu is not {name, text}",
+                               i);
+            goto out;
+        }
+        v[i].name = json_string_value(name);
+        v[i].text = json_string_value(text);
+        v[i].len = json_string_length(text);
+    }
+    rc = tess__defs_load_strings(v, n, out, err);
+out:
+    tess__free(v);
+    return rc;
 }

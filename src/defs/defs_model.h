@@ -182,6 +182,8 @@ typedef struct tess__service {
 struct tess__defs {
     tess__config config;
     const char *const *files; /* files read, in load order (tessera.yaml first) */
+    const char *const *file_texts; /* their contents (file_lens[i] bytes, NUL-terminated) */
+    const size_t *file_lens;
     size_t nfiles;
     tess__entity *const *entities; /* each array sorted by name */
     size_t nentities;
@@ -237,5 +239,14 @@ typedef struct tess__defs_file {
  */
 int tess__defs_load_strings(const tess__defs_file *files, size_t nfiles, tess__defs **out,
                             tess__err *err);
+
+/* The files the definitions were loaded from, as [{"name","text"}] in load order (new
+ * reference; NULL on out-of-memory): what the registry records with a version, so that
+ * tess__defs_load_json can rebuild exactly these definitions later. */
+json_t *tess__defs_files_json(const tess__defs *d);
+
+/* Loads definitions from a [{"name","text"}] document (tess__defs_files_json, as kept by the
+ * registry). Errors: as tess__defs_load_strings, and TESS_EINVAL for a malformed document. */
+int tess__defs_load_json(const json_t *files, tess__defs **out, tess__err *err);
 
 #endif

@@ -152,6 +152,8 @@ static const char *const migrations[TESS__REGISTRY_SCHEMA] = {
     ");"
     "CREATE INDEX edges_to ON edges (to_kind, to_name);"
     "CREATE INDEX edges_live ON edges (until_version);",
+    /* 2: the definition files each version was loaded from ([{"name","text"}]) */
+    "ALTER TABLE versions ADD COLUMN files TEXT NOT NULL DEFAULT '[]';",
 };
 
 static int schema_version(tess__registry *r, int64_t *v, tess__err *err)
@@ -674,20 +676,23 @@ out:
     return rc;
 }
 
-static int write_version(tess__registry *r, const prep *p, int64_t v, int64_t now, tess__err *err)
+static int write_version(tess__registry *r, const prep *p, const json_t *files, int64_t v,
+                         int64_t now, tess__err *err)
 {
     sqlite3_stmt *st = NULL;
     json_t *summary = json_object();
-    char *text = NULL;
+    char *text = NULL, *ftext = NULL;
     static const char *const keys[] = {"added", "changed", "removed", "affected_services"};
     int rc;
     if (!summary) goto oom;
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (json_object_set(summary, keys[i], json_object_get(p->plan, keys[i]))) goto oom;
     if (!(text = tess__json_text(summary, JSON_COMPACT))) goto oom;
+    if (files && !(ftext = tess__json_text(files, JSON_COMPACT))) goto oom;
     if ((rc = tess__reg_prepare(r,
                                 "INSERT INTO versions (version, applied_at, project, hash, "
-                                "definitions, summary) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                                "definitions, summary, files) "
+                                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                                 &st, err)))
         goto out;
     sqlite3_bind_int64(st, 1, v);
@@ -696,6 +701,7 @@ static int write_version(tess__registry *r, const prep *p, int64_t v, int64_t no
     sqlite3_bind_text(st, 4, p->hash, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, p->text, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 6, text, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, ftext ? ftext : "[]", -1, SQLITE_STATIC);
     rc = step_done(r, st, "writing the version", err);
     goto out;
 oom:
@@ -703,11 +709,18 @@ oom:
 out:
     sqlite3_finalize(st);
     tess__free(text);
+    tess__free(ftext);
     json_decref(summary);
     return rc;
 }
 
 int tess__registry_apply(tess__registry *r, json_t *defs, json_t **out, tess__err *err)
+{
+    return tess__registry_apply_files(r, defs, NULL, out, err);
+}
+
+int tess__registry_apply_files(tess__registry *r, json_t *defs, const json_t *files,
+                               json_t **out, tess__err *err)
 {
     prep p;
     int64_t now, v = 0, at;
@@ -727,7 +740,7 @@ int tess__registry_apply(tess__registry *r, json_t *defs, json_t **out, tess__er
     } else {
         v = p.from + 1;
         at = now;
-        if ((rc = write_version(r, &p, v, now, err)) || (rc = write_objects(r, &p.cur, v, err)) ||
+        if ((rc = write_version(r, &p, files, v, now, err)) || (rc = write_objects(r, &p.cur, v, err)) ||
             (rc = write_edges(r, &p.cur, v, err)))
             goto end;
         if (r->hook && (rc = r->hook(r->hook_arg)) != TESS_OK) {
@@ -840,6 +853,40 @@ end:
     if (rc != TESS_OK) {
         tess__free(*out);
         *out = NULL;
+    }
+    return rc;
+}
+
+int tess__registry_files(tess__registry *r, int64_t version, int64_t *version_out, json_t **out,
+                         tess__err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = 0;
+    int rc, src;
+    *out = NULL;
+    if ((rc = tess__reg_begin_read(r, err))) return rc;
+    if ((rc = tess__reg_version(r, version, &v, err))) goto end;
+    if ((rc = tess__reg_prepare(r, "SELECT files FROM versions WHERE version = ?1", &st, err)))
+        goto end;
+    sqlite3_bind_int64(st, 1, v);
+    src = sqlite3_step(st);
+    if (src != SQLITE_ROW) {
+        rc = tess__reg_sqlerr(r, err, src, "reading definition files");
+    } else {
+        json_error_t je;
+        *out = json_loads(tess__col_text(st, 0), 0, &je);
+        if (!*out || !json_is_array(*out))
+            rc = tess__err_set(err, TESS_EREGISTRY, "registry: version %lld: damaged files record",
+                               (long long)v);
+    }
+end:
+    sqlite3_finalize(st);
+    rc = tess__reg_end(r, rc, err);
+    if (rc != TESS_OK) {
+        json_decref(*out);
+        *out = NULL;
+    } else if (version_out) {
+        *version_out = v;
     }
     return rc;
 }

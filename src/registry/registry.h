@@ -26,7 +26,7 @@ typedef struct tess__registry tess__registry;
 #define TESS__REGISTRY_BUSY_MS 10000
 
 /* The schema version this code writes (docs/registry.md lists the migrations). */
-#define TESS__REGISTRY_SCHEMA 1
+#define TESS__REGISTRY_SCHEMA 2
 
 /*
  * Opens (creating if missing) the registry database at `path`, switches it to WAL, and brings its
@@ -62,6 +62,18 @@ int tess__registry_plan(tess__registry *r, json_t *defs, json_t **out, tess__err
  * is not a timestamp; a writer that waits longer than the busy timeout gets TESS_EREGISTRY.
  */
 int tess__registry_apply(tess__registry *r, json_t *defs, json_t **out, tess__err *err);
+
+/* As tess__registry_apply, and records with the new version the definition files it was loaded
+ * from (`files`: [{"name","text"}], borrowed; NULL records none), so that the typed model of
+ * any version can be rebuilt with tess__defs_load_strings (tess__registry_files). */
+int tess__registry_apply_files(tess__registry *r, json_t *defs, const json_t *files,
+                               json_t **out, tess__err *err);
+
+/* The definition files recorded with a version (0: latest): *out is a new reference to
+ * [{"name","text"}] ([] for versions applied before files were recorded). Errors: TESS_NOTFOUND
+ * (no such version, nothing applied), TESS_EREGISTRY, TESS_ENOMEM. */
+int tess__registry_files(tess__registry *r, int64_t version, int64_t *version_out, json_t **out,
+                         tess__err *err);
 
 /* Catalog queries: version 0 means the latest. Shapes: include/tessera.h. */
 int tess__registry_list(tess__registry *r, const char *kind, int64_t version, json_t **out,

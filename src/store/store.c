@@ -22,16 +22,9 @@
 #include "core/err.h"
 #include "defs/defs.h"
 #include "registry/registry.h"
+#include "store/store_int.h"
 #include "tessera.h"
 
-struct tess_store {
-    tess__err err;
-    int open_rc; /* TESS_OK, or why tess_store_open failed */
-    char *repo_dir;
-    char *store_dir;
-    tess__config cfg;
-    tess__registry *reg;
-};
 
 /* ---- open -------------------------------------------------------------------------------- */
 
@@ -146,6 +139,7 @@ void tess_store_close(tess_store *st)
 {
     if (!st) return;
     tess__registry_close(st->reg);
+    tess__defs_free(st->applied);
     tess__config_release(&st->cfg);
     tess__free(st->repo_dir);
     tess__free(st->store_dir);
@@ -169,10 +163,7 @@ const char *tess_store_project(const tess_store *st)
 static int enter(tess_store *st, char **json_out)
 {
     if (json_out) *json_out = NULL;
-    if (!st) return TESS_EINVAL;
-    if (st->open_rc != TESS_OK) return st->open_rc; /* keeps the open message */
-    tess__err_clear(&st->err);
-    return TESS_OK;
+    return tess__store_enter(st); /* a FAILED handle keeps its open message */
 }
 
 /* Hands a JSON result to the caller as text (tess_free), and drops the reference. */
@@ -186,29 +177,78 @@ static int finish(tess_store *st, int rc, json_t *j, char **json_out)
     return rc;
 }
 
-/* The canonical definitions document of the repo. */
-static int load_defs(tess_store *st, json_t **doc)
+/* The canonical definitions document of the repo, and the files it was loaded from. */
+static int load_defs(tess_store *st, json_t **doc, json_t **files)
 {
     tess__defs *d = NULL;
     int rc = tess__defs_load(st->repo_dir, &d, &st->err);
-    *doc = NULL;
+    *doc = *files = NULL;
     if (rc != TESS_OK) return rc;
-    if (!(*doc = tess__defs_to_json(d))) rc = tess__err_set(&st->err, TESS_ENOMEM, "out of memory");
+    if (!(*doc = tess__defs_to_json(d)) || !(*files = tess__defs_files_json(d)))
+        rc = tess__err_set(&st->err, TESS_ENOMEM, "out of memory");
     tess__defs_free(d);
     return rc;
 }
 
 static int plan_or_apply(tess_store *st, int apply, char **json_out)
 {
-    json_t *doc = NULL, *res = NULL;
+    json_t *doc = NULL, *files = NULL, *res = NULL;
     int rc = enter(st, json_out);
     if (rc) return rc;
     if (!json_out) return tess__err_set(&st->err, TESS_EINVAL, "no output pointer");
-    if ((rc = load_defs(st, &doc)) == TESS_OK)
-        rc = apply ? tess__registry_apply(st->reg, doc, &res, &st->err)
+    if ((rc = load_defs(st, &doc, &files)) == TESS_OK)
+        rc = apply ? tess__registry_apply_files(st->reg, doc, files, &res, &st->err)
                    : tess__registry_plan(st->reg, doc, &res, &st->err);
     json_decref(doc);
+    json_decref(files);
     return finish(st, rc, res, json_out);
+}
+
+int tess__store_enter(tess_store *st)
+{
+    if (!st) return TESS_EINVAL;
+    if (st->open_rc != TESS_OK) return st->open_rc;
+    tess__err_clear(&st->err);
+    return TESS_OK;
+}
+
+int tess__store_applied_defs(tess_store *st, const tess__defs **out)
+{
+    int64_t latest = 0, v = 0;
+    json_t *files = NULL;
+    tess__defs *d = NULL;
+    int rc;
+    *out = NULL;
+    if ((rc = tess__registry_latest(st->reg, &latest, NULL, &st->err))) return rc;
+    if (latest == 0)
+        return tess__err_set(&st->err, TESS_NOTFOUND,
+                             "nothing has been applied yet: run 'tessera apply' first");
+    if (st->applied && st->applied_version == latest) {
+        *out = st->applied;
+        return TESS_OK;
+    }
+    if ((rc = tess__registry_files(st->reg, latest, &v, &files, &st->err))) return rc;
+    if (json_array_size(files) == 0) {
+        rc = tess__err_set(&st->err, TESS_NOTFOUND,
+                           "registry version %lld was applied by an older tessera that did not "
+                           "record its files: run 'tessera apply' again",
+                           (long long)v);
+        goto out;
+    }
+    if ((rc = tess__defs_load_json(files, &d, &st->err)) != TESS_OK) {
+        if (rc != TESS_ENOMEM)
+            rc = tess__err_add(&st->err, TESS_EREGISTRY,
+                               "registry version %lld: its definitions no longer load",
+                               (long long)v);
+        goto out;
+    }
+    tess__defs_free(st->applied);
+    st->applied = d;
+    st->applied_version = v;
+    *out = d;
+out:
+    json_decref(files);
+    return rc;
 }
 
 int tess_plan(tess_store *st, char **json_out)

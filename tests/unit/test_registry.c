@@ -26,6 +26,7 @@
 #include "core/err.h"
 #include "core/hash.h"
 #include "registry/registry.h"
+#include "store/store_int.h"
 #include "tessera.h"
 
 /* ---- allocation routing: jansson and SQLite through tess__malloc ------------------------ */
@@ -1289,6 +1290,19 @@ static void test_store(void **state)
     assert_non_null(strstr(out, "\"project\":\"fraud\""));
     tess_free(out);
     assert_string_equal(tess_store_errmsg(st), ""); /* cleared by the last successful call */
+
+    /* the typed definitions of the applied version come back from the registry, unchanged
+     * when the repo's files change afterwards */
+    const tess__defs *ad = NULL;
+    assert_int_equal(tess__store_applied_defs(st, &ad), TESS_OK);
+    assert_non_null(tess__defs_view(ad, "user_txn"));
+    assert_int_equal(tess__defs_view(ad, "user_txn")->nfeatures, 2);
+    write_file(repo, "more.yaml", "entities:\n  - name: merchant\n    join_keys: [merchant_id]\n");
+    const tess__defs *ad2 = NULL;
+    assert_int_equal(tess__store_applied_defs(st, &ad2), TESS_OK);
+    assert_ptr_equal(ad, ad2); /* cached: same version */
+    assert_null(tess__defs_entity(ad2, "merchant"));
+    assert_int_equal(remove(strcat(strcpy(path, repo), "/more.yaml")), 0);
 
     /* invalid definitions: nothing is written */
     write_file(repo, "bad.yaml", "entities:\n  - name: merchant\n    join_keys: 7\n");
