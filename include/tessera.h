@@ -170,6 +170,65 @@ int tess_catalog_history(tess_store *st, char **json_out);
  * TESS_ENOMEM. */
 int tess_catalog_definitions(tess_store *st, int64_t version, char **json_out);
 
+
+/* ---- offline store: ingest, training sets, statistics ---------------------------------- */
+
+/* Options of tess_ingest. Zero-initialise, then set what you need. */
+typedef struct tess_ingest_opts {
+    int force;           /* ingest files whose content was ingested before (default: skip) */
+    size_t max_bad_rows; /* skip and report up to this many bad rows (default 0: fail) */
+    /* progress on long ingests: called now and then with bytes read so far and in all; may be
+     * NULL */
+    void (*progress)(void *arg, uint64_t done, uint64_t total);
+    void *progress_arg;
+} tess_ingest_opts;
+
+/*
+ * Ingests event files into the offline store for the batch source `source` of the latest
+ * applied definitions. `paths` (npaths of them, relative to the current directory) are the
+ * files; npaths == 0 means the source's own `path` (a glob, relative to the repo). All files are
+ * one atomic commit: all of them or none. Files whose content was ingested before are skipped
+ * unless opts->force. opts may be NULL.
+ * *json_out (owned, tess_free): {"source", "rows", "files": [{"path", "rows", "skipped":
+ * bool}], "bad_rows": N, "bad_row_messages": [...], "null_key_rows": N}.
+ * Errors: TESS_NOTFOUND (nothing applied, no such source, no file matches), TESS_EPARSE (a bad
+ * row: the message says file:line:column, the column and the value), TESS_EIO, TESS_ENOMEM.
+ */
+int tess_ingest(tess_store *st, const char *source, const char *const *paths, size_t npaths,
+                const tess_ingest_opts *opts, char **json_out);
+
+/* Options of tess_training_set. Zero-initialise, then set what you need. */
+typedef struct tess_training_opts {
+    const char *service;          /* a feature service, or NULL to use `features` */
+    const char *const *features;  /* "view:feature", "view:*" or on-demand names */
+    size_t nfeatures;
+    const char *labels_path;      /* CSV or JSON Lines (by extension: .jsonl/.json, else CSV) */
+    const char *output_path;      /* written atomically; format by extension as above */
+    const char *timestamp_column; /* NULL: "event_timestamp" */
+    int full_feature_names;       /* name columns "view__feature" instead of "feature" */
+} tess_training_opts;
+
+/*
+ * Builds a point-in-time correct training set: for every label row (its join keys and
+ * timestamp t), the value of every feature as of t (DESIGN.md, "Time semantics"). Label rows
+ * keep their order and every column; one column is added per feature. *json_out (owned):
+ * {"rows", "columns": [...], "output"}.
+ * Errors: TESS_NOTFOUND (nothing applied; unknown service or feature), TESS_EPARSE (a label
+ * row's key or timestamp does not parse: file:line, column, value; a missing column), TESS_EIO,
+ * TESS_ENOMEM.
+ */
+int tess_training_set(tess_store *st, const tess_training_opts *opts, char **json_out);
+
+/*
+ * Statistics of a feature view's features over the offline store: a row-level feature's value
+ * on every event row, an aggregate's value as of every event's time (what a backfill computes)
+ * — one value per event of the view's source. *json_out (owned): {"view", "rows",
+ * "features": [{"name", "type", "count", "nulls", "mean", "stddev", "min", "max", "p50",
+ * "p90", "p99", "distinct"}]} (numbers null where they do not apply; percentiles and distinct
+ * counts are approximate). Errors: TESS_NOTFOUND, TESS_EIO, TESS_ENOMEM.
+ */
+int tess_stats(tess_store *st, const char *view, char **json_out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,6 +7,7 @@ PKGS=(
   build-essential pkg-config clang clang-format
   libyaml-dev libsqlite3-dev libjansson-dev libxxhash-dev libzstd-dev
   liblmdb-dev libmicrohttpd-dev libhiredis-dev libpq-dev libcmocka-dev
+  python3
 )
 
 missing=()

@@ -176,6 +176,9 @@ extern const cli_command cli_cmd_describe;
 extern const cli_command cli_cmd_search;
 extern const cli_command cli_cmd_lineage;
 extern const cli_command cli_cmd_history;
+extern const cli_command cli_cmd_ingest;
+extern const cli_command cli_cmd_training_set;
+extern const cli_command cli_cmd_stats;
 extern const cli_command cli_cmd_version;
 extern const cli_command *const cli_notyet_commands[]; /* NULL-terminated */
 

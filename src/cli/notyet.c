@@ -22,20 +22,14 @@ static int run_notyet(const cli_command *cmd, int argc, char **argv)
     static const cli_command var = {                                                               \
         .name = nm, .summary = sum, .synopsis = syn, .max_args = -1, .run = run_notyet}
 
-NOTYET(cmd_ingest, "ingest", "ingest SOURCE [FILE...]",
-       "Load a batch source's files into the offline store.");
-NOTYET(cmd_training_set, "training-set", "training-set --service NAME --labels FILE -o FILE",
-       "Build a point-in-time correct training set.");
 NOTYET(cmd_materialize, "materialize", "materialize [VIEW...]",
        "Compute online values from the offline store.");
 NOTYET(cmd_get, "get", "get SERVICE KEY=VALUE...", "Read online feature values of entities.");
 NOTYET(cmd_push, "push", "push SOURCE FILE", "Push events to a push source.");
 NOTYET(cmd_serve, "serve", "serve [--port N]", "Serve features over HTTP.");
-NOTYET(cmd_stats, "stats", "stats [VIEW]", "Show statistics of the stores.");
 NOTYET(cmd_check, "check", "check [SERVICE]", "Check online/offline consistency.");
 NOTYET(cmd_verify, "verify", "verify", "Verify the integrity of the store's files.");
 
 const cli_command *const cli_notyet_commands[] = {
-    &cmd_ingest, &cmd_training_set, &cmd_materialize, &cmd_get,    &cmd_push,
-    &cmd_serve,  &cmd_stats,        &cmd_check,       &cmd_verify, NULL,
+    &cmd_materialize, &cmd_get, &cmd_push, &cmd_serve, &cmd_check, &cmd_verify, NULL,
 };

@@ -139,6 +139,7 @@ void tess_store_close(tess_store *st)
 {
     if (!st) return;
     tess__registry_close(st->reg);
+    tess__evstore_close(st->es);
     tess__defs_free(st->applied);
     tess__config_release(&st->cfg);
     tess__free(st->repo_dir);
@@ -210,6 +211,14 @@ int tess__store_enter(tess_store *st)
     if (st->open_rc != TESS_OK) return st->open_rc;
     tess__err_clear(&st->err);
     return TESS_OK;
+}
+
+int tess__store_evstore(tess_store *st, tess__evstore **out)
+{
+    int rc = TESS_OK;
+    if (!st->es) rc = tess__evstore_open(st->store_dir, &st->es, &st->err);
+    *out = st->es;
+    return rc;
 }
 
 int tess__store_applied_defs(tess_store *st, const tess__defs **out)

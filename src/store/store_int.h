@@ -8,6 +8,7 @@
 #include "core/err.h"
 #include "defs/defs.h"
 #include "defs/defs_model.h"
+#include "offline/evstore.h"
 #include "registry/registry.h"
 #include "tessera.h"
 
@@ -21,7 +22,12 @@ struct tess_store {
     /* the typed definitions of the latest applied version (tess__store_applied_defs) */
     tess__defs *applied;
     int64_t applied_version;
+    tess__evstore *es; /* the offline event store, opened on first use (tess__store_evstore) */
 };
+
+/* The offline event store of the handle, opened on first use. Borrowed for the handle's life.
+ * Errors: as tess__evstore_open. */
+int tess__store_evstore(tess_store *st, tess__evstore **out);
 
 /* Starts a public call: clears the message; returns the open error of a FAILED handle. */
 int tess__store_enter(tess_store *st);

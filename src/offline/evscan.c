@@ -1,0 +1,348 @@
+/* evscan.c — scans of a layout: the k-way merge of its segments, in event order.
+ *
+ * Each segment has a cursor: its current decoded block and a *run* [pos, run_end) of rows in
+ * it that the scan wants (the whole block, or with a key filter the rows of one wanted
+ * entity). The merge repeatedly takes the cursor with the smallest head row and copies rows
+ * from its run up to the next cursor's head (galloping search), so that with one segment, or
+ * segments holding different entities, whole runs are copied at once.
+ *
+ * Key filter: the wanted keys are sorted encoded keys. A block is read only if some wanted
+ * key lies in its [first, last] key range; inside a block, binary searches on the encoded row
+ * keys find each wanted entity's rows. A cursor's filter position only moves forward.
+ *
+ * Batches: rows are appended to the output batch until it holds batch_rows rows; then, unless
+ * the scan may split entities (merges, rebuilds), rows continue to be appended while they
+ * belong to the entity of the last row, so that an entity is never split across batches.
+ *
+ * States: a scan is fresh (cursors not filled), running, done (every cursor exhausted) or
+ * failed (an error is sticky: every later next returns it).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "offline/evstore_int.h"
+#include "tessera.h"
+
+typedef struct cursor {
+    tess__segr *r;
+    size_t nblocks;
+    size_t next_blk; /* next block to consider */
+    tess__batch b;   /* the current block */
+    size_t pos, run_end;
+    size_t ki; /* filter: index of the first wanted key not passed yet */
+    bool live;
+} cursor;
+
+struct tess__evscan {
+    const tess__source *src;
+    size_t *keys, nkeys;
+    tess__evorder ord;
+    cursor *curs;
+    size_t ncurs;
+    bool filtered;
+    tess__str *filter; /* sorted, distinct; bytes in fbytes */
+    size_t nfilter;
+    char *fbytes;
+    bool *want, *skip;
+    size_t target;
+    bool split;
+    bool started;
+    int failed;
+    tess__batch out;
+    tess__buf kb;
+};
+
+static int keycmp(const void *a, size_t an, const void *b, size_t bn)
+{
+    size_t n = an < bn ? an : bn;
+    int c = n ? memcmp(a, b, n) : 0;
+    if (c) return c < 0 ? -1 : 1;
+    return (an > bn) - (an < bn);
+}
+
+static int str_cmp(const void *x, const void *y)
+{
+    const tess__str *a = x, *b = y;
+    return keycmp(a->p, a->n, b->p, b->n);
+}
+
+/* Encoded key of row i of b compared with k: <0, 0, >0 in *out. */
+static int row_vs_key(tess__evscan *s, const tess__batch *b, size_t i, const tess__str *k, int *out)
+{
+    tess__buf_reset(&s->kb);
+    int rc = tess__evkey_encode(&s->kb, b->cols, s->keys, s->nkeys, i);
+    if (rc == TESS_NOTFOUND) rc = TESS_OK; /* never stored; compares as its prefix */
+    if (rc) return rc;
+    *out = keycmp(s->kb.p ? s->kb.p : "", s->kb.len, k->p, k->n);
+    return TESS_OK;
+}
+
+/* First row in [lo, hi) whose key is >= k (strict: > k); rows are sorted by key. */
+static int row_bound(tess__evscan *s, const tess__batch *b, size_t lo, size_t hi,
+                     const tess__str *k, bool strict, size_t *out)
+{
+    while (lo < hi) {
+        size_t m = lo + (hi - lo) / 2;
+        int c, rc = row_vs_key(s, b, m, k, &c);
+        if (rc) return rc;
+        if (c < 0 || (strict && c == 0)) lo = m + 1;
+        else hi = m;
+    }
+    *out = lo;
+    return TESS_OK;
+}
+
+/* First filter index in [lo, nfilter) whose key is >= (p, n). */
+static size_t filter_bound(const tess__evscan *s, size_t lo, const void *p, size_t n)
+{
+    size_t hi = s->nfilter;
+    while (lo < hi) {
+        size_t m = lo + (hi - lo) / 2;
+        if (keycmp(s->filter[m].p, s->filter[m].n, p, n) < 0) lo = m + 1;
+        else hi = m;
+    }
+    return lo;
+}
+
+/* With a filter: the next run of wanted rows in the current block, from c->pos. */
+static int find_run(tess__evscan *s, cursor *c)
+{
+    size_t n = c->b.nrows;
+    while (c->pos < n) {
+        if (c->ki >= s->nfilter) { /* no wanted key left: the cursor is done */
+            c->pos = n;
+            c->next_blk = c->nblocks;
+            return TESS_OK;
+        }
+        const tess__str *k = &s->filter[c->ki];
+        int cmp, rc = row_vs_key(s, &c->b, c->pos, k, &cmp);
+        if (rc) return rc;
+        if (cmp > 0) {
+            c->ki = filter_bound(s, c->ki + 1, s->kb.p, s->kb.len);
+        } else if (cmp == 0) {
+            if ((rc = row_bound(s, &c->b, c->pos + 1, n, k, true, &c->run_end))) return rc;
+            return TESS_OK;
+        } else {
+            if ((rc = row_bound(s, &c->b, c->pos + 1, n, k, false, &c->pos))) return rc;
+        }
+    }
+    return TESS_OK;
+}
+
+/* Makes c->pos < c->run_end, reading blocks as needed, or marks the cursor exhausted. */
+static int cur_fill(tess__evscan *s, cursor *c, tess__err *err)
+{
+    int rc;
+    for (;;) {
+        if (c->pos < c->run_end) return TESS_OK;
+        if (s->filtered && c->pos < c->b.nrows) {
+            c->run_end = c->pos;
+            if ((rc = find_run(s, c))) return tess__err_set(err, rc, "out of memory");
+            if (c->pos < c->run_end) return TESS_OK;
+        }
+        size_t blk = c->next_blk;
+        if (s->filtered) {
+            for (; blk < c->nblocks; blk++) {
+                const tess__segblock *bl = tess__segr_block(c->r, blk);
+                c->ki = filter_bound(s, c->ki, bl->first, bl->first_n);
+                if (c->ki >= s->nfilter) {
+                    blk = c->nblocks;
+                    break;
+                }
+                if (keycmp(s->filter[c->ki].p, s->filter[c->ki].n, bl->last, bl->last_n) <= 0) break;
+            }
+        }
+        if (blk >= c->nblocks) {
+            c->live = false;
+            c->next_blk = c->nblocks;
+            tess__batch_reset(&c->b);
+            c->pos = c->run_end = 0;
+            return TESS_OK;
+        }
+        if ((rc = tess__segr_read_block(c->r, blk, s->want, &c->b, err))) return rc;
+        c->next_blk = blk + 1;
+        c->pos = 0;
+        c->run_end = s->filtered ? 0 : c->b.nrows;
+    }
+}
+
+/* First row in [lo, hi) of b that compares > row ri of rb (keys only, or the full order). */
+static size_t gallop(const tess__evorder *o, const tess__batch *b, size_t lo, size_t hi,
+                     const tess__batch *rb, size_t ri, bool keys_only)
+{
+#define GT(i) ((keys_only ? tess__ev_cmp_keys(o, b, (i), rb, ri) : tess__ev_cmp_rows(o, b, (i), rb, ri)) > 0)
+    if (lo >= hi) return hi;
+    size_t a = lo, step = 1;
+    while (a + step <= hi && !GT(a + step - 1)) {
+        a += step;
+        step *= 2;
+    }
+    size_t z = a + step <= hi ? a + step - 1 : hi;
+    while (a < z) {
+        size_t m = a + (z - a) / 2;
+        if (GT(m)) z = m;
+        else a = m + 1;
+    }
+    return a;
+#undef GT
+}
+
+void tess__evscan_close(tess__evscan *s)
+{
+    if (!s) return;
+    for (size_t i = 0; i < s->ncurs; i++) {
+        tess__segr_close(s->curs[i].r);
+        tess__batch_release(&s->curs[i].b);
+    }
+    tess__free(s->curs);
+    tess__free(s->keys);
+    tess__free(s->filter);
+    tess__free(s->fbytes);
+    tess__free(s->want);
+    tess__free(s->skip);
+    tess__batch_release(&s->out);
+    tess__buf_release(&s->kb);
+    tess__free(s);
+}
+
+int tess__evscan_new(const tess__source *src, const size_t *keys, size_t nkeys,
+                     tess__segr **readers, size_t nreaders, const tess__evscan_opts *opts,
+                     bool split, tess__evscan **out, tess__err *err)
+{
+    *out = NULL;
+    tess__evscan_opts defaults;
+    memset(&defaults, 0, sizeof(defaults));
+    if (!opts) opts = &defaults;
+    size_t nc = src->nschema;
+    tess__type *types = NULL;
+    tess__evscan *s = tess__calloc(1, sizeof(*s));
+    if (!s) goto nomem;
+    s->src = src;
+    s->split = split;
+    s->target = opts->batch_rows ? opts->batch_rows : TESS__SEG_BLOCK_ROWS;
+    s->curs = tess__calloc(nreaders ? nreaders : 1, sizeof(cursor));
+    if (!s->curs) goto nomem;
+    for (size_t i = 0; i < nreaders; i++) {
+        s->curs[i].r = readers[i];
+        readers[i] = NULL;
+        s->ncurs = i + 1;
+    }
+    s->keys = tess__calloc(nkeys ? nkeys : 1, sizeof(size_t));
+    s->want = tess__calloc(nc ? nc : 1, sizeof(bool));
+    s->skip = tess__calloc(nc ? nc : 1, sizeof(bool));
+    types = tess__calloc(nc ? nc : 1, sizeof(tess__type));
+    if (!s->keys || !s->want || !s->skip || !types) goto nomem;
+    if (nkeys) memcpy(s->keys, keys, nkeys * sizeof(size_t));
+    s->nkeys = nkeys;
+    s->ord = tess__evorder_of(src, s->keys, nkeys);
+    for (size_t c = 0; c < nc; c++) {
+        types[c] = src->schema[c].type;
+        s->want[c] = !opts->want || opts->want[c];
+    }
+    for (size_t k = 0; k < nkeys; k++) s->want[keys[k]] = true;
+    s->want[src->ts_col] = true;
+    if (src->created_col >= 0) s->want[src->created_col] = true;
+    for (size_t c = 0; c < nc; c++) s->skip[c] = !s->want[c];
+    if (tess__batch_init(&s->out, types, nc, s->target < 1024 ? s->target : 1024)) goto nomem;
+    for (size_t i = 0; i < s->ncurs; i++) {
+        cursor *c = &s->curs[i];
+        c->nblocks = tess__segr_nblocks(c->r);
+        c->live = true;
+        if (tess__batch_init(&c->b, types, nc, 1)) goto nomem;
+    }
+    if (opts->filter) {
+        s->filtered = true;
+        size_t total = 0;
+        for (size_t i = 0; i < opts->nfilter; i++) total += opts->filter[i].n;
+        s->filter = tess__calloc(opts->nfilter ? opts->nfilter : 1, sizeof(tess__str));
+        s->fbytes = tess__malloc(total ? total : 1);
+        if (!s->filter || !s->fbytes) goto nomem;
+        char *p = s->fbytes;
+        bool sorted = true;
+        for (size_t i = 0; i < opts->nfilter; i++) {
+            const tess__str *k = &opts->filter[i];
+            if (k->n) memcpy(p, k->p, k->n);
+            s->filter[i].p = p;
+            s->filter[i].n = k->n;
+            p += k->n;
+            if (i && sorted && str_cmp(&s->filter[i - 1], &s->filter[i]) > 0) sorted = false;
+        }
+        if (!sorted) qsort(s->filter, opts->nfilter, sizeof(tess__str), str_cmp);
+        size_t nu = 0;
+        for (size_t i = 0; i < opts->nfilter; i++)
+            if (nu == 0 || str_cmp(&s->filter[nu - 1], &s->filter[i]) != 0)
+                s->filter[nu++] = s->filter[i];
+        s->nfilter = nu;
+    }
+    tess__free(types);
+    *out = s;
+    return TESS_OK;
+nomem:
+    tess__free(types);
+    for (size_t i = 0; i < nreaders; i++) { /* those not handed to a cursor yet */
+        tess__segr_close(readers[i]);
+        readers[i] = NULL;
+    }
+    tess__evscan_close(s);
+    return tess__err_set(err, TESS_ENOMEM, "out of memory");
+}
+
+int tess__evscan_next(tess__evscan *s, const tess__batch **out, tess__err *err)
+{
+    int rc = TESS_OK;
+    *out = NULL;
+    if (s->failed) return tess__err_set(err, s->failed, "the scan failed before");
+    if (!s->started) {
+        s->started = true;
+        for (size_t i = 0; i < s->ncurs; i++)
+            if ((rc = cur_fill(s, &s->curs[i], err))) goto fail;
+    }
+    tess__batch_reset(&s->out);
+    for (;;) {
+        cursor *c = NULL, *c2 = NULL;
+        for (size_t i = 0; i < s->ncurs; i++) {
+            cursor *x = &s->curs[i];
+            if (!x->live) continue;
+            if (!c || tess__ev_cmp_rows(&s->ord, &x->b, x->pos, &c->b, c->pos) < 0) {
+                c2 = c;
+                c = x;
+            } else if (!c2 || tess__ev_cmp_rows(&s->ord, &x->b, x->pos, &c2->b, c2->pos) < 0) {
+                c2 = x;
+            }
+        }
+        if (!c) break;
+        size_t end = c->run_end;
+        if (c2) end = gallop(&s->ord, &c->b, c->pos + 1, end, &c2->b, c2->pos, false);
+        size_t have = s->out.nrows;
+        if (have >= s->target) {
+            if (s->split) break;
+            if (tess__ev_cmp_keys(&s->ord, &s->out, have - 1, &c->b, c->pos) != 0) break;
+            end = gallop(&s->ord, &c->b, c->pos + 1, end, &s->out, have - 1, true);
+        } else if (end - c->pos > s->target - have) {
+            end = c->pos + (s->target - have);
+        }
+        size_t n = end - c->pos;
+        if (tess__batch_reserve(&s->out, have + n) ||
+            tess__batch_append(&s->out, &c->b, c->pos, n, s->skip)) {
+            rc = tess__err_set(err, TESS_ENOMEM, "out of memory");
+            goto fail;
+        }
+        c->pos = end;
+        if ((rc = cur_fill(s, c, err))) goto fail;
+    }
+    if (s->out.nrows == 0) return TESS_NOTFOUND;
+    *out = &s->out;
+    return TESS_OK;
+fail:
+    s->failed = rc;
+    tess__batch_reset(&s->out);
+    return rc;
+}
+
+uint64_t tess__evscan_blocks_read(const tess__evscan *s)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < s->ncurs; i++) n += tess__segr_blocks_read(s->curs[i].r);
+    return n;
+}

@@ -1,0 +1,1552 @@
+/* evstore.c — the event store: ingest, layouts, merges, commits, scans (evstore.h).
+ *
+ * Writers work in a *transaction* on one source:
+ *   begin   mkdir, take the exclusive flock on <source>/LOCK, remove what crashed writers left
+ *           (MANIFEST.tmp, *.seg.tmp, segments the manifest does not list), read the MANIFEST
+ *           (or start an empty one), check the schema, resolve the layouts' key columns;
+ *   work    new segments are written as <layout>/<n>.seg.tmp and fsynced (`pending` in the
+ *           in-memory manifest); segments a merge replaces are dropped from the manifest (a
+ *           pending one is removed at once, a committed one is remembered);
+ *   commit  rename every pending segment to <n>.seg, fsync the layout directories, write
+ *           MANIFEST.tmp, fsync, rename it to MANIFEST, fsync the source directory; then
+ *           unlink the replaced committed segments;
+ *   abort   remove the pending segments (either name) and empty new directories.
+ * A crash anywhere before the MANIFEST rename leaves the old state plus stray files, removed by
+ * the next writer (or tess__evstore_open); after it, the new state plus, possibly, replaced
+ * segments not yet unlinked, removed the same way.
+ *
+ * Ingest: files are hashed (XXH3-128) first; duplicates are skipped. The others are read with
+ * reader.h into 65,536-row chunks kept in memory (a *run*); when a run reaches run_rows rows,
+ * or at the end, it is *spilled*: per layout, the rows whose keys are all non-null are sorted
+ * (evsort.c) and written as one segment; rows no keyed layout holds go to ~rest. A layout with
+ * more than 8 segments is then merged (evscan.c's merge, streamed into one new segment).
+ *
+ * A new layout is built from the stored events: each keyed layout in manifest order, then
+ * ~rest, contributes the rows that no earlier one holds (a layout holds a row iff the row's
+ * keys for it are all non-null, so this is decidable from the row alone): every event is seen
+ * once, whatever layouts exist.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
+#include "core/alloc.h"
+#include "core/time.h"
+#include "offline/evstore_int.h"
+#include "offline/reader.h"
+#include "tessera.h"
+
+#define OOM(err) tess__err_set((err), TESS_ENOMEM, "out of memory")
+#define SCAN_RETRIES 20
+
+/* ---- paths and directories ------------------------------------------------------------------ */
+
+static int pathf(char *buf, tess__err *err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int pathf(char *buf, tess__err *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, PATH_MAX, fmt, ap);
+    va_end(ap);
+    if (n < 0 || n >= PATH_MAX) {
+        buf[0] = '\0';
+        return tess__err_set(err, TESS_EINVAL, "path too long under the store directory");
+    }
+    return TESS_OK;
+}
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int r = fsync(fd);
+    close(fd);
+    return r;
+}
+
+/* mkdir if missing; a new directory is made durable by fsyncing its parent. */
+static int make_dir(const char *dir, const char *parent, bool sync, tess__err *err)
+{
+    if (mkdir(dir, 0755) == 0) {
+        if (sync && fsync_dir(parent))
+            return tess__err_set(err, TESS_EIO, "%s: fsync: %s", parent, strerror(errno));
+        return TESS_OK;
+    }
+    if (errno == EEXIST) return TESS_OK;
+    return tess__err_set(err, TESS_EIO, "%s: cannot create directory: %s", dir, strerror(errno));
+}
+
+static bool has_suffix(const char *s, const char *suf)
+{
+    size_t n = strlen(s), m = strlen(suf);
+    return n >= m && strcmp(s + n - m, suf) == 0;
+}
+
+/* "<digits>.seg" -> number; false for any other name. */
+static bool seg_number(const char *name, uint64_t *num)
+{
+    const char *p = name;
+    uint64_t v = 0;
+    if (*p < '0' || *p > '9') return false;
+    while (*p >= '0' && *p <= '9') {
+        if (v > (UINT64_MAX - 9) / 10) return false;
+        v = v * 10 + (uint64_t)(*p++ - '0');
+    }
+    if (strcmp(p, ".seg") != 0) return false;
+    *num = v;
+    return true;
+}
+
+/* Removes what crashed writers left in a source directory: MANIFEST.tmp, <n>.seg.tmp, and
+ * <n>.seg files that `m` (the committed manifest; NULL: there is none) does not list. The
+ * caller holds the source's lock. Best effort: errors are ignored. */
+static void cleanup_source(const char *sdir, const tess__manifest *m)
+{
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof(path), "%s/MANIFEST.tmp", sdir) < (int)sizeof(path)) unlink(path);
+    DIR *d = opendir(sdir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || strcmp(e->d_name, "MANIFEST") == 0 ||
+            strcmp(e->d_name, "LOCK") == 0)
+            continue;
+        char ldir[PATH_MAX];
+        if (snprintf(ldir, sizeof(ldir), "%s/%s", sdir, e->d_name) >= (int)sizeof(ldir)) continue;
+        struct stat st;
+        if (stat(ldir, &st) || !S_ISDIR(st.st_mode)) continue;
+        const tess__mlayout *l = NULL;
+        for (size_t i = 0; m && i < m->nlayouts; i++)
+            if (strcmp(m->layouts[i].dir, e->d_name) == 0) l = &m->layouts[i];
+        DIR *ld = opendir(ldir);
+        if (!ld) continue;
+        struct dirent *f;
+        while ((f = readdir(ld))) {
+            uint64_t num;
+            bool stray = false;
+            if (has_suffix(f->d_name, ".seg.tmp")) stray = true;
+            else if (seg_number(f->d_name, &num)) {
+                stray = true;
+                for (size_t s = 0; l && s < l->nsegs; s++)
+                    if (l->segs[s].num == num) stray = false;
+            }
+            if (stray && snprintf(path, sizeof(path), "%s/%s", ldir, f->d_name) < (int)sizeof(path))
+                unlink(path);
+        }
+        closedir(ld);
+        if (!l) rmdir(ldir); /* only if empty */
+    }
+    closedir(d);
+}
+
+/* ---- open / close ----------------------------------------------------------------------------- */
+
+int tess__evstore_open(const char *store_dir, tess__evstore **out, tess__err *err)
+{
+    *out = NULL;
+    if (!store_dir || !*store_dir)
+        return tess__err_set(err, TESS_EINVAL, "no store directory given");
+    struct stat st;
+    if (stat(store_dir, &st))
+        return tess__err_set(err, TESS_EIO, "%s: %s", store_dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return tess__err_set(err, TESS_EIO, "%s: not a directory", store_dir);
+    tess__evstore *es = tess__calloc(1, sizeof(*es));
+    tess__buf b = TESS__BUF_INIT;
+    if (!es || !(es->store_dir = tess__strdup(store_dir)) ||
+        tess__buf_printf(&b, "%s/offline", store_dir) || !(es->offline_dir = tess__buf_take(&b))) {
+        tess__buf_release(&b);
+        tess__evstore_close(es);
+        return OOM(err);
+    }
+    /* crashed writers' leftovers, in every source no writer holds now */
+    DIR *d = opendir(es->offline_dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (e->d_name[0] == '.') continue;
+            char sdir[PATH_MAX], lock[PATH_MAX], man[PATH_MAX];
+            if (snprintf(sdir, sizeof(sdir), "%s/%s", es->offline_dir, e->d_name) >= PATH_MAX ||
+                snprintf(lock, sizeof(lock), "%s/LOCK", sdir) >= PATH_MAX ||
+                snprintf(man, sizeof(man), "%s/MANIFEST", sdir) >= PATH_MAX)
+                continue;
+            int fd = open(lock, O_RDWR | O_CLOEXEC);
+            if (fd < 0) continue;
+            if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+                tess__manifest *m = NULL;
+                tess__err e2 = TESS__ERR_INIT;
+                int rc = tess__manifest_read(man, &m, &e2);
+                if (rc == TESS_OK || rc == TESS_NOTFOUND) cleanup_source(sdir, m);
+                tess__manifest_free(m);
+                tess__err_release(&e2);
+            }
+            close(fd);
+        }
+        closedir(d);
+    }
+    *out = es;
+    return TESS_OK;
+}
+
+void tess__evstore_set_durable(tess__evstore *es, bool durable)
+{
+    es->nosync = !durable;
+}
+
+void tess__evstore_close(tess__evstore *es)
+{
+    if (!es) return;
+    tess__free(es->store_dir);
+    tess__free(es->offline_dir);
+    tess__free(es);
+}
+
+/* ---- transactions --------------------------------------------------------------------------- */
+
+typedef struct txn {
+    tess__evstore *es;
+    const tess__source *src;
+    char dir[PATH_MAX]; /* <offline>/<source> */
+    int lock_fd;
+    tess__manifest *m;
+    char **del_paths; /* committed segments replaced: unlinked after the commit */
+    size_t ndel, del_cap;
+    bool merged;
+    bool dirty; /* the manifest changed: commit */
+    tess__evsort_ws *ws; /* sort memory, kept for the whole transaction */
+    tess__batch blk;     /* one block of rows gathered for a segment writer */
+    tess__ev_progress_fn progress;
+    void *progress_ctx;
+    size_t run_rows;
+} txn;
+
+static bool has_rows(const tess__manifest *m)
+{
+    for (size_t i = 0; i < m->nlayouts; i++)
+        if (m->layouts[i].nsegs) return true;
+    return false;
+}
+
+static void progress(txn *t, const char *phase, uint64_t done, uint64_t total)
+{
+    if (t->progress) t->progress(t->progress_ctx, phase, done, total);
+}
+
+static int seg_path(const txn *t, const tess__mlayout *l, uint64_t num, bool tmp, char *buf,
+                    tess__err *err)
+{
+    return pathf(buf, err, "%s/%s/%llu.seg%s", t->dir, l->dir, (unsigned long long)num,
+                 tmp ? ".tmp" : "");
+}
+
+static void txn_end(txn *t)
+{
+    if (t->lock_fd >= 0) close(t->lock_fd); /* releases the flock */
+    t->lock_fd = -1;
+    tess__manifest_free(t->m);
+    t->m = NULL;
+    for (size_t i = 0; i < t->ndel; i++) tess__free(t->del_paths[i]);
+    tess__free(t->del_paths);
+    t->del_paths = NULL;
+    tess__evsort_ws_free(t->ws);
+    t->ws = NULL;
+    tess__batch_release(&t->blk);
+    t->ndel = t->del_cap = 0;
+}
+
+/* Removes the transaction's pending segments and empty directories, then ends it. */
+static void txn_abort(txn *t)
+{
+    if (t->m) {
+        char path[PATH_MAX];
+        tess__err ignore = TESS__ERR_INIT;
+        for (size_t i = 0; i < t->m->nlayouts; i++) {
+            tess__mlayout *l = &t->m->layouts[i];
+            for (size_t s = 0; s < l->nsegs; s++) {
+                if (!l->segs[s].pending) continue;
+                if (seg_path(t, l, l->segs[s].num, true, path, &ignore) == TESS_OK) unlink(path);
+                if (seg_path(t, l, l->segs[s].num, false, path, &ignore) == TESS_OK) unlink(path);
+            }
+            if (pathf(path, &ignore, "%s/%s", t->dir, l->dir) == TESS_OK) rmdir(path);
+        }
+        tess__err_release(&ignore);
+    }
+    txn_end(t);
+}
+
+static int txn_begin(tess__evstore *es, const tess__source *src, txn *t, tess__err *err)
+{
+    memset(t, 0, sizeof(*t));
+    t->es = es;
+    t->src = src;
+    t->lock_fd = -1;
+    t->run_rows = TESS__EV_RUN_ROWS;
+    char path[PATH_MAX];
+    int rc;
+    if ((rc = make_dir(es->offline_dir, es->store_dir, !es->nosync, err))) return rc;
+    if ((rc = pathf(t->dir, err, "%s/%s", es->offline_dir, src->name))) return rc;
+    if ((rc = make_dir(t->dir, es->offline_dir, !es->nosync, err))) return rc;
+    if ((rc = pathf(path, err, "%s/LOCK", t->dir))) return rc;
+    t->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (t->lock_fd < 0)
+        return tess__err_set(err, TESS_EIO, "%s: cannot open: %s", path, strerror(errno));
+    while (flock(t->lock_fd, LOCK_EX) != 0) {
+        if (errno == EINTR) continue;
+        rc = tess__err_set(err, TESS_EIO, "%s: cannot lock: %s", path, strerror(errno));
+        goto fail;
+    }
+    if ((rc = pathf(path, err, "%s/MANIFEST", t->dir))) goto fail;
+    rc = tess__manifest_read(path, &t->m, err);
+    if (rc == TESS_NOTFOUND) {
+        cleanup_source(t->dir, NULL);
+        if (tess__manifest_new(src, &t->m)) {
+            rc = OOM(err);
+            goto fail;
+        }
+    } else if (rc) {
+        goto fail;
+    } else {
+        cleanup_source(t->dir, t->m);
+    }
+    if ((rc = tess__manifest_check_schema(t->m, src, err)) ||
+        (rc = tess__manifest_resolve(t->m, src, err)))
+        goto fail;
+    return TESS_OK;
+fail:
+    txn_end(t);
+    return rc;
+}
+
+static int txn_commit(txn *t, tess__err *err)
+{
+    char from[PATH_MAX], to[PATH_MAX];
+    int rc = TESS_OK;
+    tess__manifest *m = t->m;
+    /* 1. pending segments take their final names */
+    for (size_t i = 0; i < m->nlayouts; i++) {
+        tess__mlayout *l = &m->layouts[i];
+        bool any = false;
+        for (size_t s = 0; s < l->nsegs; s++) {
+            if (!l->segs[s].pending) continue;
+            if ((rc = seg_path(t, l, l->segs[s].num, true, from, err)) ||
+                (rc = seg_path(t, l, l->segs[s].num, false, to, err)))
+                goto fail;
+            if (rename(from, to)) {
+                rc = tess__err_set(err, TESS_EIO, "%s: cannot rename: %s", from, strerror(errno));
+                goto fail;
+            }
+            any = true;
+        }
+        if (any) {
+            if ((rc = pathf(to, err, "%s/%s", t->dir, l->dir))) goto fail;
+            if (!t->es->nosync && fsync_dir(to)) {
+                rc = tess__err_set(err, TESS_EIO, "%s: fsync: %s", to, strerror(errno));
+                goto fail;
+            }
+        }
+    }
+    /* 2. the manifest (if it is not renamed into place, abort removes the segments under
+     * either name) */
+    bool renamed = false;
+    if ((rc = pathf(from, err, "%s/MANIFEST.tmp", t->dir)) ||
+        (rc = pathf(to, err, "%s/MANIFEST", t->dir)))
+        goto fail;
+    rc = tess__manifest_write(m, from, to, t->dir, !t->es->nosync, &renamed, err);
+    if (rc && !renamed) goto fail;
+    /* 3. committed (or as good as: only the directory fsync may have failed); replaced
+     * segments go. Readers that opened them keep them until they close them. */
+    for (size_t i = 0; i < t->ndel; i++) unlink(t->del_paths[i]);
+    txn_end(t);
+    return rc;
+fail:
+    txn_abort(t);
+    return rc;
+}
+
+/* Remembers a committed segment to unlink after the commit. */
+static int txn_del(txn *t, const tess__mlayout *l, uint64_t num, tess__err *err)
+{
+    char path[PATH_MAX];
+    int rc = seg_path(t, l, num, false, path, err);
+    if (rc) return rc;
+    if (t->ndel == t->del_cap) {
+        size_t nc = t->del_cap ? t->del_cap * 2 : 16;
+        char **p = tess__realloc(t->del_paths, nc * sizeof(char *));
+        if (!p) return OOM(err);
+        t->del_paths = p;
+        t->del_cap = nc;
+    }
+    if (!(t->del_paths[t->ndel] = tess__strdup(path))) return OOM(err);
+    t->ndel++;
+    return TESS_OK;
+}
+
+/* ---- writing segments ----------------------------------------------------------------------- */
+
+typedef struct segout {
+    tess__segw *w;
+    uint64_t num;
+    size_t li;
+} segout;
+
+static int seg_begin(txn *t, size_t li, segout *so, tess__err *err)
+{
+    char ldir[PATH_MAX], path[PATH_MAX];
+    tess__mlayout *l = &t->m->layouts[li];
+    int rc;
+    so->w = NULL;
+    so->li = li;
+    so->num = t->m->next_seg++;
+    if ((rc = pathf(ldir, err, "%s/%s", t->dir, l->dir)) ||
+        (rc = make_dir(ldir, t->dir, !t->es->nosync, err)) ||
+        (rc = seg_path(t, l, so->num, true, path, err)))
+        return rc;
+    unlink(path); /* a stray of a crashed writer could have the same number */
+    rc = tess__segw_open(path, NULL, t->src, l->cols, l->nkeys, &so->w, err);
+    if (rc == TESS_OK && t->es->nosync) tess__segw_set_sync(so->w, false);
+    return rc;
+}
+
+static int seg_end(txn *t, segout *so, tess__err *err)
+{
+    tess__seginfo info;
+    tess__segw *w = so->w;
+    so->w = NULL;
+    int rc = tess__segw_finish(w, &info, err);
+    if (rc) return rc;
+    tess__mlayout *l = &t->m->layouts[so->li];
+    tess__mseg s = {so->num, info.rows, info.min_ts, info.max_ts, info.bytes, true};
+    if (tess__manifest_add_seg(l, &s)) {
+        char path[PATH_MAX];
+        if (seg_path(t, l, so->num, true, path, err) == TESS_OK) unlink(path);
+        return OOM(err);
+    }
+    t->dirty = true;
+    return TESS_OK;
+}
+
+/* ---- runs: rows held in memory before they are sorted and written --------------------------- */
+
+typedef struct run {
+    tess__batch **chunks;
+    void **mem; /* each chunk's column arrays, one allocation */
+    size_t nchunks, cap;
+    uint64_t rows;
+} run;
+
+#define RUN_MAX_CHUNKS 65536 /* refs are (chunk << 16 | row) in 32 bits */
+#define HUGE_PAGE ((size_t)2 << 20)
+
+static void chunk_free(tess__batch *b, void *mem)
+{
+    tess__arena_release(&b->arena);
+    tess__free(b->cols);
+    tess__free(mem);
+    tess__free(b);
+}
+
+static void run_clear(run *r)
+{
+    for (size_t i = 0; i < r->nchunks; i++) chunk_free(r->chunks[i], r->mem[i]);
+    r->nchunks = 0;
+    r->rows = 0;
+}
+
+static void run_release(run *r)
+{
+    run_clear(r);
+    tess__free(r->chunks);
+    tess__free(r->mem);
+    memset(r, 0, sizeof(*r));
+}
+
+/*
+ * A new empty chunk at the end of the run (owned by it), for up to `cap` rows (<= 65,536): a
+ * batch as tess__batch_init makes, but with all its arrays in one allocation, aligned to and
+ * advised for huge pages when it is large. The rows of an ingest are the bulk of its memory;
+ * touching them 4 KB page by 4 KB page costs more than parsing them on a virtual machine.
+ */
+static int run_new_chunk(run *r, const tess__source *src, size_t cap, tess__batch **out)
+{
+    if (r->nchunks == r->cap) {
+        size_t nc = r->cap ? r->cap * 2 : 16;
+        tess__batch **p = tess__realloc(r->chunks, nc * sizeof(*p));
+        if (!p) return TESS_ENOMEM;
+        r->chunks = p;
+        void **m = tess__realloc(r->mem, nc * sizeof(*m));
+        if (!m) return TESS_ENOMEM;
+        r->mem = m;
+        r->cap = nc;
+    }
+    size_t nc = src->nschema, total = cap * sizeof(int64_t);
+    for (size_t c = 0; c < nc; c++)
+        total += ((cap + 63) & ~(size_t)63) + cap * tess__type_width(src->schema[c].type);
+    size_t slack = total >= HUGE_PAGE ? HUGE_PAGE : 0;
+    tess__batch *b = tess__calloc(1, sizeof(*b));
+    char *mem = tess__malloc(total + slack);
+    tess__col *cols = tess__calloc(nc ? nc : 1, sizeof(tess__col));
+    if (!b || !mem || !cols) {
+        tess__free(b);
+        tess__free(mem);
+        tess__free(cols);
+        return TESS_ENOMEM;
+    }
+    char *p = mem;
+    if (slack) {
+        p = (char *)(((uintptr_t)mem + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+#ifdef MADV_HUGEPAGE
+        madvise(p, total & ~(HUGE_PAGE - 1), MADV_HUGEPAGE); /* a hint; may fail */
+#endif
+    }
+    b->cap = cap;
+    b->ncols = nc;
+    b->cols = cols;
+    b->seq = (int64_t *)(void *)p;
+    p += cap * sizeof(int64_t);
+    for (size_t c = 0; c < nc; c++) {
+        cols[c].type = src->schema[c].type;
+        cols[c].data = p;
+        p += cap * tess__type_width(cols[c].type);
+        cols[c].nulls = (uint8_t *)p;
+        memset(p, 0, cap);
+        p += (cap + 63) & ~(size_t)63;
+    }
+    r->chunks[r->nchunks] = b;
+    r->mem[r->nchunks++] = mem;
+    *out = b;
+    return TESS_OK;
+}
+
+/* Rows per chunk: a run is spilled at a chunk boundary, so run_rows is honoured to a chunk. */
+static size_t chunk_rows(const txn *t)
+{
+    return t->run_rows < TESS__SEG_BLOCK_ROWS ? t->run_rows : TESS__SEG_BLOCK_ROWS;
+}
+
+/* Drops the last chunk (it was not filled). */
+static void run_drop_last(run *r)
+{
+    r->nchunks--;
+    chunk_free(r->chunks[r->nchunks], r->mem[r->nchunks]);
+}
+
+static bool keys_present(const tess__batch *b, size_t row, const size_t *cols, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        const tess__col *c = &b->cols[cols[k]];
+        if (c->nulls && c->nulls[row]) return false;
+    }
+    return true;
+}
+
+/*
+ * Rows of a run in row-major form: each layout's segment is written in its own order, and
+ * gathering a row's values from the columns of a run far larger than the caches costs a cache
+ * miss per column; gathering it from here costs one or two. Row i: u64 null mask (bit c:
+ * column c is null), i64 seq, then each column's value (8 bytes; strings as their 16-byte
+ * view into the chunk's arena). Only for schemas of up to 64 columns.
+ */
+typedef struct rowbuf {
+    char *mem, *base;
+    size_t stride, n;
+    size_t *off; /* per column */
+    uint32_t *start; /* per chunk: index of its first row */
+} rowbuf;
+
+static void rowbuf_release(rowbuf *rb)
+{
+    tess__free(rb->mem);
+    tess__free(rb->off);
+    tess__free(rb->start);
+    memset(rb, 0, sizeof(*rb));
+}
+
+static int rowbuf_build(rowbuf *rb, const run *r, const tess__source *src)
+{
+    size_t nc = src->nschema;
+    memset(rb, 0, sizeof(*rb));
+    rb->off = tess__calloc(nc ? nc : 1, sizeof(size_t));
+    rb->start = tess__calloc(r->nchunks ? r->nchunks : 1, sizeof(uint32_t));
+    if (!rb->off || !rb->start) goto nomem;
+    rb->stride = 16;
+    for (size_t c = 0; c < nc; c++) {
+        rb->off[c] = rb->stride;
+        rb->stride += src->schema[c].type == TESS_T_STRING ? 16 : 8;
+    }
+    rb->n = (size_t)r->rows;
+    size_t bytes = rb->n * rb->stride, slack = bytes >= HUGE_PAGE ? HUGE_PAGE : 0;
+    if (!(rb->mem = tess__malloc(bytes + slack))) goto nomem;
+    rb->base = rb->mem;
+    if (slack) {
+        rb->base = (char *)(((uintptr_t)rb->mem + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+#ifdef MADV_HUGEPAGE
+        madvise(rb->base, bytes & ~(HUGE_PAGE - 1), MADV_HUGEPAGE);
+#endif
+    }
+    size_t i = 0;
+    for (size_t ch = 0; ch < r->nchunks; ch++) {
+        const tess__batch *b = r->chunks[ch];
+        rb->start[ch] = (uint32_t)i;
+        for (size_t row = 0; row < b->nrows; row++, i++) {
+            char *p = rb->base + i * rb->stride;
+            uint64_t mask = 0;
+            for (size_t c = 0; c < nc; c++) {
+                const tess__col *col = &b->cols[c];
+                if (col->nulls && col->nulls[row]) mask |= 1ULL << c;
+                switch (col->type) {
+                case TESS_T_BOOL: {
+                    uint64_t v = ((const uint8_t *)col->data)[row];
+                    memcpy(p + rb->off[c], &v, 8);
+                    break;
+                }
+                case TESS_T_STRING:
+                    memcpy(p + rb->off[c], (const tess__str *)col->data + row, 16);
+                    break;
+                default: memcpy(p + rb->off[c], (const char *)col->data + row * 8, 8); break;
+                }
+            }
+            int64_t seq = b->seq ? b->seq[row] : 0;
+            memcpy(p, &mask, 8);
+            memcpy(p + 8, &seq, 8);
+        }
+    }
+    return TESS_OK;
+nomem:
+    rowbuf_release(rb);
+    return TESS_ENOMEM;
+}
+
+/* Appends rows idx[0..n) of the row buffer to b (which has room); strings stay views into the
+ * run's chunks. */
+static void rowbuf_gather(const rowbuf *rb, const uint32_t *idx, size_t n, tess__batch *b)
+{
+    size_t at = b->nrows, nc = b->ncols;
+    for (size_t i = 0; i < n; i++) {
+        if (i + 16 < n) {
+            const char *q = rb->base + (size_t)idx[i + 16] * rb->stride;
+            __builtin_prefetch(q);
+            __builtin_prefetch(q + rb->stride - 1);
+        }
+        const char *p = rb->base + (size_t)idx[i] * rb->stride;
+        uint64_t mask;
+        memcpy(&mask, p, 8);
+        memcpy(&b->seq[at + i], p + 8, 8);
+        for (size_t c = 0; c < nc; c++) {
+            tess__col *col = &b->cols[c];
+            col->nulls[at + i] = (uint8_t)((mask >> c) & 1);
+            switch (col->type) {
+            case TESS_T_BOOL: ((uint8_t *)col->data)[at + i] = (uint8_t)p[rb->off[c]]; break;
+            case TESS_T_STRING:
+                memcpy((tess__str *)col->data + at + i, p + rb->off[c], 16);
+                break;
+            default: memcpy((char *)col->data + (at + i) * 8, p + rb->off[c], 8); break;
+            }
+        }
+    }
+    b->nrows += n;
+}
+
+/* What sorting and writing one layout's segment needs of its own. */
+typedef struct worker {
+    tess__evsort_ws *ws;
+    tess__batch blk; /* one block gathered from the row buffer */
+} worker;
+
+static void worker_release(worker *w)
+{
+    tess__evsort_ws_free(w->ws);
+    w->ws = NULL;
+    tess__batch_release(&w->blk);
+}
+
+/* One layout's part of a spill: its rows (refs), sorted then written to a new segment. */
+typedef struct job {
+    size_t li;
+    uint32_t *refs;
+    size_t n;
+    tess__evorder ord;
+    segout so;
+    tess__seginfo info;
+    int rc;
+    tess__err err;
+    bool done; /* finished: the file exists under its temporary name */
+} job;
+
+typedef struct spill_ctx {
+    const tess__source *src;
+    const run *r;
+    const rowbuf *rb;
+    job *jobs;
+    size_t njobs;
+    size_t next; /* next job to take (under mu) */
+    pthread_mutex_t mu;
+} spill_ctx;
+
+/* Sorts the job's rows and writes them (through the row buffer if there is one: refs are
+ * then turned into its row indices), then finishes the segment. No shared state but the
+ * job queue: runs on any thread. */
+static int run_job(spill_ctx *c, job *j, worker *w)
+{
+    const run *r = c->r;
+    const rowbuf *rb = c->rb;
+    int rc = TESS_OK;
+    if (!w->ws && !(w->ws = tess__evsort_ws_new())) return OOM(&j->err);
+    if (tess__evsort((const tess__batch *const *)r->chunks, j->refs, j->n, &j->ord, w->ws))
+        return OOM(&j->err);
+    if (!rb) {
+        rc = tess__segw_add(j->so.w, (const tess__batch *const *)r->chunks, j->refs, j->n, &j->err);
+    } else {
+        if (!w->blk.cols) {
+            tess__type types[64];
+            for (size_t k = 0; k < c->src->nschema; k++) types[k] = c->src->schema[k].type;
+            if (tess__batch_init(&w->blk, types, c->src->nschema, TESS__SEG_BLOCK_ROWS))
+                return OOM(&j->err);
+        }
+        for (size_t i = 0; i < j->n; i++)
+            j->refs[i] = rb->start[j->refs[i] >> 16] + (j->refs[i] & 0xffff);
+        for (size_t at = 0; at < j->n && rc == TESS_OK; at += TESS__SEG_BLOCK_ROWS) {
+            size_t k = j->n - at < TESS__SEG_BLOCK_ROWS ? j->n - at : TESS__SEG_BLOCK_ROWS;
+            tess__batch *blk = &w->blk;
+            blk->nrows = 0;
+            rowbuf_gather(rb, j->refs + at, k, blk);
+            rc = tess__segw_add(j->so.w, (const tess__batch *const *)&blk, NULL, k, &j->err);
+        }
+    }
+    if (rc) return rc;
+    tess__segw *sw = j->so.w;
+    j->so.w = NULL;
+    if ((rc = tess__segw_finish(sw, &j->info, &j->err))) return rc;
+    j->done = true;
+    return TESS_OK;
+}
+
+static void run_jobs(spill_ctx *c, worker *w)
+{
+    for (;;) {
+        pthread_mutex_lock(&c->mu);
+        size_t i = c->next < c->njobs ? c->next++ : c->njobs;
+        pthread_mutex_unlock(&c->mu);
+        if (i >= c->njobs) return;
+        job *j = &c->jobs[i];
+        j->rc = run_job(c, j, w);
+    }
+}
+
+static void *helper_main(void *arg)
+{
+    spill_ctx *c = arg;
+    worker w;
+    memset(&w, 0, sizeof(w));
+    run_jobs(c, &w);
+    worker_release(&w);
+    return NULL;
+}
+
+/*
+ * Writes a run: one segment per keyed layout in `only` (or every keyed layout if only < 0)
+ * with the rows whose keys are all non-null, and (when only < 0) the rows no keyed layout
+ * holds into ~rest. nullkeys[li] (may be NULL) counts each layout's left-out rows.
+ * Layouts are sorted and written in parallel on a second thread when the run is large.
+ */
+static int spill(txn *t, run *r, long only, uint64_t *nullkeys, tess__err *err)
+{
+    if (r->rows == 0) return TESS_OK;
+    int rc = TESS_OK;
+    size_t n = (size_t)r->rows, nl = t->m->nlayouts;
+    rowbuf rb;
+    memset(&rb, 0, sizeof(rb));
+    bool use_rb = t->src->nschema <= 64 && n >= 4096;
+    spill_ctx c;
+    memset(&c, 0, sizeof(c));
+    c.src = t->src;
+    c.r = r;
+    c.jobs = tess__calloc(nl + 1, sizeof(job));
+    uint8_t *held = only < 0 ? tess__calloc(n, 1) : NULL;
+    if (!c.jobs || (only < 0 && !held)) {
+        rc = OOM(err);
+        goto out;
+    }
+    /* each layout's rows */
+    for (size_t li = 0; li < nl; li++) {
+        tess__mlayout *l = &t->m->layouts[li];
+        if (l->nkeys == 0 || (only >= 0 && (size_t)only != li)) continue;
+        job *j = &c.jobs[c.njobs];
+        if (!(j->refs = tess__malloc(n * sizeof(uint32_t)))) {
+            rc = OOM(err);
+            goto out;
+        }
+        c.njobs++;
+        size_t k = 0, i = 0;
+        for (size_t ch = 0; ch < r->nchunks; ch++) {
+            const tess__batch *b = r->chunks[ch];
+            for (size_t row = 0; row < b->nrows; row++, i++) {
+                if (!keys_present(b, row, l->cols, l->nkeys)) continue;
+                j->refs[k++] = (uint32_t)(ch << 16 | row);
+                if (held) held[i] = 1;
+            }
+        }
+        j->li = li;
+        j->n = k;
+        l->null_key_rows += n - k;
+        if (nullkeys) nullkeys[li] += n - k;
+        if (k == 0) { /* nothing for this layout */
+            c.njobs--;
+            tess__free(j->refs);
+            j->refs = NULL;
+        }
+    }
+    if (only < 0) {
+        job *j = &c.jobs[c.njobs];
+        if (!(j->refs = tess__malloc(n * sizeof(uint32_t)))) {
+            rc = OOM(err);
+            goto out;
+        }
+        c.njobs++;
+        size_t k = 0, i = 0;
+        for (size_t ch = 0; ch < r->nchunks; ch++)
+            for (size_t row = 0; row < r->chunks[ch]->nrows; row++, i++)
+                if (!held[i]) j->refs[k++] = (uint32_t)(ch << 16 | row);
+        j->n = k;
+        if (k) {
+            tess__mlayout *rest = tess__manifest_layout(t->m, t->src, NULL, 0);
+            if (!rest && tess__manifest_add_layout(t->m, t->src, NULL, 0, &rest)) {
+                rc = OOM(err);
+                goto out;
+            }
+            t->dirty = true;
+            j->li = (size_t)(rest - t->m->layouts);
+        } else {
+            c.njobs--;
+            tess__free(j->refs);
+            j->refs = NULL;
+        }
+    }
+    if (use_rb && rowbuf_build(&rb, r, t->src)) {
+        rc = OOM(err);
+        goto out;
+    }
+    c.rb = use_rb ? &rb : NULL;
+    /* open every segment here (manifest numbers, directories), then sort and write */
+    for (size_t i = 0; i < c.njobs; i++) {
+        job *j = &c.jobs[i];
+        const tess__mlayout *l = &t->m->layouts[j->li];
+        j->ord = tess__evorder_of(t->src, l->cols, l->nkeys);
+        if ((rc = seg_begin(t, j->li, &j->so, err))) goto out;
+    }
+    progress(t, "write", 0, n);
+    if (pthread_mutex_init(&c.mu, NULL)) {
+        rc = tess__err_set(err, TESS_ENOMEM, "cannot create a mutex");
+        goto out;
+    }
+    /* a helper thread for large runs (if it cannot start, this thread does everything) */
+    pthread_t helper;
+    bool helped = c.njobs >= 2 && n >= 2 * (size_t)TESS__SEG_BLOCK_ROWS &&
+                  pthread_create(&helper, NULL, helper_main, &c) == 0;
+    worker w = {t->ws, t->blk};
+    run_jobs(&c, &w);
+    t->ws = w.ws;
+    t->blk = w.blk;
+    if (helped) pthread_join(helper, NULL);
+    pthread_mutex_destroy(&c.mu);
+    for (size_t i = 0; i < c.njobs && rc == TESS_OK; i++)
+        if (c.jobs[i].rc) {
+            rc = c.jobs[i].rc;
+            tess__err_set(err, rc, "%s", tess__err_msg(&c.jobs[i].err));
+        }
+    if (rc) goto out;
+    /* all written: into the manifest */
+    for (size_t i = 0; i < c.njobs; i++) {
+        job *j = &c.jobs[i];
+        tess__mseg sg = {j->so.num, j->info.rows, j->info.min_ts, j->info.max_ts, j->info.bytes, true};
+        if (tess__manifest_add_seg(&t->m->layouts[j->li], &sg)) {
+            rc = OOM(err);
+            goto out;
+        }
+        j->done = false; /* the manifest has it: abort removes it */
+        t->dirty = true;
+    }
+    run_clear(r);
+out:
+    for (size_t i = 0; c.jobs && i < c.njobs; i++) {
+        job *j = &c.jobs[i];
+        tess__segw_abort(j->so.w);
+        if (j->done) { /* finished but not in the manifest */
+            char path[PATH_MAX];
+            tess__err ignore = TESS__ERR_INIT;
+            if (seg_path(t, &t->m->layouts[j->li], j->so.num, true, path, &ignore) == TESS_OK)
+                unlink(path);
+            tess__err_release(&ignore);
+        }
+        tess__free(j->refs);
+        tess__err_release(&j->err);
+    }
+    tess__free(c.jobs);
+    rowbuf_release(&rb);
+    tess__free(held);
+    return rc;
+}
+
+/* ---- merging and building layouts ----------------------------------------------------------- */
+
+/* Readers for a layout's segments (pending ones under their temporary names). */
+static int open_readers(txn *t, const tess__mlayout *l, tess__segr ***out, tess__err *err)
+{
+    *out = NULL;
+    tess__segr **rs = tess__calloc(l->nsegs ? l->nsegs : 1, sizeof(*rs));
+    if (!rs) return OOM(err);
+    char path[PATH_MAX];
+    int rc = TESS_OK;
+    for (size_t s = 0; s < l->nsegs && rc == TESS_OK; s++) {
+        if ((rc = seg_path(t, l, l->segs[s].num, l->segs[s].pending, path, err))) break;
+        rc = tess__segr_open(path, NULL, t->src, l->cols, l->nkeys, &rs[s], err);
+        if (rc == TESS_NOTFOUND) rc = TESS_EIO; /* listed by the manifest: the store is damaged */
+    }
+    if (rc) {
+        for (size_t s = 0; s < l->nsegs; s++) tess__segr_close(rs[s]);
+        tess__free(rs);
+        return rc;
+    }
+    *out = rs;
+    return TESS_OK;
+}
+
+/* Merges all segments of layout li into one (k-way merge, one block per segment in memory). */
+static int merge_layout(txn *t, size_t li, tess__err *err)
+{
+    tess__mlayout *l = &t->m->layouts[li];
+    size_t nold = l->nsegs;
+    tess__segr **rs = NULL;
+    tess__evscan *sc = NULL;
+    segout so = {NULL, 0, li};
+    uint64_t total = tess__mlayout_rows(l), done = 0;
+    int rc = open_readers(t, l, &rs, err);
+    if (rc) return rc;
+    rc = tess__evscan_new(t->src, l->cols, l->nkeys, rs, nold, NULL, true, &sc, err);
+    tess__free(rs);
+    if (rc) return rc;
+    if ((rc = seg_begin(t, li, &so, err))) goto out;
+    const tess__batch *b;
+    while ((rc = tess__evscan_next(sc, &b, err)) == TESS_OK) {
+        if ((rc = tess__segw_add(so.w, &b, NULL, b->nrows, err))) goto out;
+        done += b->nrows;
+        progress(t, "merge", done, total);
+    }
+    if (rc != TESS_NOTFOUND) goto out;
+    if ((rc = seg_end(t, &so, err))) goto out;
+    l = &t->m->layouts[li];
+    /* the new segment is last; the old ones go (committed: after the commit) */
+    for (size_t s = 0; s < nold; s++)
+        if (!l->segs[s].pending && (rc = txn_del(t, l, l->segs[s].num, err))) goto out;
+    char path[PATH_MAX];
+    for (size_t s = 0; s < nold; s++)
+        if (l->segs[s].pending && seg_path(t, l, l->segs[s].num, true, path, err) == TESS_OK)
+            unlink(path);
+    l->segs[0] = l->segs[nold];
+    l->nsegs = 1;
+    t->merged = true;
+out:
+    tess__segw_abort(so.w);
+    tess__evscan_close(sc);
+    return rc;
+}
+
+static int merge_if_needed(txn *t, tess__err *err)
+{
+    for (size_t li = 0; li < t->m->nlayouts; li++) {
+        if (t->m->layouts[li].nsegs <= TESS__EV_MAX_SEGMENTS) continue;
+        int rc = merge_layout(t, li, err);
+        if (rc) return rc;
+    }
+    return TESS_OK;
+}
+
+/* Builds the (new, empty) keyed layout `li` from the other layouts' events. */
+static int build_layout(txn *t, size_t li, tess__err *err)
+{
+    int rc = TESS_OK;
+    run r;
+    memset(&r, 0, sizeof(r));
+    uint32_t *refs = tess__malloc(TESS__SEG_BLOCK_ROWS * sizeof(uint32_t));
+    if (!refs) return OOM(err);
+    size_t nl = t->m->nlayouts;
+    uint64_t nullkeys = 0;
+    /* keyed layouts in manifest order, then ~rest */
+    for (int pass = 0; pass < 2 && rc == TESS_OK; pass++) {
+        for (size_t j = 0; j < nl && rc == TESS_OK; j++) {
+            tess__mlayout *src_l = &t->m->layouts[j];
+            if (j == li || (pass == 0) != (src_l->nkeys > 0) || src_l->nsegs == 0) continue;
+            tess__segr **rs = NULL;
+            tess__evscan *sc = NULL;
+            if ((rc = open_readers(t, src_l, &rs, err))) break;
+            rc = tess__evscan_new(t->src, src_l->cols, src_l->nkeys, rs, src_l->nsegs, NULL, true,
+                                  &sc, err);
+            tess__free(rs);
+            if (rc) break;
+            const tess__batch *b;
+            const tess__mlayout *nw = &t->m->layouts[li];
+            while ((rc = tess__evscan_next(sc, &b, err)) == TESS_OK) {
+                size_t k = 0;
+                for (size_t row = 0; row < b->nrows; row++) {
+                    /* seen in an earlier source already? (~rest: in any keyed layout) */
+                    bool seen = false;
+                    for (size_t i = 0; i < nl && !seen; i++) {
+                        const tess__mlayout *o = &t->m->layouts[i];
+                        if (i == li || o->nkeys == 0 || (pass == 0 && i >= j)) continue;
+                        seen = keys_present(b, row, o->cols, o->nkeys);
+                    }
+                    if (seen) continue;
+                    if (!keys_present(b, row, nw->cols, nw->nkeys)) {
+                        nullkeys++;
+                        continue;
+                    }
+                    refs[k++] = (uint32_t)row;
+                }
+                size_t at = 0;
+                while (at < k && rc == TESS_OK) { /* into chunks of the run */
+                    tess__batch *ch = r.nchunks ? r.chunks[r.nchunks - 1] : NULL;
+                    if (!ch || ch->nrows == ch->cap) {
+                        if (r.nchunks == RUN_MAX_CHUNKS || r.rows >= t->run_rows) {
+                            if ((rc = spill(t, &r, (long)li, NULL, err))) break;
+                        }
+                        if (run_new_chunk(&r, t->src, chunk_rows(t), &ch)) {
+                            rc = OOM(err);
+                            break;
+                        }
+                    }
+                    size_t m = k - at < ch->cap - ch->nrows ? k - at : ch->cap - ch->nrows;
+                    if (tess__batch_gather(ch, &b, refs + at, m)) {
+                        rc = OOM(err);
+                        break;
+                    }
+                    r.rows += m;
+                    at += m;
+                }
+                if (rc) break;
+            }
+            if (rc == TESS_NOTFOUND) rc = TESS_OK;
+            tess__evscan_close(sc);
+        }
+    }
+    if (rc == TESS_OK) rc = spill(t, &r, (long)li, NULL, err);
+    if (rc == TESS_OK) t->m->layouts[li].null_key_rows = nullkeys;
+    run_release(&r);
+    tess__free(refs);
+    return rc;
+}
+
+static int check_layout(const tess__source *src, const size_t *keys, size_t nkeys, tess__err *err)
+{
+    if (nkeys == 0 || !keys)
+        return tess__err_set(err, TESS_EINVAL, "source \"%s\": a layout needs key columns",
+                             src->name);
+    for (size_t k = 0; k < nkeys; k++) {
+        if (keys[k] >= src->nschema)
+            return tess__err_set(err, TESS_EINVAL, "source \"%s\": layout column %zu out of range",
+                                 src->name, keys[k]);
+        for (size_t j = 0; j < k; j++)
+            if (keys[j] == keys[k])
+                return tess__err_set(err, TESS_EINVAL,
+                                     "source \"%s\": layout column \"%s\" is listed twice",
+                                     src->name, src->schema[keys[k]].name);
+    }
+    return TESS_OK;
+}
+
+/* The layout's index, adding it (and building it from the stored events) if missing. */
+static int txn_layout(txn *t, const size_t *keys, size_t nkeys, size_t *li, tess__err *err)
+{
+    tess__mlayout *l = tess__manifest_layout(t->m, t->src, keys, nkeys);
+    if (l) {
+        *li = (size_t)(l - t->m->layouts);
+        return TESS_OK;
+    }
+    bool build = has_rows(t->m);
+    if (tess__manifest_add_layout(t->m, t->src, keys, nkeys, &l)) return OOM(err);
+    t->dirty = true;
+    *li = (size_t)(l - t->m->layouts);
+    return build ? build_layout(t, *li, err) : TESS_OK;
+}
+
+int tess__evstore_ensure_layout(tess__evstore *es, const tess__source *src, const size_t *keys,
+                                size_t nkeys, tess__err *err)
+{
+    int rc = check_layout(src, keys, nkeys, err);
+    if (rc) return rc;
+    txn t;
+    if ((rc = txn_begin(es, src, &t, err))) return rc;
+    if (tess__manifest_layout(t.m, src, keys, nkeys) || !has_rows(t.m)) {
+        txn_end(&t); /* nothing to do */
+        return TESS_OK;
+    }
+    size_t li;
+    if ((rc = txn_layout(&t, keys, nkeys, &li, err)) || (rc = merge_if_needed(&t, err))) {
+        txn_abort(&t);
+        return rc;
+    }
+    return txn_commit(&t, err);
+}
+
+/* ---- ingest --------------------------------------------------------------------------------- */
+
+void tess__ingest_result_release(tess__ingest_result *r)
+{
+    if (!r) return;
+    for (size_t i = 0; i < r->files_skipped; i++) tess__free(r->skipped ? r->skipped[i] : NULL);
+    tess__free(r->skipped);
+    tess__free(r->bad_text);
+    tess__free(r->null_key_rows);
+    memset(r, 0, sizeof(*r));
+}
+
+static int hash_file(const char *path, const char *display, uint8_t out[16], uint64_t *bytes,
+                     txn *t, uint64_t *done, uint64_t total, tess__err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return tess__err_set(err, TESS_EIO, "%s: cannot open: %s", display, strerror(errno));
+    int rc = TESS_OK;
+    size_t cap = (size_t)1 << 20;
+    char *buf = tess__malloc(cap);
+    XXH3_state_t st;
+    if (!buf) {
+        rc = OOM(err);
+        goto out;
+    }
+    XXH3_128bits_reset(&st);
+    *bytes = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf, cap);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            rc = tess__err_set(err, TESS_EIO, "%s: read: %s", display, strerror(errno));
+            goto out;
+        }
+        if (r == 0) break;
+        XXH3_128bits_update(&st, buf, (size_t)r);
+        *bytes += (uint64_t)r;
+        *done += (uint64_t)r;
+        progress(t, "hash", *done, total);
+    }
+    XXH128_hash_t h = XXH3_128bits_digest(&st);
+    for (int i = 0; i < 8; i++) {
+        out[i] = (uint8_t)(h.high64 >> (56 - 8 * i));
+        out[8 + i] = (uint8_t)(h.low64 >> (56 - 8 * i));
+    }
+out:
+    tess__free(buf);
+    close(fd);
+    return rc;
+}
+
+/* Reads one file into the run (spilling as it fills); appends its manifest entry. */
+static int read_file(txn *t, run *r, const char *path, const char *display, uint32_t ingest,
+                     const tess__ingest_opts *opts, const uint8_t hash[16], uint64_t bytes,
+                     int64_t now, uint64_t *nullkeys, tess__buf *bad, tess__ingest_result *res,
+                     uint64_t *read_done, uint64_t read_total, tess__err *err)
+{
+    const tess__source *src = t->src;
+    tess__reader_opts ro;
+    memset(&ro, 0, sizeof(ro));
+    ro.format = src->format;
+    ro.delimiter = src->delimiter;
+    ro.max_bad_rows = opts->max_bad_rows;
+    ro.display = display;
+    tess__reader *rd = NULL;
+    int rc = tess__reader_open(path, src, &ro, &rd, err);
+    if (rc) return rc;
+    uint64_t rows = 0, base = *read_done;
+    int64_t mn = INT64_MAX, mx = INT64_MIN;
+    const size_t tc = src->ts_col;
+    for (;;) {
+        if (r->nchunks == RUN_MAX_CHUNKS || r->rows >= t->run_rows) {
+            if ((rc = spill(t, r, -1, nullkeys, err))) goto out;
+        }
+        tess__batch *b;
+        if (run_new_chunk(r, src, chunk_rows(t), &b)) {
+            rc = OOM(err);
+            goto out;
+        }
+        rc = tess__reader_next(rd, b, err);
+        if (rc == TESS_NOTFOUND || (rc == TESS_OK && b->nrows == 0)) {
+            run_drop_last(r);
+            rc = TESS_OK;
+            break;
+        }
+        if (rc) {
+            run_drop_last(r);
+            goto out;
+        }
+        const tess__col *col = &b->cols[tc];
+        for (size_t i = 0; i < b->nrows; i++) {
+            if ((uint64_t)b->seq[i] > UINT32_MAX) {
+                rc = tess__err_set(err, TESS_EINVAL,
+                                   "%s: more than 4294967295 rows in one file: split it", display);
+                goto out;
+            }
+            b->seq[i] = (int64_t)(((uint64_t)ingest << 32) | (uint64_t)b->seq[i]);
+            if (col->nulls && col->nulls[i]) continue;
+            int64_t v = ((const int64_t *)col->data)[i];
+            if (v < mn) mn = v;
+            if (v > mx) mx = v;
+        }
+        rows += b->nrows;
+        r->rows += b->nrows;
+        *read_done = base + tess__reader_bytes(rd);
+        progress(t, "read", *read_done, read_total);
+    }
+    res->bad_rows += tess__reader_bad_count(rd);
+    const char *bt = tess__reader_bad_text(rd);
+    if (bt && *bt) {
+        if (tess__buf_puts(bad, bt) || (bt[strlen(bt) - 1] != '\n' && tess__buf_putc(bad, '\n'))) {
+            rc = OOM(err);
+            goto out;
+        }
+    }
+    tess__mfile f;
+    memset(&f, 0, sizeof(f));
+    memcpy(f.hash, hash, 16);
+    f.name = (char *)display;
+    f.rows = rows;
+    f.ingest = ingest;
+    f.time = now;
+    f.min_ts = mn;
+    f.max_ts = mx;
+    f.bytes = bytes;
+    if (tess__manifest_add_file(t->m, &f)) rc = OOM(err);
+    t->dirty = true;
+    res->rows += rows;
+out:
+    tess__reader_close(rd);
+    return rc;
+}
+
+int tess__evstore_ingest(tess__evstore *es, const tess__source *src, const tess__evlayout *layouts,
+                         size_t nlayouts, const char *const *paths, size_t npaths,
+                         const tess__ingest_opts *opts, tess__ingest_result *res, tess__err *err)
+{
+    tess__ingest_opts dflt;
+    tess__ingest_result local;
+    memset(&dflt, 0, sizeof(dflt));
+    if (!opts) opts = &dflt;
+    if (!res) res = &local;
+    memset(res, 0, sizeof(*res));
+    int rc = TESS_OK;
+    txn t;
+    bool in_txn = false;
+    run r;
+    memset(&r, 0, sizeof(r));
+    size_t *lidx = NULL;
+    uint8_t(*hashes)[16] = NULL;
+    uint64_t *sizes = NULL, *nullkeys = NULL;
+    bool *skip = NULL;
+    tess__buf bad = TESS__BUF_INIT;
+
+    res->nlayouts = nlayouts;
+    res->null_key_rows = tess__calloc(nlayouts ? nlayouts : 1, sizeof(uint64_t));
+    res->skipped = tess__calloc(npaths ? npaths : 1, sizeof(char *));
+    lidx = tess__calloc(nlayouts ? nlayouts : 1, sizeof(size_t));
+    hashes = tess__calloc(npaths ? npaths : 1, 16);
+    sizes = tess__calloc(npaths ? npaths : 1, sizeof(uint64_t));
+    skip = tess__calloc(npaths ? npaths : 1, sizeof(bool));
+    if (!res->null_key_rows || !res->skipped || !lidx || !hashes || !sizes || !skip) {
+        rc = OOM(err);
+        goto out;
+    }
+    if (src->format != TESS_FORMAT_CSV && src->format != TESS_FORMAT_JSONL) {
+        rc = tess__err_set(err, TESS_EINVAL, "source \"%s\" has no file format (a push source?)",
+                           src->name);
+        goto out;
+    }
+    for (size_t i = 0; i < nlayouts; i++)
+        if ((rc = check_layout(src, layouts[i].cols, layouts[i].ncols, err))) goto out;
+    int64_t now = 0;
+    if (tess__now(&now)) {
+        rc = tess__err_set(err, TESS_EINVAL, "TESSERA_NOW is not a timestamp");
+        goto out;
+    }
+
+    if ((rc = txn_begin(es, src, &t, err))) goto out;
+    in_txn = true;
+    t.progress = opts->progress;
+    t.progress_ctx = opts->progress_ctx;
+    if (opts->run_rows) t.run_rows = opts->run_rows;
+
+    /* 1. the layouts (new ones built from the stored events) */
+    for (size_t i = 0; i < nlayouts; i++)
+        if ((rc = txn_layout(&t, layouts[i].cols, layouts[i].ncols, &lidx[i], err))) goto out;
+
+    /* 2. content hashes: which files are new */
+    uint64_t total = 0, done = 0;
+    for (size_t i = 0; i < npaths; i++) {
+        struct stat st;
+        if (stat(paths[i], &st) == 0) total += (uint64_t)st.st_size;
+    }
+    for (size_t i = 0; i < npaths; i++) {
+        const char *disp = opts->display && opts->display[i] ? opts->display[i] : paths[i];
+        if ((rc = hash_file(paths[i], disp, hashes[i], &sizes[i], &t, &done, total, err))) goto out;
+        if (opts->force) continue;
+        for (size_t f = 0; f < t.m->nfiles && !skip[i]; f++)
+            skip[i] = memcmp(t.m->files[f].hash, hashes[i], 16) == 0;
+        for (size_t j = 0; j < i && !skip[i]; j++)
+            skip[i] = !skip[j] && memcmp(hashes[j], hashes[i], 16) == 0;
+        if (skip[i]) {
+            if (!(res->skipped[res->files_skipped] = tess__strdup(disp))) {
+                rc = OOM(err);
+                goto out;
+            }
+            res->files_skipped++;
+        }
+    }
+
+    /* 3. read, spill sorted runs */
+    nullkeys = tess__calloc(t.m->nlayouts + 1, sizeof(uint64_t));
+    if (!nullkeys) {
+        rc = OOM(err);
+        goto out;
+    }
+    uint64_t read_total = 0, read_done = 0;
+    for (size_t i = 0; i < npaths; i++)
+        if (!skip[i]) read_total += sizes[i];
+    for (size_t i = 0; i < npaths; i++) {
+        if (skip[i]) continue;
+        if (t.m->next_ingest == UINT32_MAX) {
+            rc = tess__err_set(err, TESS_EINVAL, "source \"%s\": no ingest number left", src->name);
+            goto out;
+        }
+        uint32_t ingest = t.m->next_ingest++;
+        if (!res->first_ingest) res->first_ingest = ingest;
+        res->last_ingest = ingest;
+        const char *disp = opts->display && opts->display[i] ? opts->display[i] : paths[i];
+        if ((rc = read_file(&t, &r, paths[i], disp, ingest, opts, hashes[i], sizes[i], now,
+                            nullkeys, &bad, res, &read_done, read_total, err)))
+            goto out;
+        res->files_ingested++;
+    }
+    if ((rc = spill(&t, &r, -1, nullkeys, err))) goto out;
+
+    /* 4. merges, commit */
+    if ((rc = merge_if_needed(&t, err))) goto out;
+    res->merged = t.merged;
+    /* everything that can fail is done before the commit */
+    res->bad_text = bad.len ? tess__buf_take(&bad) : tess__strdup("");
+    if (!res->bad_text) {
+        rc = OOM(err);
+        goto out;
+    }
+    in_txn = false;
+    if (!t.dirty) txn_end(&t); /* nothing new */
+    else if ((rc = txn_commit(&t, err)))
+        goto out;
+    for (size_t i = 0; i < nlayouts; i++) res->null_key_rows[i] = nullkeys[lidx[i]];
+out:
+    if (in_txn) txn_abort(&t);
+    run_release(&r);
+    tess__buf_release(&bad);
+    tess__free(lidx);
+    tess__free(hashes);
+    tess__free(sizes);
+    tess__free(skip);
+    tess__free(nullkeys);
+    if (res == &local) tess__ingest_result_release(&local);
+    return rc;
+}
+
+/* ---- scans ------------------------------------------------------------------------------- */
+
+int tess__evscan_open_opts(tess__evstore *es, const tess__source *src, const size_t *keys,
+                           size_t nkeys, const tess__evscan_opts *opts, tess__evscan **out,
+                           tess__err *err)
+{
+    *out = NULL;
+    int rc = check_layout(src, keys, nkeys, err);
+    if (rc) return rc;
+    char sdir[PATH_MAX], man[PATH_MAX], path[PATH_MAX];
+    if ((rc = pathf(sdir, err, "%s/%s", es->offline_dir, src->name)) ||
+        (rc = pathf(man, err, "%s/MANIFEST", sdir)))
+        return rc;
+    bool built = false;
+    for (int attempt = 0; attempt < SCAN_RETRIES; attempt++) {
+        tess__manifest *m = NULL;
+        tess__segr **rs = NULL;
+        size_t nrs = 0;
+        rc = tess__manifest_read(man, &m, err);
+        if (rc == TESS_NOTFOUND) /* no events */
+            return tess__evscan_new(src, keys, nkeys, NULL, 0, opts, false, out, err);
+        if (rc) return rc;
+        if ((rc = tess__manifest_check_schema(m, src, err))) goto next;
+        const tess__mlayout *l = tess__manifest_layout(m, src, keys, nkeys);
+        if (!l) {
+            if (!has_rows(m)) {
+                tess__manifest_free(m);
+                return tess__evscan_new(src, keys, nkeys, NULL, 0, opts, false, out, err);
+            }
+            if (built) {
+                rc = tess__err_set(err, TESS_EIO, "%s: the layout was built but is missing", man);
+                goto next;
+            }
+            tess__manifest_free(m);
+            if ((rc = tess__evstore_ensure_layout(es, src, keys, nkeys, err))) return rc;
+            built = true;
+            attempt--;
+            continue;
+        }
+        rs = tess__calloc(l->nsegs ? l->nsegs : 1, sizeof(*rs));
+        if (!rs) {
+            rc = OOM(err);
+            goto next;
+        }
+        for (nrs = 0; nrs < l->nsegs; nrs++) {
+            if ((rc = pathf(path, err, "%s/%s/%llu.seg", sdir, l->dir,
+                            (unsigned long long)l->segs[nrs].num)))
+                break;
+            if ((rc = tess__segr_open(path, NULL, src, keys, nkeys, &rs[nrs], err))) break;
+        }
+        if (rc == TESS_OK) {
+            rc = tess__evscan_new(src, keys, nkeys, rs, nrs, opts, false, out, err);
+            nrs = 0;
+        }
+    next:
+        for (size_t i = 0; i < nrs; i++) tess__segr_close(rs[i]);
+        tess__free(rs);
+        tess__manifest_free(m);
+        if (rc != TESS_NOTFOUND) return rc;
+        /* a segment was replaced by a commit after we read the manifest: read it again */
+    }
+    return tess__err_set(err, TESS_EIO, "%s: segments keep disappearing (%s)", man,
+                         tess__err_msg(err));
+}
+
+int tess__evscan_open(tess__evstore *es, const tess__source *src, const size_t *keys, size_t nkeys,
+                      const tess__str *filter, size_t nfilter, tess__evscan **out, tess__err *err)
+{
+    tess__evscan_opts o;
+    memset(&o, 0, sizeof(o));
+    o.filter = filter;
+    o.nfilter = nfilter;
+    return tess__evscan_open_opts(es, src, keys, nkeys, &o, out, err);
+}
+
+/* ---- stats and verification ------------------------------------------------------------------ */
+
+void tess__evstats_release(tess__evstats *st)
+{
+    if (!st) return;
+    for (size_t i = 0; i < st->nlayouts; i++) tess__free(st->layouts ? st->layouts[i].name : NULL);
+    tess__free(st->layouts);
+    memset(st, 0, sizeof(*st));
+    st->min_ts = INT64_MAX;
+    st->max_ts = INT64_MIN;
+}
+
+static int read_manifest(tess__evstore *es, const tess__source *src, tess__manifest **m,
+                         char *sdir, tess__err *err)
+{
+    char man[PATH_MAX];
+    int rc;
+    if ((rc = pathf(sdir, err, "%s/%s", es->offline_dir, src->name)) ||
+        (rc = pathf(man, err, "%s/MANIFEST", sdir)))
+        return rc;
+    return tess__manifest_read(man, m, err);
+}
+
+int tess__evstore_stats(tess__evstore *es, const tess__source *src, tess__evstats *st,
+                        tess__err *err)
+{
+    memset(st, 0, sizeof(*st));
+    st->min_ts = INT64_MAX;
+    st->max_ts = INT64_MIN;
+    tess__manifest *m = NULL;
+    char sdir[PATH_MAX];
+    int rc = read_manifest(es, src, &m, sdir, err);
+    if (rc == TESS_NOTFOUND) return TESS_OK;
+    if (rc) return rc;
+    st->ingests = m->next_ingest - 1;
+    for (size_t i = 0; i < m->nfiles; i++) {
+        const tess__mfile *f = &m->files[i];
+        st->rows += f->rows;
+        st->files++;
+        if (f->rows && f->min_ts < st->min_ts) st->min_ts = f->min_ts;
+        if (f->rows && f->max_ts > st->max_ts) st->max_ts = f->max_ts;
+        if (f->time > st->last_ingest_time) st->last_ingest_time = f->time;
+    }
+    st->layouts = tess__calloc(m->nlayouts ? m->nlayouts : 1, sizeof(*st->layouts));
+    if (!st->layouts) {
+        rc = OOM(err);
+        goto out;
+    }
+    for (size_t i = 0; i < m->nlayouts; i++) {
+        const tess__mlayout *l = &m->layouts[i];
+        tess__evlayout_stats *ls = &st->layouts[i];
+        if (!(ls->name = tess__strdup(l->dir))) {
+            rc = OOM(err);
+            goto out;
+        }
+        st->nlayouts = i + 1;
+        ls->rows = tess__mlayout_rows(l);
+        ls->null_key_rows = l->null_key_rows;
+        ls->segments = l->nsegs;
+        for (size_t s = 0; s < l->nsegs; s++) ls->bytes += l->segs[s].bytes;
+        st->bytes += ls->bytes;
+    }
+out:
+    tess__manifest_free(m);
+    return rc;
+}
+
+int tess__evstore_verify(tess__evstore *es, const tess__source *src, tess__err *err)
+{
+    tess__manifest *m = NULL;
+    char sdir[PATH_MAX], path[PATH_MAX];
+    int rc = read_manifest(es, src, &m, sdir, err);
+    if (rc == TESS_NOTFOUND) return TESS_OK;
+    if (rc) return rc;
+    tess__type *types = tess__calloc(src->nschema ? src->nschema : 1, sizeof(tess__type));
+    tess__batch b;
+    memset(&b, 0, sizeof(b));
+    if (!types) {
+        rc = OOM(err);
+        goto out;
+    }
+    for (size_t c = 0; c < src->nschema; c++) types[c] = src->schema[c].type;
+    if (tess__batch_init(&b, types, src->nschema, 1)) {
+        rc = OOM(err);
+        goto out;
+    }
+    if ((rc = tess__manifest_check_schema(m, src, err)) || (rc = tess__manifest_resolve(m, src, err)))
+        goto out;
+    for (size_t i = 0; i < m->nlayouts && rc == TESS_OK; i++) {
+        const tess__mlayout *l = &m->layouts[i];
+        for (size_t s = 0; s < l->nsegs && rc == TESS_OK; s++) {
+            tess__segr *r = NULL;
+            if ((rc = pathf(path, err, "%s/%s/%llu.seg", sdir, l->dir,
+                            (unsigned long long)l->segs[s].num)))
+                break;
+            rc = tess__segr_open(path, NULL, src, l->cols, l->nkeys, &r, err);
+            if (rc == TESS_NOTFOUND) rc = TESS_EIO;
+            if (rc == TESS_OK && tess__segr_rows(r) != l->segs[s].rows)
+                rc = tess__err_set(err, TESS_EIO, "%s: %llu rows, the manifest says %llu", path,
+                                   (unsigned long long)tess__segr_rows(r),
+                                   (unsigned long long)l->segs[s].rows);
+            for (size_t k = 0; rc == TESS_OK && k < tess__segr_nblocks(r); k++)
+                rc = tess__segr_read_block(r, k, NULL, &b, err);
+            tess__segr_close(r);
+        }
+    }
+out:
+    tess__batch_release(&b);
+    tess__free(types);
+    tess__manifest_free(m);
+    return rc;
+}

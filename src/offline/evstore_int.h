@@ -1,0 +1,123 @@
+/* evstore_int.h — what evstore.c, manifest.c, evsort.c and evscan.c share (not for other
+ * modules): the manifest in memory, sorting runs, and scans over explicit segment lists. */
+#ifndef TESS_OFFLINE_EVSTORE_INT_H
+#define TESS_OFFLINE_EVSTORE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "defs/defs_model.h"
+#include "offline/batch.h"
+#include "offline/evstore.h"
+#include "offline/segment.h"
+
+#define TESS__EV_REST_DIR "~rest"  /* the keyless layout (events no layout holds) */
+#define TESS__EV_MAX_SEGMENTS 8    /* more than this after a commit: merged into one */
+#define TESS__EV_RUN_ROWS ((size_t)1 << 20)
+
+struct tess__evstore {
+    char *store_dir;
+    char *offline_dir; /* <store>/offline */
+    bool nosync;       /* tess__evstore_set_durable(es, false) */
+};
+
+/* ---- the manifest (manifest.c) -------------------------------------------------------------- */
+
+typedef struct tess__mseg {
+    uint64_t num; /* file <num>.seg in the layout's directory */
+    uint64_t rows;
+    int64_t min_ts, max_ts;
+    uint64_t bytes;
+    bool pending; /* in memory only: written by the open transaction, still <num>.seg.tmp */
+} tess__mseg;
+
+typedef struct tess__mlayout {
+    char *dir;    /* directory name: key names joined with '+', or TESS__EV_REST_DIR */
+    char **keys;  /* key column names; none for ~rest */
+    size_t nkeys;
+    size_t *cols; /* in memory only: keys resolved against the source (tess__manifest_resolve) */
+    uint64_t null_key_rows;
+    tess__mseg *segs;
+    size_t nsegs, segs_cap;
+} tess__mlayout;
+
+typedef struct tess__mfile {
+    uint8_t hash[16]; /* XXH3-128, high 64 bits first, big-endian */
+    char *name;
+    uint64_t rows;
+    uint32_t ingest;
+    int64_t time; /* when it was ingested */
+    int64_t min_ts, max_ts;
+    uint64_t bytes;
+} tess__mfile;
+
+typedef struct tess__manifest {
+    uint32_t next_ingest; /* from 1 */
+    uint64_t next_seg;
+    /* the schema of the stored events */
+    size_t ncols;
+    char **col_names;
+    tess__type *col_types;
+    size_t ts_col;
+    long created_col;
+    tess__mlayout *layouts;
+    size_t nlayouts, layouts_cap;
+    tess__mfile *files;
+    size_t nfiles, files_cap;
+} tess__manifest;
+
+/* An empty manifest with src's schema. TESS_OK or TESS_ENOMEM. */
+int tess__manifest_new(const tess__source *src, tess__manifest **out);
+void tess__manifest_free(tess__manifest *m);
+/* Reads and checks a MANIFEST. Errors: TESS_NOTFOUND (no such file), TESS_EIO (cannot read,
+ * damaged: err names the file), TESS_ENOMEM. */
+int tess__manifest_read(const char *path, tess__manifest **out, tess__err *err);
+/* Writes tmp_path, fsyncs it, renames it to path and fsyncs dir (no fsync if !sync). Errors: TESS_EIO, TESS_ENOMEM;
+ * on failure tmp_path is removed and path is unchanged (unless only the directory fsync
+ * failed: then *renamed is set and the new manifest may be in place). */
+int tess__manifest_write(const tess__manifest *m, const char *tmp_path, const char *path,
+                         const char *dir, bool sync, bool *renamed, tess__err *err);
+/* TESS_OK if src has the manifest's schema, else TESS_EINVAL saying what changed. */
+int tess__manifest_check_schema(const tess__manifest *m, const tess__source *src, tess__err *err);
+/* Resolves every layout's key names to src's columns (fills cols). TESS_EINVAL, TESS_ENOMEM. */
+int tess__manifest_resolve(tess__manifest *m, const tess__source *src, tess__err *err);
+/* The layout with these key columns (by name), or NULL. */
+tess__mlayout *tess__manifest_layout(const tess__manifest *m, const tess__source *src,
+                                     const size_t *keys, size_t nkeys);
+/* Appends a layout (keys resolved; nkeys 0: ~rest). TESS_OK or TESS_ENOMEM. */
+int tess__manifest_add_layout(tess__manifest *m, const tess__source *src, const size_t *keys,
+                              size_t nkeys, tess__mlayout **out);
+int tess__manifest_add_seg(tess__mlayout *l, const tess__mseg *s);
+/* Appends a file entry (name copied). */
+int tess__manifest_add_file(tess__manifest *m, const tess__mfile *f);
+/* Rows stored in a layout (sum of its segments). */
+uint64_t tess__mlayout_rows(const tess__mlayout *l);
+
+/* ---- sorting runs (evsort.c) ---------------------------------------------------------------- */
+
+/* Scratch memory kept from one sort to the next (NULL from new: out of memory). */
+typedef struct tess__evsort_ws tess__evsort_ws;
+tess__evsort_ws *tess__evsort_ws_new(void);
+void tess__evsort_ws_free(tess__evsort_ws *ws);
+
+/*
+ * Sorts refs (rows of chunks, as tess__batch_gather's refs) by the event order `o`. Key
+ * values must be non-null. ws: a workspace (NULL: a temporary one). TESS_OK or TESS_ENOMEM.
+ */
+int tess__evsort(const tess__batch *const *chunks, uint32_t *refs, size_t n, const tess__evorder *o,
+                 tess__evsort_ws *ws);
+
+/* ---- scans over explicit segments (evscan.c) ---------------------------------------------- */
+
+/*
+ * A scan over the given readers (ownership passes to the scan, even on failure), merged in
+ * the event order of the layout `keys`. opts as tess__evscan_opts; split: batches of exactly
+ * batch_rows rows (the last one fewer), entities may be split (merges and rebuilds).
+ */
+int tess__evscan_new(const tess__source *src, const size_t *keys, size_t nkeys,
+                     tess__segr **readers, size_t nreaders, const tess__evscan_opts *opts,
+                     bool split, tess__evscan **out, tess__err *err);
+
+#endif

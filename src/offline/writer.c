@@ -1,0 +1,152 @@
+/* writer.c — CSV/JSON value text and atomic output files (writer.h). */
+#include "offline/writer.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/time.h"
+#include "expr/expr_int.h"
+#include "tessera.h"
+
+int tess__put_value_text(tess__buf *b, const tess__value *v)
+{
+    char tmp[64];
+    size_t n;
+    switch (v->type) {
+    case TESS_T_BOOL: return tess__buf_puts(b, v->u.b ? "true" : "false");
+    case TESS_T_INT64: return tess__buf_printf(b, "%" PRId64, v->u.i);
+    case TESS_T_FLOAT64:
+        if (isnan(v->u.f)) return tess__buf_puts(b, "nan");
+        if (isinf(v->u.f)) return tess__buf_puts(b, v->u.f > 0 ? "inf" : "-inf");
+        n = tess__expr_format_float(v->u.f, tmp);
+        return tess__buf_append(b, tmp, n);
+    case TESS_T_TIMESTAMP:
+        n = tess__ts_format(v->u.i, tmp);
+        return tess__buf_append(b, tmp, n);
+    case TESS_T_STRING: return tess__buf_append(b, v->u.s.p, v->u.s.n);
+    default: return TESS_OK;
+    }
+}
+
+int tess__csv_put_field(tess__buf *b, const char *p, size_t n, char delim)
+{
+    bool quote = false;
+    for (size_t i = 0; i < n && !quote; i++)
+        quote = p[i] == delim || p[i] == '"' || p[i] == '\n' || p[i] == '\r';
+    if (!quote) return tess__buf_append(b, p, n);
+    int rc = tess__buf_putc(b, '"');
+    for (size_t i = 0; i < n && rc == TESS_OK; i++) {
+        if (p[i] == '"') rc = tess__buf_putc(b, '"');
+        if (rc == TESS_OK) rc = tess__buf_putc(b, p[i]);
+    }
+    return rc ? rc : tess__buf_putc(b, '"');
+}
+
+int tess__csv_put_value(tess__buf *b, const tess__value *v, char delim)
+{
+    if (v->null) return TESS_OK;
+    if (v->type == TESS_T_STRING) {
+        if (v->u.s.n == 0) return tess__buf_puts(b, "\"\"");
+        return tess__csv_put_field(b, v->u.s.p, v->u.s.n, delim);
+    }
+    return tess__put_value_text(b, v);
+}
+
+int tess__json_put_string(tess__buf *b, const char *p, size_t n)
+{
+    int rc = tess__buf_putc(b, '"');
+    size_t run = 0;
+    for (size_t i = 0; i < n && rc == TESS_OK; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        if ((rc = tess__buf_append(b, p + run, i - run))) break;
+        run = i + 1;
+        switch (c) {
+        case '"': rc = tess__buf_puts(b, "\\\""); break;
+        case '\\': rc = tess__buf_puts(b, "\\\\"); break;
+        case '\n': rc = tess__buf_puts(b, "\\n"); break;
+        case '\r': rc = tess__buf_puts(b, "\\r"); break;
+        case '\t': rc = tess__buf_puts(b, "\\t"); break;
+        default: rc = tess__buf_printf(b, "\\u%04x", c); break;
+        }
+    }
+    if (rc == TESS_OK) rc = tess__buf_append(b, p + run, n - run);
+    return rc ? rc : tess__buf_putc(b, '"');
+}
+
+int tess__json_put_value(tess__buf *b, const tess__value *v)
+{
+    if (v->null) return tess__buf_puts(b, "null");
+    switch (v->type) {
+    case TESS_T_FLOAT64:
+        if (!isfinite(v->u.f)) return tess__buf_puts(b, "null");
+        return tess__put_value_text(b, v);
+    case TESS_T_STRING: return tess__json_put_string(b, v->u.s.p, v->u.s.n);
+    case TESS_T_TIMESTAMP: {
+        char tmp[TESS_TS_FORMAT_MAX];
+        size_t n = tess__ts_format(v->u.i, tmp);
+        return tess__json_put_string(b, tmp, n);
+    }
+    default: return tess__put_value_text(b, v);
+    }
+}
+
+int tess__outfile_open(tess__outfile *o, const char *path, tess__err *err)
+{
+    tess__buf t = TESS__BUF_INIT;
+    memset(o, 0, sizeof(*o));
+    if (tess__buf_printf(&t, "%s.tmp-%ld", path, (long)getpid()) != TESS_OK ||
+        !(o->path = tess__strdup(path))) {
+        tess__buf_release(&t);
+        return tess__err_set(err, TESS_ENOMEM, "out of memory");
+    }
+    o->tmp = tess__buf_take(&t);
+    if (!(o->f = fopen(o->tmp, "w"))) {
+        int e = errno;
+        tess__err_set(err, TESS_EIO, "%s: cannot create: %s", path, strerror(e));
+        tess__outfile_abort(o);
+        return TESS_EIO;
+    }
+    return TESS_OK;
+}
+
+int tess__outfile_write(tess__outfile *o, tess__buf *b, tess__err *err)
+{
+    if (b->len && fwrite(b->p, 1, b->len, o->f) != b->len)
+        return tess__err_set(err, TESS_EIO, "%s: write failed: %s", o->path, strerror(errno));
+    tess__buf_reset(b);
+    return TESS_OK;
+}
+
+int tess__outfile_commit(tess__outfile *o, tess__err *err)
+{
+    int rc = TESS_OK;
+    if (fflush(o->f) != 0 || fsync(fileno(o->f)) != 0)
+        rc = tess__err_set(err, TESS_EIO, "%s: write failed: %s", o->path, strerror(errno));
+    if (fclose(o->f) != 0 && rc == TESS_OK)
+        rc = tess__err_set(err, TESS_EIO, "%s: write failed: %s", o->path, strerror(errno));
+    o->f = NULL;
+    if (rc == TESS_OK && rename(o->tmp, o->path) != 0)
+        rc = tess__err_set(err, TESS_EIO, "%s: cannot rename into place: %s", o->path,
+                           strerror(errno));
+    if (rc == TESS_OK) {
+        tess__free(o->tmp);
+        o->tmp = NULL;
+    }
+    tess__outfile_abort(o);
+    return rc;
+}
+
+void tess__outfile_abort(tess__outfile *o)
+{
+    if (o->f) fclose(o->f);
+    if (o->tmp) unlink(o->tmp);
+    tess__free(o->tmp);
+    tess__free(o->path);
+    memset(o, 0, sizeof(*o));
+}

@@ -1,0 +1,1212 @@
+/* test_evstore.c — segments and the event store, against a brute-force oracle.
+ *
+ * Every test works in its own temporary store directory. Rows are generated in the test,
+ * written as CSV files, ingested, and scans are compared with the oracle: the ingested rows
+ * (with the seq the test expects: ingest number << 32 | row index) filtered by non-null keys
+ * and sorted by (keys, ts, created ts, seq), nulls first.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/time.h"
+#include "defs/defs_model.h"
+#include "offline/evstore.h"
+#include "offline/evstore_int.h"
+#include "offline/segment.h"
+#include "tessera.h"
+
+/* ---- fixtures --------------------------------------------------------------------------------- */
+
+static const char *const DEFS =
+    "entities:\n"
+    "  - name: user\n"
+    "    join_keys: [user_id]\n"
+    "  - name: merchant\n"
+    "    join_keys: [merchant_id]\n"
+    "sources:\n"
+    "  - name: tx\n"
+    "    type: batch\n"
+    "    path: data/tx.csv\n"
+    "    timestamp: ts\n"
+    "    created_timestamp: created_at\n"
+    "    schema: {user_id: int64, merchant_id: string, amount: float64, ts: timestamp, "
+    "created_at: timestamp}\n"
+    "  - name: tx2\n" /* same columns, amount typed differently: a schema mismatch */
+    "    type: batch\n"
+    "    path: data/tx.csv\n"
+    "    timestamp: ts\n"
+    "    created_timestamp: created_at\n"
+    "    schema: {user_id: int64, merchant_id: string, amount: int64, ts: timestamp, "
+    "created_at: timestamp}\n";
+
+enum { C_USER, C_MERCH, C_AMOUNT, C_TS, C_CREATED, NCOLS };
+
+static const size_t L_USER[] = {C_USER};
+static const size_t L_MERCH[] = {C_MERCH};
+static const size_t L_MU[] = {C_MERCH, C_USER};
+
+typedef struct orow {
+    int64_t user;
+    char merch[16];
+    double amount;
+    int64_t ts, created;
+    bool nuser, nmerch, namount, nts, ncreated;
+    int64_t seq;
+} orow;
+
+typedef struct env {
+    char dir[256];   /* temp dir: data files and the store */
+    char store[300]; /* <dir>/store */
+    tess__defs *defs;
+    const tess__source *src;
+    tess__evstore *es;
+    /* the oracle: every row ingested so far */
+    orow *db;
+    size_t ndb, dbcap;
+    uint32_t next_ingest;
+    int nfiles;
+    uint64_t rng;
+} env;
+
+static uint64_t rnd(env *e)
+{
+    e->rng = e->rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    return e->rng >> 33;
+}
+
+static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+static int setup(void **state)
+{
+    env *e = calloc(1, sizeof(*e));
+    snprintf(e->dir, sizeof(e->dir), "/tmp/tess_evXXXXXX");
+    if (!mkdtemp(e->dir)) return -1;
+    snprintf(e->store, sizeof(e->store), "%s/store", e->dir);
+    mkdir(e->store, 0755);
+    tess__defs_file files[2] = {{"tessera.yaml", "project: t\n", 11},
+                                {"defs.yaml", DEFS, strlen(DEFS)}};
+    tess__err err = TESS__ERR_INIT;
+    if (tess__defs_load_strings(files, 2, &e->defs, &err) != TESS_OK) {
+        fprintf(stderr, "defs: %s\n", tess__err_msg(&err));
+        return -1;
+    }
+    e->src = tess__defs_source(e->defs, "tx");
+    if (tess__evstore_open(e->store, &e->es, &err) != TESS_OK) return -1;
+    tess__evstore_set_durable(e->es, false); /* fsync costs seconds per test: one test below
+                                                keeps it on */
+    tess__err_release(&err);
+    e->next_ingest = 1;
+    e->rng = 12345;
+    *state = e;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    env *e = *state;
+    if (getenv("TESS_TEST_TIMING")) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        fprintf(stderr, "t=%.3f\n", ts.tv_sec + ts.tv_nsec / 1e9);
+    }
+    tess__evstore_close(e->es);
+    tess__defs_free(e->defs);
+    nftw(e->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    free(e->db);
+    free(e);
+    return 0;
+}
+
+/* ---- data ------------------------------------------------------------------------------------ */
+
+#define T0 1767225600000000LL /* 2026-01-01 */
+
+typedef struct gen_opts {
+    int users, merchants;
+    int null_pct;   /* % of rows with a null in each nullable column (user, merchant, amount,
+                       created) */
+    int ts_span;    /* seconds */
+    int dup_pct;    /* % of rows repeating the previous row's user and ts */
+} gen_opts;
+
+static void gen_rows(env *e, orow *rows, size_t n, const gen_opts *g)
+{
+    for (size_t i = 0; i < n; i++) {
+        orow *r = &rows[i];
+        memset(r, 0, sizeof(*r));
+        r->user = 1 + (int64_t)(rnd(e) % (uint64_t)g->users);
+        snprintf(r->merch, sizeof(r->merch), "m%llu", (unsigned long long)(rnd(e) % (uint64_t)g->merchants));
+        char buf[32];
+        snprintf(buf, sizeof(buf), "%.2f", (double)(rnd(e) % 100000) / 100.0);
+        r->amount = strtod(buf, NULL);
+        r->ts = T0 + (int64_t)(rnd(e) % (uint64_t)g->ts_span) * 1000000;
+        r->created = r->ts + (int64_t)(rnd(e) % 3) * 1000000;
+        if (i > 0 && (int)(rnd(e) % 100) < g->dup_pct) {
+            r->user = rows[i - 1].user;
+            r->nuser = rows[i - 1].nuser;
+            r->ts = rows[i - 1].ts;
+            if (rnd(e) % 2) r->created = rows[i - 1].created;
+        }
+        if ((int)(rnd(e) % 100) < g->null_pct) r->nuser = true;
+        if ((int)(rnd(e) % 100) < g->null_pct) r->nmerch = true;
+        if ((int)(rnd(e) % 100) < g->null_pct) r->namount = true;
+        if ((int)(rnd(e) % 100) < g->null_pct) r->ncreated = true;
+    }
+}
+
+/* Writes rows as a CSV file <dir>/<name>; returns the path (static buffer rotation). */
+static const char *write_csv(env *e, const char *name, const orow *rows, size_t n)
+{
+    static char paths[8][512];
+    static int k;
+    char *path = paths[k++ % 8];
+    snprintf(path, 512, "%s/%s", e->dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("user_id,merchant_id,amount,ts,created_at\n", f);
+    char t1[TESS_TS_FORMAT_MAX], t2[TESS_TS_FORMAT_MAX];
+    for (size_t i = 0; i < n; i++) {
+        const orow *r = &rows[i];
+        tess__ts_format(r->ts, t1);
+        tess__ts_format(r->created, t2);
+        if (r->nuser) fputc(',', f);
+        else fprintf(f, "%lld,", (long long)r->user);
+        fprintf(f, "%s,", r->nmerch ? "" : r->merch);
+        if (r->namount) fputc(',', f);
+        else fprintf(f, "%.2f,", r->amount);
+        fprintf(f, "%s,%s\n", r->nts ? "" : t1, r->ncreated ? "" : t2);
+    }
+    fclose(f);
+    return path;
+}
+
+static void db_add(env *e, const orow *rows, size_t n, uint32_t ingest)
+{
+    if (e->ndb + n > e->dbcap) {
+        e->dbcap = (e->ndb + n) * 2;
+        e->db = realloc(e->db, e->dbcap * sizeof(orow));
+    }
+    for (size_t i = 0; i < n; i++) {
+        e->db[e->ndb] = rows[i];
+        e->db[e->ndb++].seq = (int64_t)(((uint64_t)ingest << 32) | i);
+    }
+}
+
+/* ---- the oracle -------------------------------------------------------------------------------- */
+
+static const size_t *g_keys;
+static size_t g_nkeys;
+
+static int cmp_i(int64_t a, int64_t b)
+{
+    return (a > b) - (a < b);
+}
+
+static int ocmp(const void *x, const void *y)
+{
+    const orow *a = x, *b = y;
+    for (size_t k = 0; k < g_nkeys; k++) {
+        int c = g_keys[k] == C_USER ? cmp_i(a->user, b->user) : strcmp(a->merch, b->merch);
+        if (c) return c < 0 ? -1 : 1;
+    }
+    if (a->nts != b->nts) return a->nts ? -1 : 1;
+    if (!a->nts && a->ts != b->ts) return cmp_i(a->ts, b->ts);
+    if (a->ncreated != b->ncreated) return a->ncreated ? -1 : 1;
+    if (!a->ncreated && a->created != b->created) return cmp_i(a->created, b->created);
+    return cmp_i(a->seq, b->seq);
+}
+
+static bool has_keys(const orow *r, const size_t *keys, size_t nkeys)
+{
+    for (size_t k = 0; k < nkeys; k++)
+        if ((keys[k] == C_USER && r->nuser) || (keys[k] == C_MERCH && r->nmerch)) return false;
+    return true;
+}
+
+/* The expected scan of a layout: malloc'ed, *n rows. Optional filter on users. */
+static orow *expect(env *e, const size_t *keys, size_t nkeys, size_t *n, const int64_t *users,
+                    size_t nusers)
+{
+    orow *out = malloc((e->ndb ? e->ndb : 1) * sizeof(orow));
+    size_t k = 0;
+    for (size_t i = 0; i < e->ndb; i++) {
+        if (!has_keys(&e->db[i], keys, nkeys)) continue;
+        if (users) {
+            bool want = false;
+            for (size_t u = 0; u < nusers; u++) want |= e->db[i].user == users[u];
+            if (!want) continue;
+        }
+        out[k++] = e->db[i];
+    }
+    g_keys = keys;
+    g_nkeys = nkeys;
+    qsort(out, k, sizeof(orow), ocmp);
+    *n = k;
+    return out;
+}
+
+static void row_of(const tess__batch *b, size_t i, orow *r)
+{
+    memset(r, 0, sizeof(*r));
+    const tess__col *c = b->cols;
+    r->nuser = c[C_USER].nulls && c[C_USER].nulls[i];
+    r->user = r->nuser ? 0 : ((const int64_t *)c[C_USER].data)[i];
+    r->nmerch = c[C_MERCH].nulls && c[C_MERCH].nulls[i];
+    if (!r->nmerch) {
+        const tess__str *s = (const tess__str *)c[C_MERCH].data + i;
+        assert_true(s->n < sizeof(r->merch));
+        memcpy(r->merch, s->p, s->n);
+    }
+    r->namount = c[C_AMOUNT].nulls && c[C_AMOUNT].nulls[i];
+    r->amount = r->namount ? 0 : ((const double *)c[C_AMOUNT].data)[i];
+    r->nts = c[C_TS].nulls && c[C_TS].nulls[i];
+    r->ts = r->nts ? 0 : ((const int64_t *)c[C_TS].data)[i];
+    r->ncreated = c[C_CREATED].nulls && c[C_CREATED].nulls[i];
+    r->created = r->ncreated ? 0 : ((const int64_t *)c[C_CREATED].data)[i];
+    r->seq = b->seq[i];
+}
+
+static bool same_row(const orow *a, const orow *b)
+{
+    return a->nuser == b->nuser && (a->nuser || a->user == b->user) && a->nmerch == b->nmerch &&
+           (a->nmerch || strcmp(a->merch, b->merch) == 0) && a->namount == b->namount &&
+           (a->namount || a->amount == b->amount) && a->nts == b->nts && (a->nts || a->ts == b->ts) &&
+           a->ncreated == b->ncreated && (a->ncreated || a->created == b->created) &&
+           a->seq == b->seq;
+}
+
+typedef struct scanned {
+    orow *rows;
+    size_t n;
+    size_t batches;
+    uint64_t blocks;
+    bool split; /* an entity was split across batches */
+} scanned;
+
+/* Scans a layout (optionally restricted to users), checking entity integrity of batches. */
+static int scan_all(env *e, const size_t *keys, size_t nkeys, const int64_t *users, size_t nusers,
+                    size_t batch_rows, scanned *out, tess__err *err)
+{
+    memset(out, 0, sizeof(*out));
+    tess__str *filter = NULL;
+    tess__buf kb = TESS__BUF_INIT;
+    if (users) {
+        int64_t *vals = calloc(nusers + 1, sizeof(int64_t));
+        uint8_t nulls[1] = {0};
+        size_t *offs = calloc(nusers + 1, sizeof(size_t));
+        for (size_t u = 0; u < nusers; u++) {
+            vals[0] = users[u];
+            tess__col col = {TESS_T_INT64, nulls, vals};
+            offs[u] = kb.len;
+            assert_int_equal(tess__evkey_encode(&kb, &col, NULL, 1, 0), TESS_OK);
+        }
+        offs[nusers] = kb.len;
+        filter = calloc(nusers + 1, sizeof(tess__str));
+        for (size_t u = 0; u < nusers; u++)
+            filter[u] = (tess__str){kb.p + offs[u], offs[u + 1] - offs[u]};
+        free(vals);
+        free(offs);
+    }
+    tess__evscan_opts o;
+    memset(&o, 0, sizeof(o));
+    o.filter = users ? filter : NULL;
+    o.nfilter = nusers;
+    o.batch_rows = batch_rows;
+    tess__evscan *s = NULL;
+    int rc = tess__evscan_open_opts(e->es, e->src, keys, nkeys, &o, &s, err);
+    size_t cap = 1024;
+    out->rows = malloc(cap * sizeof(orow));
+    tess__evorder ord = tess__evorder_of(e->src, keys, nkeys);
+    const tess__batch *b;
+    orow last;
+    bool have_last = false;
+    while (rc == TESS_OK && (rc = tess__evscan_next(s, &b, err)) == TESS_OK) {
+        assert_true(b->nrows > 0);
+        if (have_last) {
+            /* the first row of this batch must not belong to the previous batch's entity */
+            orow first;
+            row_of(b, 0, &first);
+            bool same = true;
+            for (size_t k = 0; k < nkeys; k++)
+                same &= keys[k] == C_USER ? first.user == last.user
+                                          : strcmp(first.merch, last.merch) == 0;
+            if (same) out->split = true;
+        }
+        for (size_t i = 1; i < b->nrows; i++)
+            assert_true(tess__ev_cmp_rows(&ord, b, i - 1, b, i) < 0);
+        for (size_t i = 0; i < b->nrows; i++) {
+            if (out->n == cap) out->rows = realloc(out->rows, (cap *= 2) * sizeof(orow));
+            row_of(b, i, &out->rows[out->n++]);
+        }
+        row_of(b, b->nrows - 1, &last);
+        have_last = true;
+        out->batches++;
+    }
+    if (rc == TESS_NOTFOUND) rc = TESS_OK;
+    if (s) out->blocks = tess__evscan_blocks_read(s);
+    tess__evscan_close(s);
+    free(filter);
+    tess__buf_release(&kb);
+    return rc;
+}
+
+/* Scans a layout and compares it with the oracle. */
+static void check_layout(env *e, const size_t *keys, size_t nkeys)
+{
+    tess__err err = TESS__ERR_INIT;
+    scanned sc;
+    int rc = scan_all(e, keys, nkeys, NULL, 0, 0, &sc, &err);
+    if (rc) fail_msg("scan: %s", tess__err_msg(&err));
+    size_t n;
+    orow *want = expect(e, keys, nkeys, &n, NULL, 0);
+    if (sc.n != n) fail_msg("layout %zu keys: %zu rows scanned, %zu expected", nkeys, sc.n, n);
+    for (size_t i = 0; i < n; i++)
+        if (!same_row(&sc.rows[i], &want[i]))
+            fail_msg("row %zu differs: user %lld/%lld seq %llx/%llx ts %lld/%lld", i,
+                     (long long)sc.rows[i].user, (long long)want[i].user,
+                     (unsigned long long)sc.rows[i].seq, (unsigned long long)want[i].seq,
+                     (long long)sc.rows[i].ts, (long long)want[i].ts);
+    assert_false(sc.split);
+    free(sc.rows);
+    free(want);
+    tess__err_release(&err);
+}
+
+static int ingest(env *e, const size_t *const *lays, const size_t *nk, size_t nl,
+                  const char *const *paths, size_t np, bool force, size_t run_rows,
+                  tess__ingest_result *res, tess__err *err)
+{
+    tess__evlayout l[4];
+    for (size_t i = 0; i < nl; i++) l[i] = (tess__evlayout){lays[i], nk[i]};
+    tess__ingest_opts o;
+    memset(&o, 0, sizeof(o));
+    o.force = force;
+    o.run_rows = run_rows;
+    return tess__evstore_ingest(e->es, e->src, l, nl, paths, np, &o, res, err);
+}
+
+/* Generates, writes and ingests `nfiles` files of n rows each into the two usual layouts;
+ * adds them to the oracle. */
+static void ingest_new(env *e, size_t nfiles, size_t n, const gen_opts *g, size_t run_rows)
+{
+    const size_t *lays[] = {L_USER, L_MERCH};
+    const size_t nk[] = {1, 1};
+    const char *paths[8];
+    orow *rows[8];
+    for (size_t f = 0; f < nfiles; f++) {
+        rows[f] = malloc(n * sizeof(orow));
+        gen_rows(e, rows[f], n, g);
+        char name[64];
+        snprintf(name, sizeof(name), "f%d.csv", e->nfiles++);
+        paths[f] = write_csv(e, name, rows[f], n);
+    }
+    tess__err err = TESS__ERR_INIT;
+    tess__ingest_result res;
+    int rc = ingest(e, lays, nk, 2, paths, nfiles, false, run_rows, &res, &err);
+    if (rc) fail_msg("ingest: %s", tess__err_msg(&err));
+    assert_int_equal(res.files_ingested, nfiles);
+    for (size_t f = 0; f < nfiles; f++) {
+        db_add(e, rows[f], n, e->next_ingest++);
+        free(rows[f]);
+    }
+    tess__ingest_result_release(&res);
+    tess__err_release(&err);
+}
+
+/* A listing of every file under the store (names and sizes), to compare states. */
+static void list_rec(const char *dir, const char *rel, char *out, size_t cap)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    char *names[4096];
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) && n < 4096)
+        if (de->d_name[0] != '.') names[n++] = strdup(de->d_name);
+    closedir(d);
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+            char *t = names[j];
+            names[j] = names[j - 1];
+            names[j - 1] = t;
+        }
+    for (size_t i = 0; i < n; i++) {
+        char p[1024], r[1024];
+        snprintf(p, sizeof(p), "%s/%s", dir, names[i]);
+        snprintf(r, sizeof(r), "%s/%s", rel, names[i]);
+        struct stat st;
+        stat(p, &st);
+        size_t len = strlen(out);
+        snprintf(out + len, cap - len, "%s %lld\n", r, S_ISDIR(st.st_mode) ? 0LL : (long long)st.st_size);
+        if (S_ISDIR(st.st_mode)) list_rec(p, r, out, cap);
+        free(names[i]);
+    }
+}
+
+static char *listing(env *e)
+{
+    char *out = calloc(1, 1 << 16);
+    list_rec(e->store, "", out, 1 << 16);
+    return out;
+}
+
+static char *read_file_all(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *p = malloc((size_t)sz + 1);
+    *n = fread(p, 1, (size_t)sz, f);
+    fclose(f);
+    return p;
+}
+
+/* ---- segments alone ------------------------------------------------------------------------ */
+
+static void fill_batch(env *e, tess__batch *b, size_t n)
+{
+    tess__type types[NCOLS];
+    for (size_t c = 0; c < NCOLS; c++) types[c] = e->src->schema[c].type;
+    assert_int_equal(tess__batch_init(b, types, NCOLS, n), TESS_OK);
+    for (size_t i = 0; i < n; i++) {
+        ((int64_t *)b->cols[C_USER].data)[i] = (int64_t)(rnd(e) % 5000) - 100; /* negatives too */
+        char m[24];
+        int len = snprintf(m, sizeof(m), "m%llu", (unsigned long long)(rnd(e) % 300));
+        if (i % 97 == 0) m[1] = '\0'; /* an embedded NUL byte */
+        ((tess__str *)b->cols[C_MERCH].data)[i] =
+            (tess__str){tess__arena_strndup(&b->arena, m, (size_t)len), (size_t)len};
+        ((double *)b->cols[C_AMOUNT].data)[i] = (double)(rnd(e) % 100000) / 7.0;
+        b->cols[C_AMOUNT].nulls[i] = rnd(e) % 10 == 0;
+        ((int64_t *)b->cols[C_TS].data)[i] = T0 + (int64_t)(rnd(e) % 1000000) * 1000;
+        ((int64_t *)b->cols[C_CREATED].data)[i] = T0 + (int64_t)(rnd(e) % 1000000) * 1000;
+        b->cols[C_CREATED].nulls[i] = rnd(e) % 5 == 0;
+        b->seq[i] = (int64_t)((7ULL << 32) | i);
+    }
+    b->nrows = n;
+}
+
+static void test_segment_roundtrip(void **state)
+{
+    env *e = *state;
+    tess__err err = TESS__ERR_INIT;
+    const size_t n = 150000; /* 3 blocks */
+    tess__batch b;
+    fill_batch(e, &b, n);
+    uint32_t *refs = malloc(n * sizeof(uint32_t));
+    tess__batch *chunks[3];
+    /* the batch is one chunk of up to 65,536 rows per ref: split it in three views */
+    tess__batch parts[3];
+    for (int p = 0; p < 3; p++) {
+        size_t from = (size_t)p * 65536, cnt = n - from < 65536 ? n - from : 65536;
+        parts[p] = b;
+        parts[p].nrows = cnt;
+        parts[p].cols = malloc(NCOLS * sizeof(tess__col));
+        for (size_t c = 0; c < NCOLS; c++) {
+            parts[p].cols[c] = b.cols[c];
+            parts[p].cols[c].nulls = b.cols[c].nulls + from;
+            parts[p].cols[c].data = (char *)b.cols[c].data + from * tess__type_width(b.cols[c].type);
+        }
+        parts[p].seq = b.seq + from;
+        chunks[p] = &parts[p];
+        for (size_t i = 0; i < cnt; i++) refs[from + i] = (uint32_t)(p << 16 | i);
+    }
+    const size_t keys[] = {C_MERCH, C_USER};
+    tess__evorder ord = tess__evorder_of(e->src, keys, 2);
+    assert_int_equal(tess__evsort((const tess__batch *const *)chunks, refs, n, &ord, NULL), TESS_OK);
+    for (size_t i = 1; i < n; i++)
+        assert_true(tess__ev_cmp_rows(&ord, chunks[refs[i - 1] >> 16], refs[i - 1] & 0xffff,
+                                      chunks[refs[i] >> 16], refs[i] & 0xffff) < 0);
+
+    char path[512];
+    snprintf(path, sizeof(path), "%s/a.seg", e->dir);
+    tess__segw *w;
+    assert_int_equal(tess__segw_open(path, NULL, e->src, keys, 2, &w, &err), TESS_OK);
+    /* in two calls, to cross a block boundary inside a call */
+    assert_int_equal(tess__segw_add(w, (const tess__batch *const *)chunks, refs, 1000, &err), TESS_OK);
+    assert_int_equal(tess__segw_add(w, (const tess__batch *const *)chunks, refs + 1000, n - 1000, &err),
+                     TESS_OK);
+    tess__seginfo info;
+    assert_int_equal(tess__segw_finish(w, &info, &err), TESS_OK);
+    assert_int_equal(info.rows, n);
+    assert_int_equal(info.nblocks, 3);
+
+    tess__segr *r;
+    if (tess__segr_open(path, NULL, e->src, keys, 2, &r, &err)) fail_msg("%s", tess__err_msg(&err));
+    assert_int_equal(tess__segr_nblocks(r), 3);
+    assert_int_equal(tess__segr_rows(r), n);
+    tess__batch rb;
+    memset(&rb, 0, sizeof(rb));
+    tess__type types[NCOLS];
+    for (size_t c = 0; c < NCOLS; c++) types[c] = e->src->schema[c].type;
+    assert_int_equal(tess__batch_init(&rb, types, NCOLS, 1), TESS_OK);
+    size_t at = 0;
+    for (size_t k = 0; k < 3; k++) {
+        const tess__segblock *bl = tess__segr_block(r, k);
+        if (k > 0) {
+            const tess__segblock *pb = tess__segr_block(r, k - 1);
+            size_t m = pb->last_n < bl->first_n ? pb->last_n : bl->first_n;
+            int c = memcmp(pb->last, bl->first, m);
+            assert_true(c < 0 || (c == 0 && pb->last_n <= bl->first_n));
+        }
+        assert_int_equal(tess__segr_read_block(r, k, NULL, &rb, &err), TESS_OK);
+        assert_int_equal(rb.nrows, bl->nrows);
+        for (size_t i = 0; i < rb.nrows; i++, at++) {
+            const tess__batch *sb = chunks[refs[at] >> 16];
+            size_t si = refs[at] & 0xffff;
+            assert_int_equal(tess__ev_cmp_rows(&ord, &rb, i, sb, si), 0);
+            /* the non-key columns too */
+            bool na = rb.cols[C_AMOUNT].nulls[i];
+            assert_int_equal(na, sb->cols[C_AMOUNT].nulls[si]);
+            if (!na)
+                assert_true(((double *)rb.cols[C_AMOUNT].data)[i] ==
+                            ((double *)sb->cols[C_AMOUNT].data)[si]);
+            /* first/last keys of the block */
+            if (i == 0 || i == rb.nrows - 1) {
+                tess__buf kb = TESS__BUF_INIT;
+                assert_int_equal(tess__evkey_encode(&kb, rb.cols, keys, 2, i), TESS_OK);
+                const uint8_t *want = i == 0 ? bl->first : bl->last;
+                size_t wn = i == 0 ? bl->first_n : bl->last_n;
+                assert_int_equal(kb.len, wn);
+                assert_memory_equal(kb.p, want, wn);
+                /* find() lists this block for its own keys */
+                size_t lo, hi;
+                tess__segr_find(r, kb.p, kb.len, &lo, &hi);
+                assert_true(lo <= k && k < hi);
+                tess__buf_release(&kb);
+            }
+        }
+    }
+    assert_int_equal(at, n);
+    /* a key beyond every block */
+    size_t lo, hi;
+    tess__segr_find(r, "\xff\xff\xff", 3, &lo, &hi);
+    assert_int_equal(lo, hi);
+    /* projection: only the key columns */
+    bool want[NCOLS] = {true, true, false, true, true};
+    assert_int_equal(tess__segr_read_block(r, 1, want, &rb, &err), TESS_OK);
+    for (size_t i = 0; i < rb.nrows; i++) assert_int_equal(rb.cols[C_AMOUNT].nulls[i], 1);
+    tess__segr_close(r);
+
+    /* schema mismatch: named file, column and source */
+    const tess__source *tx2 = tess__defs_source(e->defs, "tx2");
+    assert_int_equal(tess__segr_open(path, "seg-a", tx2, keys, 2, &r, &err), TESS_EIO);
+    assert_non_null(strstr(tess__err_msg(&err), "seg-a: schema mismatch"));
+    assert_non_null(strstr(tess__err_msg(&err), "amount"));
+    /* wrong layout */
+    assert_int_equal(tess__segr_open(path, NULL, e->src, keys, 1, &r, &err), TESS_EIO);
+    /* a corrupted data byte: checksum error naming the block and column, no data */
+    size_t flen;
+    char *bytes = read_file_all(path, &flen);
+    bytes[100] ^= 0x40;
+    char bad[512];
+    snprintf(bad, sizeof(bad), "%s/bad.seg", e->dir);
+    FILE *f = fopen(bad, "wb");
+    fwrite(bytes, 1, flen, f);
+    fclose(f);
+    assert_int_equal(tess__segr_open(bad, NULL, e->src, keys, 2, &r, &err), TESS_OK);
+    assert_int_equal(tess__segr_read_block(r, 0, NULL, &rb, &err), TESS_EIO);
+    assert_non_null(strstr(tess__err_msg(&err), "block 0 column 0 (user_id): checksum mismatch"));
+    assert_int_equal(rb.nrows, 0);
+    assert_int_equal(tess__segr_read_block(r, 1, NULL, &rb, &err), TESS_OK);
+    tess__segr_close(r);
+    /* a corrupted footer byte, and a truncated file */
+    bytes[100] ^= 0x40;
+    bytes[flen - 60] ^= 1;
+    f = fopen(bad, "wb");
+    fwrite(bytes, 1, flen, f);
+    fclose(f);
+    assert_int_equal(tess__segr_open(bad, NULL, e->src, keys, 2, &r, &err), TESS_EIO);
+    assert_non_null(strstr(tess__err_msg(&err), "footer checksum mismatch"));
+    f = fopen(bad, "wb");
+    fwrite(bytes, 1, flen / 2, f);
+    fclose(f);
+    assert_int_equal(tess__segr_open(bad, NULL, e->src, keys, 2, &r, &err), TESS_EIO);
+    assert_non_null(strstr(tess__err_msg(&err), "bad.seg"));
+    free(bytes);
+
+    tess__batch_release(&rb);
+    for (int p = 0; p < 3; p++) free(parts[p].cols);
+    tess__batch_release(&b);
+    free(refs);
+    tess__err_release(&err);
+}
+
+/* The sort against qsort with the full comparison, for every key type and width. */
+static void test_sort_oracle(void **state)
+{
+    env *e = *state;
+    const size_t n = 20000;
+    tess__batch b;
+    fill_batch(e, &b, n);
+    /* narrow and wide int keys, nulls in ts */
+    for (size_t i = 0; i < n; i++) {
+        if (i % 3 == 0) ((int64_t *)b.cols[C_USER].data)[i] = (int64_t)(rnd(e) << 20) * (i % 2 ? 1 : -1);
+        b.cols[C_TS].nulls[i] = rnd(e) % 50 == 0;
+    }
+    const size_t lay[][2] = {{C_USER, 0}, {C_MERCH, 0}, {C_MERCH, C_USER}, {C_USER, C_TS},
+                             {C_AMOUNT, 0}};
+    const size_t nk[] = {1, 1, 2, 2, 1};
+    for (size_t t = 0; t < 5; t++) {
+        tess__evorder ord = tess__evorder_of(e->src, lay[t], nk[t]);
+        /* use 1 chunk of 20000 rows (< 65536) */
+        tess__batch *chunks[1] = {&b};
+        uint32_t *refs = malloc(n * sizeof(uint32_t));
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            bool ok = true;
+            for (size_t j = 0; j < nk[t]; j++) ok &= !b.cols[lay[t][j]].nulls[i];
+            if (ok) refs[k++] = (uint32_t)i;
+        }
+        assert_int_equal(tess__evsort((const tess__batch *const *)chunks, refs, k, &ord, NULL), TESS_OK);
+        for (size_t i = 1; i < k; i++)
+            if (tess__ev_cmp_rows(&ord, &b, refs[i - 1], &b, refs[i]) >= 0)
+                fail_msg("layout %zu: rows %zu and %zu out of order", t, i - 1, i);
+        free(refs);
+    }
+    tess__batch_release(&b);
+}
+
+/* ---- the event store ---------------------------------------------------------------------- */
+
+static const gen_opts G_SMALL = {50, 12, 5, 100, 10};
+
+static void test_ingest_two_layouts(void **state)
+{
+    env *e = *state;
+    ingest_new(e, 2, 3000, &G_SMALL, 0);
+    check_layout(e, L_USER, 1);
+    check_layout(e, L_MERCH, 1);
+    /* stats */
+    tess__evstats st;
+    tess__err err = TESS__ERR_INIT;
+    assert_int_equal(tess__evstore_stats(e->es, e->src, &st, &err), TESS_OK);
+    assert_int_equal(st.rows, 6000);
+    assert_int_equal(st.files, 2);
+    assert_int_equal(st.ingests, 2);
+    int64_t mn = INT64_MAX, mx = INT64_MIN;
+    for (size_t i = 0; i < e->ndb; i++) {
+        if (e->db[i].ts < mn) mn = e->db[i].ts;
+        if (e->db[i].ts > mx) mx = e->db[i].ts;
+    }
+    assert_int_equal(st.min_ts, mn);
+    assert_int_equal(st.max_ts, mx);
+    size_t nu = 0, nm = 0, rest = 0;
+    for (size_t i = 0; i < e->ndb; i++) {
+        nu += e->db[i].nuser;
+        nm += e->db[i].nmerch;
+        rest += e->db[i].nuser && e->db[i].nmerch;
+    }
+    assert_true(st.nlayouts >= 2);
+    assert_string_equal(st.layouts[0].name, "user_id");
+    assert_int_equal(st.layouts[0].rows, 6000 - nu);
+    assert_int_equal(st.layouts[0].null_key_rows, nu);
+    assert_string_equal(st.layouts[1].name, "merchant_id");
+    assert_int_equal(st.layouts[1].null_key_rows, nm);
+    if (rest) {
+        assert_int_equal(st.nlayouts, 3);
+        assert_string_equal(st.layouts[2].name, "~rest");
+        assert_int_equal(st.layouts[2].rows, rest);
+    }
+    tess__evstats_release(&st);
+    assert_int_equal(tess__evstore_verify(e->es, e->src, &err), TESS_OK);
+    /* a scan through a handle opened afresh sees the same */
+    tess__evstore_close(e->es);
+    assert_int_equal(tess__evstore_open(e->store, &e->es, &err), TESS_OK);
+    check_layout(e, L_USER, 1);
+    tess__err_release(&err);
+}
+
+static void test_null_key_counts_and_empty(void **state)
+{
+    env *e = *state;
+    tess__err err = TESS__ERR_INIT;
+    /* a scan of an empty store is empty */
+    scanned sc;
+    assert_int_equal(scan_all(e, L_USER, 1, NULL, 0, 0, &sc, &err), TESS_OK);
+    assert_int_equal(sc.n, 0);
+    free(sc.rows);
+    orow rows[6];
+    gen_rows(e, rows, 6, &G_SMALL);
+    for (int i = 0; i < 6; i++) rows[i].nuser = rows[i].nmerch = false;
+    rows[1].nuser = true;
+    rows[2].nmerch = true;
+    rows[3].nuser = rows[3].nmerch = true;
+    const char *p = write_csv(e, "n.csv", rows, 6);
+    const size_t *lays[] = {L_USER, L_MERCH};
+    const size_t nk[] = {1, 1};
+    tess__ingest_result res;
+    assert_int_equal(ingest(e, lays, nk, 2, &p, 1, false, 0, &res, &err), TESS_OK);
+    assert_int_equal(res.rows, 6);
+    assert_int_equal(res.nlayouts, 2);
+    assert_int_equal(res.null_key_rows[0], 2);
+    assert_int_equal(res.null_key_rows[1], 2);
+    assert_int_equal(res.first_ingest, 1);
+    assert_string_equal(res.bad_text, "");
+    tess__ingest_result_release(&res);
+    db_add(e, rows, 6, e->next_ingest++);
+    check_layout(e, L_USER, 1);
+    check_layout(e, L_MERCH, 1);
+    /* the row with both keys null is kept: a layout built later from the others has it all */
+    assert_int_equal(tess__evstore_ensure_layout(e->es, e->src, L_MU, 2, &err), TESS_OK);
+    check_layout(e, L_MU, 2);
+    tess__err_release(&err);
+}
+
+static void test_idempotent_and_force(void **state)
+{
+    env *e = *state;
+    orow rows[500];
+    gen_rows(e, rows, 500, &G_SMALL);
+    const char *paths[2];
+    paths[0] = write_csv(e, "a.csv", rows, 500);
+    const size_t *lays[] = {L_USER, L_MERCH};
+    const size_t nk[] = {1, 1};
+    tess__err err = TESS__ERR_INIT;
+    tess__ingest_result res;
+    assert_int_equal(ingest(e, lays, nk, 2, paths, 1, false, 0, &res, &err), TESS_OK);
+    db_add(e, rows, 500, e->next_ingest++);
+    tess__ingest_result_release(&res);
+    char *before = listing(e);
+    /* the same content under another name, twice in one call: skipped */
+    paths[1] = write_csv(e, "a-copy.csv", rows, 500);
+    paths[0] = paths[1];
+    assert_int_equal(ingest(e, lays, nk, 2, paths, 2, false, 0, &res, &err), TESS_OK);
+    assert_int_equal(res.files_ingested, 0);
+    assert_int_equal(res.files_skipped, 2);
+    assert_non_null(strstr(res.skipped[0], "a-copy.csv"));
+    tess__ingest_result_release(&res);
+    char *after = listing(e);
+    assert_string_equal(before, after); /* nothing written at all */
+    free(after);
+    check_layout(e, L_USER, 1);
+    /* --force: ingested again, duplicates kept with later seqs */
+    tess__ingest_opts o;
+    memset(&o, 0, sizeof(o));
+    o.force = true;
+    tess__evlayout l[2] = {{L_USER, 1}, {L_MERCH, 1}};
+    assert_int_equal(tess__evstore_ingest(e->es, e->src, l, 2, paths, 1, &o, &res, &err), TESS_OK);
+    assert_int_equal(res.files_ingested, 1);
+    assert_int_equal(res.first_ingest, e->next_ingest);
+    tess__ingest_result_release(&res);
+    db_add(e, rows, 500, e->next_ingest++);
+    check_layout(e, L_USER, 1);
+    check_layout(e, L_MERCH, 1);
+    /* two different files in one call with the same content as each other: second skipped */
+    free(before);
+    tess__err_release(&err);
+}
+
+static void test_bad_file_leaves_store_unchanged(void **state)
+{
+    env *e = *state;
+    ingest_new(e, 1, 2000, &G_SMALL, 0);
+    char man[600];
+    snprintf(man, sizeof(man), "%s/offline/tx/MANIFEST", e->store);
+    size_t n0, n1;
+    char *m0 = read_file_all(man, &n0);
+    char *before = listing(e);
+    orow rows[1000];
+    gen_rows(e, rows, 1000, &G_SMALL);
+    const char *paths[3];
+    paths[0] = write_csv(e, "good1.csv", rows, 1000);
+    paths[1] = write_csv(e, "good2.csv", rows + 500, 500);
+    /* a bad value deep in the third file: the two good ones were read and spilled already */
+    char bad[512];
+    snprintf(bad, sizeof(bad), "%s/bad.csv", e->dir);
+    FILE *f = fopen(bad, "w");
+    fputs("user_id,merchant_id,amount,ts,created_at\n", f);
+    for (int i = 0; i < 300; i++) fprintf(f, "%d,m1,1.5,2026-01-01T00:00:%02dZ,\n", i, i % 60);
+    fputs("7,m1,12x5,2026-01-01T00:00:00Z,\n", f);
+    fclose(f);
+    paths[2] = bad;
+    const size_t *lays[] = {L_USER, L_MERCH, L_MU};
+    const size_t nk[] = {1, 1, 2};
+    tess__err err = TESS__ERR_INIT;
+    tess__ingest_result res;
+    /* run_rows small: runs are spilled to segments before the failure */
+    int rc = ingest(e, lays, nk, 3, paths, 3, false, 400, &res, &err);
+    assert_int_equal(rc, TESS_EPARSE);
+    assert_non_null(strstr(tess__err_msg(&err), "bad.csv:302"));
+    tess__ingest_result_release(&res);
+    char *m1 = read_file_all(man, &n1);
+    assert_int_equal(n0, n1);
+    assert_memory_equal(m0, m1, n0);
+    char *after = listing(e);
+    assert_string_equal(before, after);
+    check_layout(e, L_USER, 1);
+    check_layout(e, L_MERCH, 1);
+    /* with max_bad_rows the bad row is skipped and reported */
+    tess__ingest_opts o;
+    memset(&o, 0, sizeof(o));
+    o.max_bad_rows = 5;
+    tess__evlayout l[1] = {{L_USER, 1}};
+    assert_int_equal(tess__evstore_ingest(e->es, e->src, l, 1, (const char *const *)&paths[2], 1, &o,
+                                          &res, &err),
+                     TESS_OK);
+    assert_int_equal(res.bad_rows, 1);
+    assert_int_equal(res.rows, 300);
+    assert_non_null(strstr(res.bad_text, "bad.csv:302"));
+    tess__ingest_result_release(&res);
+    free(m0);
+    free(m1);
+    free(before);
+    free(after);
+    tess__err_release(&err);
+}
+
+static void test_merges(void **state)
+{
+    env *e = *state;
+    tess__err err = TESS__ERR_INIT;
+    for (int i = 0; i < 20; i++) {
+        ingest_new(e, 1, 300, &G_SMALL, 0);
+        tess__evstats st;
+        assert_int_equal(tess__evstore_stats(e->es, e->src, &st, &err), TESS_OK);
+        for (size_t l = 0; l < st.nlayouts; l++) assert_true(st.layouts[l].segments <= 8);
+        if (i == 8) assert_int_equal(st.layouts[0].segments, 1); /* the 9th ingest merged */
+        tess__evstats_release(&st);
+    }
+    check_layout(e, L_USER, 1);
+    check_layout(e, L_MERCH, 1);
+    /* no segment file is left over that the manifest does not list */
+    char *ls = listing(e);
+    size_t segs = 0;
+    for (const char *p = ls; (p = strstr(p, ".seg ")); p++) segs++;
+    tess__evstats st;
+    assert_int_equal(tess__evstore_stats(e->es, e->src, &st, &err), TESS_OK);
+    size_t listed = 0;
+    for (size_t l = 0; l < st.nlayouts; l++) listed += st.layouts[l].segments;
+    assert_int_equal(segs, listed);
+    assert_null(strstr(ls, ".tmp"));
+    tess__evstats_release(&st);
+    free(ls);
+    /* one big ingest with small runs: many sorted runs, merged into one */
+    ingest_new(e, 1, 5000, &G_SMALL, 500);
+    assert_int_equal(tess__evstore_stats(e->es, e->src, &st, &err), TESS_OK);
+    assert_int_equal(st.layouts[0].segments, 1);
+    tess__evstats_release(&st);
+    check_layout(e, L_USER, 1);
+    check_layout(e, L_MERCH, 1);
+    assert_int_equal(tess__evstore_verify(e->es, e->src, &err), TESS_OK);
+    tess__err_release(&err);
+}
+
+static void test_restricted_scan(void **state)
+{
+    env *e = *state;
+    gen_opts g = {2000, 50, 2, 100000, 5};
+    ingest_new(e, 2, 150000, &g, 0); /* ~5 blocks per layout */
+    ingest_new(e, 1, 50000, &g, 0);
+    tess__err err = TESS__ERR_INIT;
+    scanned all;
+    assert_int_equal(scan_all(e, L_USER, 1, NULL, 0, 0, &all, &err), TESS_OK);
+    const int64_t users[] = {1777, 3, 1000, 999999 /* unknown */, 3};
+    scanned sc;
+    assert_int_equal(scan_all(e, L_USER, 1, users, 5, 0, &sc, &err), TESS_OK);
+    size_t n;
+    orow *want = expect(e, L_USER, 1, &n, users, 5);
+    assert_true(n > 0);
+    assert_int_equal(sc.n, n);
+    for (size_t i = 0; i < n; i++) assert_true(same_row(&sc.rows[i], &want[i]));
+    assert_true(sc.blocks < all.blocks);
+    assert_true(sc.blocks <= 3 * 2); /* at most 2 blocks per segment for 3 users */
+    free(sc.rows);
+    free(want);
+    /* an empty filter returns nothing; an unknown key reads nothing */
+    assert_int_equal(scan_all(e, L_USER, 1, users, 0, 0, &sc, &err), TESS_OK);
+    assert_int_equal(sc.n, 0);
+    free(sc.rows);
+    assert_int_equal(scan_all(e, L_USER, 1, users + 3, 1, 0, &sc, &err), TESS_OK);
+    assert_int_equal(sc.n, 0);
+    assert_int_equal(sc.blocks, 0);
+    free(sc.rows);
+    free(all.rows);
+    tess__err_release(&err);
+}
+
+static void test_entities_not_split(void **state)
+{
+    env *e = *state;
+    /* a few users, one of them heavy: small batches must still hold whole entities */
+    gen_opts g = {5, 3, 0, 1000, 0};
+    ingest_new(e, 3, 4000, &g, 0);
+    tess__err err = TESS__ERR_INIT;
+    scanned sc;
+    assert_int_equal(scan_all(e, L_USER, 1, NULL, 0, 100, &sc, &err), TESS_OK);
+    assert_false(sc.split);
+    assert_int_equal(sc.batches, 5); /* one per user */
+    assert_int_equal(sc.n, 12000);
+    free(sc.rows);
+    check_layout(e, L_USER, 1);
+    tess__err_release(&err);
+}
+
+static void test_corrupt_segment(void **state)
+{
+    env *e = *state;
+    ingest_new(e, 1, 3000, &G_SMALL, 0);
+    char dir[600];
+    snprintf(dir, sizeof(dir), "%s/offline/tx/user_id", e->store);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *de;
+    char seg[1024] = "";
+    while ((de = readdir(d)))
+        if (strstr(de->d_name, ".seg")) snprintf(seg, sizeof(seg), "%s/%s", dir, de->d_name);
+    closedir(d);
+    assert_true(seg[0]);
+    int fd = open(seg, O_RDWR);
+    unsigned char c;
+    assert_int_equal(pread(fd, &c, 1, 40), 1);
+    c ^= 0x10;
+    assert_int_equal(pwrite(fd, &c, 1, 40), 1);
+    close(fd);
+    tess__err err = TESS__ERR_INIT;
+    scanned sc;
+    assert_int_equal(scan_all(e, L_USER, 1, NULL, 0, 0, &sc, &err), TESS_EIO);
+    assert_int_equal(sc.n, 0);
+    assert_non_null(strstr(tess__err_msg(&err), "checksum mismatch"));
+    assert_non_null(strstr(tess__err_msg(&err), ".seg: block 0 column"));
+    free(sc.rows);
+    assert_int_equal(tess__evstore_verify(e->es, e->src, &err), TESS_EIO);
+    /* the other layout is intact */
+    check_layout(e, L_MERCH, 1);
+    tess__err_release(&err);
+}
+
+static void test_new_layout(void **state)
+{
+    env *e = *state;
+    gen_opts g = {200, 40, 15, 1000, 10};
+    /* ingested into user_id only: rows with a null user_id survive in ~rest */
+    const size_t *lays[] = {L_USER};
+    const size_t nk[] = {1};
+    for (int i = 0; i < 3; i++) {
+        orow rows[2000];
+        gen_rows(e, rows, 2000, &g);
+        char name[32];
+        snprintf(name, sizeof(name), "nl%d.csv", i);
+        const char *p = write_csv(e, name, rows, 2000);
+        tess__err err = TESS__ERR_INIT;
+        assert_int_equal(ingest(e, lays, nk, 1, &p, 1, false, 0, NULL, &err), TESS_OK);
+        db_add(e, rows, 2000, e->next_ingest++);
+    }
+    check_layout(e, L_USER, 1);
+    /* a scan of a missing layout builds it */
+    check_layout(e, L_MERCH, 1);
+    tess__err err = TESS__ERR_INIT;
+    assert_int_equal(tess__evstore_ensure_layout(e->es, e->src, L_MU, 2, &err), TESS_OK);
+    check_layout(e, L_MU, 2);
+    /* later ingests go to all three layouts, even when the call names only one */
+    ingest_new(e, 1, 1000, &g, 0);
+    check_layout(e, L_USER, 1);
+    check_layout(e, L_MERCH, 1);
+    check_layout(e, L_MU, 2);
+    /* bad layouts */
+    const size_t bad[] = {C_USER, C_USER};
+    assert_int_equal(tess__evstore_ensure_layout(e->es, e->src, bad, 2, &err), TESS_EINVAL);
+    const size_t oob[] = {17};
+    assert_int_equal(tess__evstore_ensure_layout(e->es, e->src, oob, 1, &err), TESS_EINVAL);
+    /* a source whose schema changed is refused */
+    const tess__source *tx2 = tess__defs_source(e->defs, "tx2");
+    tess__evscan *s = NULL;
+    char d2[600], d1[600];
+    snprintf(d1, sizeof(d1), "%s/offline/tx", e->store);
+    snprintf(d2, sizeof(d2), "%s/offline/tx2", e->store);
+    assert_int_equal(rename(d1, d2), 0);
+    assert_int_equal(tess__evscan_open(e->es, tx2, L_USER, 1, NULL, 0, &s, &err), TESS_EINVAL);
+    assert_non_null(strstr(tess__err_msg(&err), "amount"));
+    assert_null(s);
+    assert_int_equal(rename(d2, d1), 0);
+    tess__err_release(&err);
+}
+
+static void test_random_oracle(void **state)
+{
+    env *e = *state;
+    for (int round = 0; round < 6; round++) {
+        gen_opts g = {1 + (int)(rnd(e) % 300), 1 + (int)(rnd(e) % 30), (int)(rnd(e) % 30),
+                      1 + (int)(rnd(e) % 200), (int)(rnd(e) % 30)};
+        size_t files = 1 + rnd(e) % 3, rows = 1 + rnd(e) % 3000;
+        size_t run = (rnd(e) % 2) ? 0 : 100 + rnd(e) % 1000;
+        ingest_new(e, files, rows, &g, run);
+        check_layout(e, L_USER, 1);
+        check_layout(e, L_MERCH, 1);
+        if (round == 3) {
+            tess__err err = TESS__ERR_INIT;
+            assert_int_equal(tess__evstore_ensure_layout(e->es, e->src, L_MU, 2, &err), TESS_OK);
+        }
+        if (round >= 3) check_layout(e, L_MU, 2);
+    }
+}
+
+/* A scan keeps reading the segments it opened while a merge replaces and deletes them. */
+static void test_scan_survives_merge(void **state)
+{
+    env *e = *state;
+    for (int i = 0; i < 8; i++) ingest_new(e, 1, 500, &G_SMALL, 0);
+    size_t n;
+    orow *want = expect(e, L_USER, 1, &n, NULL, 0);
+    tess__err err = TESS__ERR_INIT;
+    tess__evscan *s;
+    tess__evscan_opts o;
+    memset(&o, 0, sizeof(o));
+    o.batch_rows = 10;
+    assert_int_equal(tess__evscan_open_opts(e->es, e->src, L_USER, 1, &o, &s, &err), TESS_OK);
+    const tess__batch *b;
+    size_t got = 0;
+    assert_int_equal(tess__evscan_next(s, &b, &err), TESS_OK);
+    for (size_t i = 0; i < b->nrows; i++, got++) {
+        orow r;
+        row_of(b, i, &r);
+        assert_true(same_row(&r, &want[got]));
+    }
+    ingest_new(e, 1, 500, &G_SMALL, 0); /* the 9th segment: merge, old files unlinked */
+    int rc;
+    while ((rc = tess__evscan_next(s, &b, &err)) == TESS_OK)
+        for (size_t i = 0; i < b->nrows; i++, got++) {
+            orow r;
+            row_of(b, i, &r);
+            assert_true(same_row(&r, &want[got]));
+        }
+    assert_int_equal(rc, TESS_NOTFOUND);
+    assert_int_equal(got, n);
+    tess__evscan_close(s);
+    free(want);
+    check_layout(e, L_USER, 1);
+    tess__err_release(&err);
+}
+
+static void test_strays_removed(void **state)
+{
+    env *e = *state;
+    ingest_new(e, 1, 100, &G_SMALL, 0);
+    char *clean = listing(e);
+    const char *strays[] = {"offline/tx/MANIFEST.tmp", "offline/tx/user_id/99.seg.tmp",
+                            "offline/tx/user_id/12345.seg", "offline/tx/newlayout/3.seg"};
+    char p[700];
+    snprintf(p, sizeof(p), "%s/offline/tx/newlayout", e->store);
+    mkdir(p, 0755);
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(p, sizeof(p), "%s/%s", e->store, strays[i]);
+        FILE *f = fopen(p, "w");
+        fputs("junk", f);
+        fclose(f);
+    }
+    /* a file that is not ours stays */
+    snprintf(p, sizeof(p), "%s/offline/tx/user_id/notes.txt", e->store);
+    FILE *f = fopen(p, "w");
+    fclose(f);
+    tess__evstore_close(e->es);
+    tess__err err = TESS__ERR_INIT;
+    assert_int_equal(tess__evstore_open(e->store, &e->es, &err), TESS_OK);
+    assert_int_equal(access(p, F_OK), 0);
+    unlink(p);
+    char *after = listing(e);
+    assert_string_equal(clean, after);
+    free(clean);
+    free(after);
+    check_layout(e, L_USER, 1);
+    tess__err_release(&err);
+}
+
+/* Fail every allocation in turn: each failure is a clean error and the store is unchanged. */
+static void test_alloc_failures(void **state)
+{
+    env *e = *state;
+    for (int i = 0; i < 8; i++) ingest_new(e, 1, 200, &G_SMALL, 0); /* the next one merges */
+    char *before = listing(e);
+    orow rows[2][300];
+    const char *paths[2];
+    gen_rows(e, rows[0], 300, &G_SMALL);
+    gen_rows(e, rows[1], 300, &G_SMALL);
+    paths[0] = write_csv(e, "fa.csv", rows[0], 300);
+    paths[1] = write_csv(e, "fb.csv", rows[1], 300);
+    /* a new layout too: built from the stored events in the same commit */
+    const size_t *lays[] = {L_USER, L_MU};
+    const size_t nk[] = {1, 2};
+    int rc = -1;
+    long n;
+    for (n = 0; n < 100000; n++) {
+        tess__err err = TESS__ERR_INIT;
+        tess__ingest_result res;
+        tess__alloc_fail_after(n);
+        rc = ingest(e, lays, nk, 2, paths, 2, false, 0, &res, &err);
+        tess__alloc_fail_after(-1);
+        tess__ingest_result_release(&res);
+        if (rc == TESS_OK) {
+            tess__err_release(&err);
+            break;
+        }
+        if (rc != TESS_ENOMEM) fail_msg("allocation %ld: rc %d: %s", n, rc, tess__err_msg(&err));
+        char *now = listing(e);
+        if (strcmp(before, now) != 0) fail_msg("allocation %ld: the store changed:\n%s\nvs\n%s", n, before, now);
+        free(now);
+        tess__err_release(&err);
+    }
+    assert_int_equal(rc, TESS_OK);
+    assert_true(n > 50);
+    db_add(e, rows[0], 300, e->next_ingest++);
+    db_add(e, rows[1], 300, e->next_ingest++);
+    check_layout(e, L_USER, 1);
+    check_layout(e, L_MERCH, 1);
+    check_layout(e, L_MU, 2);
+    /* scans under allocation failures: clean errors */
+    for (n = 0; n < 100000; n++) {
+        tess__err err = TESS__ERR_INIT;
+        scanned sc;
+        const int64_t users[] = {3, 7};
+        tess__alloc_fail_after(n);
+        rc = scan_all(e, L_MERCH, 1, n % 2 ? users : NULL, n % 2 ? 2 : 0, 50, &sc, &err);
+        tess__alloc_fail_after(-1);
+        free(sc.rows);
+        tess__err_release(&err);
+        if (rc == TESS_OK && n > 200) break;
+        if (rc != TESS_OK && rc != TESS_ENOMEM) fail_msg("scan, allocation %ld: rc %d", n, rc);
+    }
+    free(before);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_segment_roundtrip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sort_oracle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_two_layouts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_null_key_counts_and_empty, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idempotent_and_force, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_file_leaves_store_unchanged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_merges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restricted_scan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_entities_not_split, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_segment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_layout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_random_oracle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_survives_merge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_strays_removed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alloc_failures, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
