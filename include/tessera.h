@@ -189,8 +189,10 @@ typedef struct tess_ingest_opts {
  * files; npaths == 0 means the source's own `path` (a glob, relative to the repo). All files are
  * one atomic commit: all of them or none. Files whose content was ingested before are skipped
  * unless opts->force. opts may be NULL.
- * *json_out (owned, tess_free): {"source", "rows", "files": [{"path", "rows", "skipped":
- * bool}], "bad_rows": N, "bad_row_messages": [...], "null_key_rows": N}.
+ * *json_out (owned, tess_free): {"source", "rows" (stored by this call), "files": [{"path",
+ * "skipped": bool}], "files_ingested", "bad_rows": N, "bad_row_messages": [...],
+ * "null_key_rows": N (the most rows one view's layout had to leave out: a key was null),
+ * "merged": bool (segments were merged)}.
  * Errors: TESS_NOTFOUND (nothing applied, no such source, no file matches), TESS_EPARSE (a bad
  * row: the message says file:line:column, the column and the value), TESS_EIO, TESS_ENOMEM.
  */

@@ -144,6 +144,18 @@ tess apply
 step "History: both versions, and what each changed"
 tess history
 
+step "Ingest data/transactions.csv into the offline store (atomic; a second run skips it)"
+tess ingest transactions
+tess ingest transactions
+
+step "Build a point-in-time correct training set for fraud_model_v1 from data/labels.csv"
+tess training-set --service fraud_model_v1 --labels data/labels.csv -o train.csv
+printf 'first rows of train.csv (the label columns, then one column per feature):\n'
+head -n 4 "$REPO/train.csv"
+
+step "Statistics of the view user_txn over the offline store"
+tess stats user_txn
+
 if [ "$in_place" -eq 1 ]; then
   step "Put features.yaml back as committed, and apply it: registry version 3"
   cp "$saved" "$REPO/features.yaml"

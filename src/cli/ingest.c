@@ -80,8 +80,7 @@ static int run_ingest(const cli_command *cmd, int argc, char **argv)
                    cli_jstr(f, "path"));
             skipped++;
         } else {
-            printf("ingested %s: %" JSON_INTEGER_FORMAT " rows\n", cli_jstr(f, "path"),
-                   json_integer_value(json_object_get(f, "rows")));
+            printf("ingested %s\n", cli_jstr(f, "path"));
         }
     }
     json_int_t bad = json_integer_value(json_object_get(doc, "bad_rows"));
@@ -92,7 +91,8 @@ static int run_ingest(const cli_command *cmd, int argc, char **argv)
     }
     json_int_t nullkeys = json_integer_value(json_object_get(doc, "null_key_rows"));
     if (nullkeys > 0)
-        printf("note: %" JSON_INTEGER_FORMAT " rows have a null join key; no view can use them\n",
+        printf("note: %" JSON_INTEGER_FORMAT " rows have a null join key; the views keyed on it "
+               "skip them\n",
                nullkeys);
     printf("Source %s: %" JSON_INTEGER_FORMAT " rows ingested from %zu file(s)%s.\n",
            cli_jstr(doc, "source"), json_integer_value(json_object_get(doc, "rows")),

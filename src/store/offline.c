@@ -80,7 +80,7 @@ int tess_ingest(tess_store *st, const char *source, const char *const *paths, si
                              source, src->batch_source ? "; ingest files into its batch source " : "",
                              src->batch_source ? src->batch_source->name : "");
     if (npaths == 0) { /* the source's own path: a glob, relative to the repo */
-        if (src->path[0] == '/')
+        if (src->path[0] == '/' || strcmp(st->repo_dir, ".") == 0)
             rc = tess__buf_puts(&pat, src->path);
         else
             rc = tess__buf_printf(&pat, "%s/%s", st->repo_dir, src->path);
