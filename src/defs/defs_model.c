@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/suggest.h"
 #include "defs/defs_int.h"
 #include "defs/defs_model.h"
 #include "tessera.h"
@@ -131,40 +132,13 @@ void tess__suggest_init(tess__suggest *s, const char *w, size_t wn)
     s->best_d = 1 << 30;
 }
 
-/* Optimal string alignment distance, case-insensitive; both lengths <= SUGGEST_MAX. */
-static int osa(const char *a, size_t an, const char *b, size_t bn)
-{
-    int rows[3][SUGGEST_MAX + 1];
-    int *pp = rows[0], *p = rows[1], *c = rows[2];
-    for (size_t j = 0; j <= bn; j++)
-        p[j] = (int)j;
-    for (size_t i = 1; i <= an; i++) {
-        c[0] = (int)i;
-        for (size_t j = 1; j <= bn; j++) {
-            int ca = tolower((unsigned char)a[i - 1]), cb = tolower((unsigned char)b[j - 1]);
-            int cost = ca != cb;
-            int v = p[j] + 1;
-            if (c[j - 1] + 1 < v) v = c[j - 1] + 1;
-            if (p[j - 1] + cost < v) v = p[j - 1] + cost;
-            if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2]) &&
-                tolower((unsigned char)a[i - 2]) == cb && pp[j - 2] + 1 < v)
-                v = pp[j - 2] + 1;
-            c[j] = v;
-        }
-        int *t = pp;
-        pp = p;
-        p = c;
-        c = t;
-    }
-    return p[bn];
-}
 
 void tess__suggest_add(tess__suggest *s, const char *cand)
 {
     if (!cand) return;
     size_t cn = strlen(cand);
     if (s->wn == 0 || s->wn > SUGGEST_MAX || cn > SUGGEST_MAX) return;
-    int d = osa(s->w, s->wn, cand, cn);
+    int d = tess__edit_distance(s->w, s->wn, cand, cn, SUGGEST_MAX, true);
     int limit = s->wn <= 3 ? 1 : s->wn <= 6 ? 2 : 3;
     if (d > limit || (size_t)d >= s->wn || (size_t)d >= cn) return;
     if (d < s->best_d) {

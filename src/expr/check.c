@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/suggest.h"
 #include "expr/expr_int.h"
 #include "tessera.h"
 
@@ -44,48 +45,6 @@ static const struct fninfo {
     [FN_HOUR] = {"hour", 1, 1},       [FN_DAY_OF_WEEK] = {"day_of_week", 1, 1},
     [FN_CAST] = {"cast", 2, 2},
 };
-
-int tess__expr_distance(const char *a, size_t an, const char *b, size_t bn, int cap, bool fold)
-{
-    enum { MAXN = 64 };
-    if (an > MAXN || bn > MAXN) return cap + 1;
-    if ((an > bn ? an - bn : bn - an) > (size_t)cap) return cap + 1;
-    int rows[3][MAXN + 1];
-    int *pp = rows[0], *prev = rows[1], *cur = rows[2];
-    for (size_t j = 0; j <= bn; j++)
-        prev[j] = (int)j;
-    for (size_t i = 1; i <= an; i++) {
-        cur[0] = (int)i;
-        int best = cur[0];
-        for (size_t j = 1; j <= bn; j++) {
-            char x = a[i - 1], y = b[j - 1];
-            if (fold) {
-                if (x >= 'A' && x <= 'Z') x = (char)(x - 'A' + 'a');
-                if (y >= 'A' && y <= 'Z') y = (char)(y - 'A' + 'a');
-            }
-            int cost = x != y;
-            int v = prev[j] + 1;
-            if (cur[j - 1] + 1 < v) v = cur[j - 1] + 1;
-            if (prev[j - 1] + cost < v) v = prev[j - 1] + cost;
-            if (i > 1 && j > 1) {
-                char x1 = a[i - 2], y1 = b[j - 2];
-                if (fold) {
-                    if (x1 >= 'A' && x1 <= 'Z') x1 = (char)(x1 - 'A' + 'a');
-                    if (y1 >= 'A' && y1 <= 'Z') y1 = (char)(y1 - 'A' + 'a');
-                }
-                if (x == y1 && x1 == y && pp[j - 2] + 1 < v) v = pp[j - 2] + 1;
-            }
-            cur[j] = v;
-            if (v < best) best = v;
-        }
-        if (best > cap) return cap + 1;
-        int *t = pp;
-        pp = prev;
-        prev = cur;
-        cur = t;
-    }
-    return prev[bn] > cap ? cap + 1 : prev[bn];
-}
 
 static int oom(checker *c, int col)
 {
@@ -391,7 +350,7 @@ static int check_call(checker *c, node *n)
         if (f < 0) {
             int best = -1, best_d = 3;
             for (int g = 0; g < FN__COUNT; g++) {
-                int d = tess__expr_distance(n->name, n->name_len, fns[g].name, strlen(fns[g].name),
+                int d = tess__edit_distance(n->name, n->name_len, fns[g].name, strlen(fns[g].name),
                                             2, true);
                 if (d < best_d) best_d = d, best = g;
             }
@@ -532,12 +491,12 @@ static int check_name(checker *c, node *n)
     int best = -1, best_d = 3;
     for (size_t i = 0; i < c->nvars; i++) {
         const char *vn = c->vars[i].name;
-        if (tess__expr_distance(n->name, n->name_len, vn, strlen(vn), 0, true) == 0) {
+        if (tess__edit_distance(n->name, n->name_len, vn, strlen(vn), 0, true) == 0) {
             best = (int)i;
             best_d = 0;
             break;
         }
-        int d = tess__expr_distance(n->name, n->name_len, vn, strlen(vn), 2, false);
+        int d = tess__edit_distance(n->name, n->name_len, vn, strlen(vn), 2, false);
         if (d < best_d) best_d = d, best = (int)i;
     }
     if (best >= 0 && (best_d == 0 || (size_t)best_d < n->name_len))

@@ -154,9 +154,6 @@ int tess__expr_parse(const char *src, size_t n, tess__arena *arena, tess__expr_d
 int tess__expr_check(tess__expr_node *root, const tess__expr_var *vars, size_t nvars,
                      tess__arena *arena, tess__expr_diag *diag);
 
-/* Optimal-string-alignment distance, capped: returns cap + 1 if the distance exceeds cap.
- * `fold` compares ASCII letters case-insensitively. */
-int tess__expr_distance(const char *a, size_t an, const char *b, size_t bn, int cap, bool fold);
 
 /* Case-insensitive comparison of a byte string with a NUL-terminated lowercase word. */
 bool tess__expr_word_eq(const char *s, size_t n, const char *word);

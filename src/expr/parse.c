@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/suggest.h"
 #include "expr/expr_int.h"
 #include "tessera.h"
 
@@ -155,7 +156,7 @@ __attribute__((noinline)) static int parse_cast(parser *p, node *nd, int open_co
     int found = -1, best = -1, best_d = 3;
     for (int i = 0; i < 5; i++) {
         if (tess__expr_word_eq(name, len, types[i])) found = i;
-        int d = tess__expr_distance(name, len, types[i], strlen(types[i]), 2, true);
+        int d = tess__edit_distance(name, len, types[i], strlen(types[i]), 2, true);
         if (d < best_d) best_d = d, best = i;
     }
     if (found < 0) {

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/suggest.h"
 #include "offline/reader_int.h"
 #include "tessera.h"
 
@@ -290,32 +291,6 @@ static int hname_cmp(const void *a, const void *b)
     return x->field < y->field ? -1 : x->field > y->field;
 }
 
-/* Optimal string alignment distance, ASCII case-insensitive, for "did you mean". */
-static size_t osa(const char *a, size_t an, const char *b, size_t bn)
-{
-    size_t rows[3][65];
-    size_t *pp = rows[0], *p = rows[1], *c = rows[2];
-    for (size_t j = 0; j <= bn; j++)
-        p[j] = j;
-    for (size_t i = 1; i <= an; i++) {
-        c[0] = i;
-        for (size_t j = 1; j <= bn; j++) {
-            int ca = a[i - 1] | 0x20, cb = b[j - 1] | 0x20;
-            size_t v = p[j] + 1;
-            if (c[j - 1] + 1 < v) v = c[j - 1] + 1;
-            if (p[j - 1] + (ca != cb) < v) v = p[j - 1] + (ca != cb);
-            if (i > 1 && j > 1 && ca == (b[j - 2] | 0x20) && (a[i - 2] | 0x20) == cb &&
-                pp[j - 2] + 1 < v)
-                v = pp[j - 2] + 1;
-            c[j] = v;
-        }
-        size_t *t = pp;
-        pp = p;
-        p = c;
-        c = t;
-    }
-    return p[bn];
-}
 
 /* The header field closest to a missing column name, or NULL. */
 static const hname *suggest(const hname *h, size_t nh, const char *w, size_t wn)
@@ -326,7 +301,7 @@ static const hname *suggest(const hname *h, size_t nh, const char *w, size_t wn)
     if (wn == 0 || wn > 64) return NULL;
     for (size_t i = 0; i < nh; i++) {
         if (h[i].n == 0 || h[i].n > 64) continue;
-        size_t d = osa(w, wn, h[i].p, h[i].n);
+        size_t d = (size_t)tess__edit_distance(w, wn, h[i].p, h[i].n, TESS_EDIT_MAXLEN, true);
         if (d <= limit && d < wn && d < h[i].n && d < best_d) {
             best_d = d;
             best = &h[i];
