@@ -79,7 +79,10 @@ void tess__buf_release(tess__buf *b)
 
 char *tess__buf_take(tess__buf *b)
 {
-    if (!b->p && grow(b, 0)) return NULL;
+    if (!b->p) {
+        if (grow(b, 0)) return NULL;
+        b->p[0] = '\0';
+    }
     char *p = b->p;
     b->p = NULL;
     b->len = b->cap = 0;

@@ -28,7 +28,8 @@ typedef struct cursor {
     tess__segr *r;
     size_t nblocks;
     size_t next_blk; /* next block to consider */
-    tess__batch b;   /* the current block */
+    tess__batch b;   /* the current block: arrays for the segment's largest block, in `mem` */
+    char *mem;
     size_t pos, run_end;
     size_t ki; /* filter: index of the first wanted key not passed yet */
     bool live;
@@ -40,6 +41,8 @@ struct tess__evscan {
     tess__evorder ord;
     cursor *curs;
     size_t ncurs;
+    cursor **order; /* the live cursors, by head row */
+    size_t norder;
     bool filtered;
     tess__str *filter; /* sorted, distinct; bytes in fbytes */
     size_t nfilter;
@@ -188,14 +191,44 @@ static size_t gallop(const tess__evorder *o, const tess__batch *b, size_t lo, si
 #undef GT
 }
 
+/* The cursor's batch: arrays for the segment's largest block in one allocation (a scan may
+ * merge many segments; fresh memory is paid page by page), never grown. */
+static int cursor_batch(cursor *c, const tess__type *types, size_t nc)
+{
+    size_t cap = 1;
+    for (size_t k = 0; k < c->nblocks; k++)
+        if (tess__segr_block(c->r, k)->nrows > cap) cap = tess__segr_block(c->r, k)->nrows;
+    size_t total = cap * sizeof(int64_t);
+    for (size_t k = 0; k < nc; k++) total += ((cap + 7) & ~(size_t)7) + cap * tess__type_width(types[k]);
+    memset(&c->b, 0, sizeof(c->b));
+    char *p = tess__big_alloc(total, &c->mem);
+    c->b.cols = tess__calloc(nc ? nc : 1, sizeof(tess__col));
+    if (!p || !c->b.cols) return TESS_ENOMEM;
+    c->b.cap = cap;
+    c->b.ncols = nc;
+    c->b.seq = (int64_t *)(void *)p;
+    p += cap * sizeof(int64_t);
+    for (size_t k = 0; k < nc; k++) {
+        c->b.cols[k].type = types[k];
+        c->b.cols[k].data = p;
+        p += cap * tess__type_width(types[k]);
+        c->b.cols[k].nulls = (uint8_t *)p;
+        p += (cap + 7) & ~(size_t)7;
+    }
+    return TESS_OK;
+}
+
 void tess__evscan_close(tess__evscan *s)
 {
     if (!s) return;
     for (size_t i = 0; i < s->ncurs; i++) {
         tess__segr_close(s->curs[i].r);
-        tess__batch_release(&s->curs[i].b);
+        tess__arena_release(&s->curs[i].b.arena);
+        tess__free(s->curs[i].b.cols);
+        tess__free(s->curs[i].mem);
     }
     tess__free(s->curs);
+    tess__free(s->order);
     tess__free(s->keys);
     tess__free(s->filter);
     tess__free(s->fbytes);
@@ -222,7 +255,8 @@ int tess__evscan_new(const tess__source *src, const size_t *keys, size_t nkeys,
     s->split = split;
     s->target = opts->batch_rows ? opts->batch_rows : TESS__SEG_BLOCK_ROWS;
     s->curs = tess__calloc(nreaders ? nreaders : 1, sizeof(cursor));
-    if (!s->curs) goto nomem;
+    s->order = tess__calloc(nreaders ? nreaders : 1, sizeof(cursor *));
+    if (!s->curs || !s->order) goto nomem;
     for (size_t i = 0; i < nreaders; i++) {
         s->curs[i].r = readers[i];
         readers[i] = NULL;
@@ -249,7 +283,7 @@ int tess__evscan_new(const tess__source *src, const size_t *keys, size_t nkeys,
         cursor *c = &s->curs[i];
         c->nblocks = tess__segr_nblocks(c->r);
         c->live = true;
-        if (tess__batch_init(&c->b, types, nc, 1)) goto nomem;
+        if (cursor_batch(c, types, nc)) goto nomem;
     }
     if (opts->filter) {
         s->filtered = true;
@@ -288,6 +322,21 @@ nomem:
     return tess__err_set(err, TESS_ENOMEM, "out of memory");
 }
 
+/* Puts a live cursor into the order of heads (binary search: log k comparisons). */
+static void order_insert(tess__evscan *s, cursor *c)
+{
+    size_t lo = 0, hi = s->norder;
+    while (lo < hi) {
+        size_t m = lo + (hi - lo) / 2;
+        cursor *x = s->order[m];
+        if (tess__ev_cmp_rows(&s->ord, &x->b, x->pos, &c->b, c->pos) <= 0) lo = m + 1;
+        else hi = m;
+    }
+    memmove(s->order + lo + 1, s->order + lo, (s->norder - lo) * sizeof(cursor *));
+    s->order[lo] = c;
+    s->norder++;
+}
+
 int tess__evscan_next(tess__evscan *s, const tess__batch **out, tess__err *err)
 {
     int rc = TESS_OK;
@@ -295,23 +344,16 @@ int tess__evscan_next(tess__evscan *s, const tess__batch **out, tess__err *err)
     if (s->failed) return tess__err_set(err, s->failed, "the scan failed before");
     if (!s->started) {
         s->started = true;
-        for (size_t i = 0; i < s->ncurs; i++)
+        for (size_t i = 0; i < s->ncurs; i++) {
             if ((rc = cur_fill(s, &s->curs[i], err))) goto fail;
+            if (s->curs[i].live) order_insert(s, &s->curs[i]);
+        }
     }
     tess__batch_reset(&s->out);
     for (;;) {
-        cursor *c = NULL, *c2 = NULL;
-        for (size_t i = 0; i < s->ncurs; i++) {
-            cursor *x = &s->curs[i];
-            if (!x->live) continue;
-            if (!c || tess__ev_cmp_rows(&s->ord, &x->b, x->pos, &c->b, c->pos) < 0) {
-                c2 = c;
-                c = x;
-            } else if (!c2 || tess__ev_cmp_rows(&s->ord, &x->b, x->pos, &c2->b, c2->pos) < 0) {
-                c2 = x;
-            }
-        }
-        if (!c) break;
+        /* order[0] has the smallest head, order[1] the next */
+        if (s->norder == 0) break;
+        cursor *c = s->order[0], *c2 = s->norder > 1 ? s->order[1] : NULL;
         size_t end = c->run_end;
         if (c2) end = gallop(&s->ord, &c->b, c->pos + 1, end, &c2->b, c2->pos, false);
         size_t have = s->out.nrows;
@@ -330,6 +372,9 @@ int tess__evscan_next(tess__evscan *s, const tess__batch **out, tess__err *err)
         }
         c->pos = end;
         if ((rc = cur_fill(s, c, err))) goto fail;
+        s->norder--;
+        memmove(s->order, s->order + 1, s->norder * sizeof(cursor *));
+        if (c->live) order_insert(s, c);
     }
     if (s->out.nrows == 0) return TESS_NOTFOUND;
     *out = &s->out;

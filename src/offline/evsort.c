@@ -1,4 +1,4 @@
-/* evsort.c — sorting a run of rows into the event order (segment.h) before it is written.
+/* evsort.c — sorting a run's rows into the event order (segment.h) before they are written.
  *
  * The usual case is fast: each key column is mapped to an order-preserving unsigned integer
  * (int64 and timestamp with the sign bit flipped, bool 0/1, float64 by its sign transform,
@@ -15,7 +15,6 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <xxhash.h>
 
 #include "core/alloc.h"
@@ -23,13 +22,10 @@
 #include "tessera.h"
 
 typedef struct sctx {
-    const tess__batch *const *chunks;
+    const tess__run *r;
     const tess__evorder *o;
     const tess__str *dict; /* string sorting: the distinct strings */
 } sctx;
-
-#define CH(s, r) ((s)->chunks[(r) >> 16])
-#define ROW(r) ((size_t)((r) & 0xffff))
 
 typedef int (*cmp_fn)(const sctx *s, uint32_t a, uint32_t b);
 
@@ -38,38 +34,63 @@ static inline int cmp_i64(int64_t a, int64_t b)
     return (a > b) - (a < b);
 }
 
-/* (event ts, created ts, seq), nulls first. */
+static inline uint64_t f64_ord(double d)
+{
+    if (isnan(d)) return UINT64_MAX;
+    if (d == 0) d = 0.0;
+    uint64_t u;
+    memcpy(&u, &d, 8);
+    return (u >> 63) ? ~u : (u | (1ULL << 63));
+}
+
+static int cmp_str(tess__str x, tess__str y)
+{
+    size_t n = x.n < y.n ? x.n : y.n;
+    int c = n ? memcmp(x.p, y.p, n) : 0;
+    if (c) return c < 0 ? -1 : 1;
+    return (x.n > y.n) - (x.n < y.n);
+}
+
+/* One column of two rows, nulls first. */
+static int cmp_col(const tess__run *r, uint32_t a, uint32_t b, size_t c)
+{
+    bool na = tess__run_null(r, a, c), nb = tess__run_null(r, b, c);
+    if (na || nb) return na == nb ? 0 : (na ? -1 : 1);
+    switch (r->types[c]) {
+    case TESS_T_STRING: return cmp_str(tess__run_str(r, a, c), tess__run_str(r, b, c));
+    case TESS_T_FLOAT64: {
+        double x, y;
+        int64_t ix = tess__run_i64(r, a, c), iy = tess__run_i64(r, b, c);
+        memcpy(&x, &ix, 8);
+        memcpy(&y, &iy, 8);
+        uint64_t ox = f64_ord(x), oy = f64_ord(y);
+        return (ox > oy) - (ox < oy);
+    }
+    default: return cmp_i64(tess__run_i64(r, a, c), tess__run_i64(r, b, c));
+    }
+}
+
+/* (event ts, created ts, seq). */
 static int tail_cmp(const sctx *s, uint32_t a, uint32_t b)
 {
-    const tess__batch *x = CH(s, a), *y = CH(s, b);
-    size_t i = ROW(a), j = ROW(b);
-    size_t c = s->o->ts_col;
-    for (int pass = 0; pass < 2; pass++) {
-        const tess__col *cx = &x->cols[c], *cy = &y->cols[c];
-        bool nx = cx->nulls && cx->nulls[i], ny = cy->nulls && cy->nulls[j];
-        if (nx != ny) return nx ? -1 : 1;
-        if (!nx) {
-            int r = cmp_i64(((const int64_t *)cx->data)[i], ((const int64_t *)cy->data)[j]);
-            if (r) return r;
-        }
-        if (s->o->created_col < 0) break;
-        c = (size_t)s->o->created_col;
-    }
-    return cmp_i64(x->seq ? x->seq[i] : 0, y->seq ? y->seq[j] : 0);
+    int c = cmp_col(s->r, a, b, s->o->ts_col);
+    if (c) return c;
+    if (s->o->created_col >= 0 && (c = cmp_col(s->r, a, b, (size_t)s->o->created_col))) return c;
+    return cmp_i64(tess__run_seq(s->r, a), tess__run_seq(s->r, b));
 }
 
 static int full_cmp(const sctx *s, uint32_t a, uint32_t b)
 {
-    return tess__ev_cmp_rows(s->o, CH(s, a), ROW(a), CH(s, b), ROW(b));
+    for (size_t k = 0; k < s->o->nkeys; k++) {
+        int c = cmp_col(s->r, a, b, s->o->keys[k]);
+        if (c) return c;
+    }
+    return tail_cmp(s, a, b);
 }
 
 static int dict_cmp(const sctx *s, uint32_t a, uint32_t b)
 {
-    const tess__str *x = &s->dict[a], *y = &s->dict[b];
-    size_t n = x->n < y->n ? x->n : y->n;
-    int c = n ? memcmp(x->p, y->p, n) : 0;
-    if (c) return c;
-    return (x->n > y->n) - (x->n < y->n);
+    return cmp_str(s->dict[a], s->dict[b]);
 }
 
 /* Stable merge sort of a[0..n) (tmp: n elements of scratch). Already ordered halves are not
@@ -101,11 +122,10 @@ static void msort(uint32_t *a, uint32_t *tmp, size_t n, cmp_fn cmp, const sctx *
 typedef struct rec {
     uint64_t key; /* the packed key columns */
     uint64_t ts;  /* the event timestamp, sign bit flipped; 0 for null */
-    uint32_t ref;
+    uint32_t ref; /* the row */
 } rec;
 
-/* Stable merge sort of recs by ts (tmp: n elements of scratch); sorted input costs n - 1
- * comparisons. */
+/* Stable merge sort of recs by ts (tmp: n elements of scratch). */
 static void rec_msort(rec *a, rec *tmp, size_t n)
 {
     if (n <= 16) {
@@ -130,22 +150,13 @@ static void rec_msort(rec *a, rec *tmp, size_t n)
     while (i < mid) a[k++] = tmp[i++];
 }
 
-static inline uint64_t f64_ord(double d)
-{
-    if (isnan(d)) return UINT64_MAX;
-    if (d == 0) d = 0.0;
-    uint64_t u;
-    memcpy(&u, &d, 8);
-    return (u >> 63) ? ~u : (u | (1ULL << 63));
-}
-
 static unsigned bitlen(uint64_t v)
 {
     return v ? 64u - (unsigned)__builtin_clzll(v) : 0u;
 }
 
-/* Ranks of the strings of column c over the refs: rank[i] for refs[i]; *maxrank set. */
-static int string_ranks(const tess__batch *const *chunks, const uint32_t *refs, size_t n, size_t c,
+/* Ranks of the strings of column c over the rows: rank[i] for idx[i]; *maxrank set. */
+static int string_ranks(const tess__run *r, const uint32_t *idx, size_t n, size_t c,
                         uint64_t *rank, uint64_t *maxrank)
 {
     int rc = TESS_ENOMEM;
@@ -160,20 +171,20 @@ static int string_ranks(const tess__batch *const *chunks, const uint32_t *refs, 
     if (!slots || !dict || !dhash || !ids) goto out;
     size_t nd = 0;
     for (size_t i = 0; i < n; i++) {
-        const tess__str *v = (const tess__str *)chunks[refs[i] >> 16]->cols[c].data + ROW(refs[i]);
-        uint64_t h = XXH3_64bits(v->p, v->n);
+        tess__str v = tess__run_str(r, idx[i], c);
+        uint64_t h = XXH3_64bits(v.p, v.n);
         size_t sl = (size_t)h & (cap - 1);
         for (;;) {
             uint32_t id = slots[sl];
             if (!id) {
-                dict[nd] = *v;
+                dict[nd] = v;
                 dhash[nd] = h;
                 slots[sl] = (uint32_t)++nd;
                 ids[i] = (uint32_t)(nd - 1);
                 break;
             }
             const tess__str *d = &dict[id - 1];
-            if (dhash[id - 1] == h && d->n == v->n && (!v->n || memcmp(d->p, v->p, v->n) == 0)) {
+            if (dhash[id - 1] == h && d->n == v.n && (!v.n || memcmp(d->p, v.p, v.n) == 0)) {
                 ids[i] = id - 1;
                 break;
             }
@@ -202,33 +213,41 @@ out:
     return rc;
 }
 
-/* Packs the keys of refs into recs[i].key and their event timestamps into recs[i].ts; *fits is
- * false if the keys need more than 64 bits. word: n elements of scratch. */
-static int pack_keys(const tess__batch *const *chunks, const uint32_t *refs, size_t n,
-                     const tess__evorder *o, rec *recs, uint64_t *word, unsigned *bits_out,
-                     bool *fits)
+/* Packs the keys of the rows into recs[i].key and their event timestamps into recs[i].ts;
+ * *fits is false if the keys need more than 64 bits. word: n elements of scratch. */
+static int pack_keys(const tess__run *r, const uint32_t *idx, size_t n, const tess__evorder *o,
+                     rec *recs, uint64_t *word, bool *fits, unsigned *bits_out)
 {
     unsigned total = 0;
     *fits = true;
+    size_t tc = o->ts_col;
     for (size_t i = 0; i < n; i++) {
         recs[i].key = 0;
-        recs[i].ref = refs[i];
+        recs[i].ref = idx[i];
+        /* a null and INT64_MIN compare equal here; the tail comparison of equal words tells
+         * them apart */
+        recs[i].ts = tess__run_null(r, idx[i], tc)
+                         ? 0
+                         : (uint64_t)tess__run_i64(r, idx[i], tc) ^ (1ULL << 63);
     }
     for (size_t k = 0; k < o->nkeys; k++) {
         size_t c = o->keys[k];
-        tess__type t = chunks[0]->cols[c].type;
+        tess__type t = r->types[c];
         uint64_t mn = UINT64_MAX, mx = 0;
         if (t == TESS_T_STRING) {
-            if (string_ranks(chunks, refs, n, c, word, &mx)) return TESS_ENOMEM;
+            if (string_ranks(r, idx, n, c, word, &mx)) return TESS_ENOMEM;
             mn = 0;
         } else {
             for (size_t i = 0; i < n; i++) {
-                const tess__col *col = &chunks[refs[i] >> 16]->cols[c];
-                size_t r = ROW(refs[i]);
+                int64_t v = tess__run_i64(r, idx[i], c);
                 uint64_t w;
-                if (t == TESS_T_BOOL) w = ((const uint8_t *)col->data)[r] ? 1 : 0;
-                else if (t == TESS_T_FLOAT64) w = f64_ord(((const double *)col->data)[r]);
-                else w = (uint64_t)((const int64_t *)col->data)[r] ^ (1ULL << 63);
+                if (t == TESS_T_BOOL) w = v ? 1 : 0;
+                else if (t == TESS_T_FLOAT64) {
+                    double d;
+                    memcpy(&d, &v, 8);
+                    w = f64_ord(d);
+                } else
+                    w = (uint64_t)v ^ (1ULL << 63);
                 word[i] = w;
                 if (w < mn) mn = w;
                 if (w > mx) mx = w;
@@ -241,18 +260,9 @@ static int pack_keys(const tess__batch *const *chunks, const uint32_t *refs, siz
             return TESS_OK;
         }
         total += b;
+        if (b == 0) continue;
         for (size_t i = 0; i < n; i++)
-            recs[i].key = b == 0 ? recs[i].key : ((b == 64 ? 0 : recs[i].key << b) | (word[i] - mn));
-    }
-    /* the event timestamp rides along (a null and INT64_MIN compare equal here; the tail
-     * comparison of equal words below tells them apart) */
-    size_t tc = o->ts_col;
-    for (size_t i = 0; i < n; i++) {
-        const tess__col *col = &chunks[refs[i] >> 16]->cols[tc];
-        size_t r = ROW(refs[i]);
-        recs[i].ts = (col->nulls && col->nulls[r])
-                         ? 0
-                         : (uint64_t)((const int64_t *)col->data)[r] ^ (1ULL << 63);
+            recs[i].key = (b == 64 ? 0 : recs[i].key << b) | (word[i] - mn);
     }
     *bits_out = total;
     return TESS_OK;
@@ -261,19 +271,20 @@ static int pack_keys(const tess__batch *const *chunks, const uint32_t *refs, siz
 #define DIGIT 11
 #define NBUCKET (1u << DIGIT)
 
+/* Stable LSD radix sort of a by the low `bits` bits of key; *sorted is a or tmp. */
 static int radix(rec *a, rec *tmp, size_t n, unsigned bits, rec **sorted)
 {
     unsigned passes = (bits + DIGIT - 1) / DIGIT;
     size_t *hist = tess__calloc((size_t)(passes ? passes : 1) * NBUCKET, sizeof(size_t));
     if (!hist) return TESS_ENOMEM;
     for (size_t i = 0; i < n; i++)
-        for (unsigned p = 0; p < passes; p++) hist[p * NBUCKET + ((a[i].key >> (p * DIGIT)) & (NBUCKET - 1))]++;
+        for (unsigned p = 0; p < passes; p++)
+            hist[p * NBUCKET + ((a[i].key >> (p * DIGIT)) & (NBUCKET - 1))]++;
     rec *src = a, *dst = tmp;
     for (unsigned p = 0; p < passes; p++) {
         size_t *h = hist + p * NBUCKET;
         bool trivial = false;
-        for (size_t b = 0; b < NBUCKET; b++)
-            if (h[b] == n) trivial = true;
+        for (size_t b = 0; b < NBUCKET && !trivial; b++) trivial = h[b] == n;
         if (trivial) continue;
         size_t sum = 0;
         for (size_t b = 0; b < NBUCKET; b++) {
@@ -292,10 +303,8 @@ static int radix(rec *a, rec *tmp, size_t n, unsigned bits, rec **sorted)
     return TESS_OK;
 }
 
-/* The workspace: records, their copy, and scratch, 60 bytes a row, in one allocation that
- * is kept from one sort to the next (fresh memory costs a page fault per 4 KB, which on a
- * virtual machine can cost more than the sort itself) and backed by huge pages where the
- * kernel allows it. */
+/* The workspace: records, their copy, and scratch, 60 bytes a row, in one allocation kept from
+ * one sort to the next and advised for huge pages (see evrun.c). */
 struct tess__evsort_ws {
     char *raw;
     size_t cap; /* rows */
@@ -303,8 +312,6 @@ struct tess__evsort_ws {
     uint32_t *tmp;
     uint64_t *word;
 };
-
-#define HUGE ((size_t)2 << 20)
 
 tess__evsort_ws *tess__evsort_ws_new(void)
 {
@@ -321,16 +328,11 @@ void tess__evsort_ws_free(tess__evsort_ws *ws)
 static int ws_reserve(tess__evsort_ws *ws, size_t n)
 {
     if (n <= ws->cap) return TESS_OK;
-    size_t per = 2 * sizeof(rec) + sizeof(uint32_t) + sizeof(uint64_t);
-    size_t bytes = n * per;
-    char *raw = tess__malloc(bytes + HUGE);
-    if (!raw) return TESS_ENOMEM;
+    size_t bytes = n * (2 * sizeof(rec) + sizeof(uint32_t) + sizeof(uint64_t));
+    char *raw, *p = tess__big_alloc(bytes, &raw);
+    if (!p) return TESS_ENOMEM;
     tess__free(ws->raw);
     ws->raw = raw;
-    char *p = (char *)(((uintptr_t)raw + HUGE - 1) & ~(uintptr_t)(HUGE - 1));
-#ifdef MADV_HUGEPAGE
-    if (bytes >= HUGE) madvise(p, bytes & ~(HUGE - 1), MADV_HUGEPAGE); /* a hint; may fail */
-#endif
     ws->recs = (rec *)(void *)p;
     ws->recs2 = ws->recs + n;
     ws->word = (uint64_t *)(void *)(ws->recs2 + n);
@@ -339,29 +341,26 @@ static int ws_reserve(tess__evsort_ws *ws, size_t n)
     return TESS_OK;
 }
 
-int tess__evsort(const tess__batch *const *chunks, uint32_t *refs, size_t n, const tess__evorder *o,
+int tess__evsort(const tess__run *r, uint32_t *idx, size_t n, const tess__evorder *o,
                  tess__evsort_ws *ws)
 {
     if (n < 2) return TESS_OK;
     int rc = TESS_ENOMEM;
-    sctx s = {chunks, o, NULL};
+    sctx s = {r, o, NULL};
     tess__evsort_ws *own = NULL;
     if (!ws && !(ws = own = tess__evsort_ws_new())) return TESS_ENOMEM;
     if (ws_reserve(ws, n)) goto out;
-    uint32_t *tmp = ws->tmp;
-    rec *recs = ws->recs, *recs2 = ws->recs2;
-    uint64_t *word = ws->word;
-    bool fits = true;
+    bool fits;
     unsigned bits = 0;
-    if (pack_keys(chunks, refs, n, o, recs, word, &bits, &fits)) goto out;
+    if (pack_keys(r, idx, n, o, ws->recs, ws->word, &fits, &bits)) goto out;
     if (!fits) {
-        msort(refs, tmp, n, full_cmp, &s);
+        msort(idx, ws->tmp, n, full_cmp, &s);
         rc = TESS_OK;
         goto out;
     }
-    rec *sorted, *other;
-    if (radix(recs, recs2, n, bits, &sorted)) goto out;
-    other = sorted == recs ? recs2 : recs;
+    rec *sorted;
+    if (radix(ws->recs, ws->recs2, n, bits, &sorted)) goto out;
+    rec *other = sorted == ws->recs ? ws->recs2 : ws->recs;
     /* entities: by timestamp (input is mostly in time order: usually nothing to do) */
     for (size_t a = 0, b; a < n; a = b) {
         b = a + 1;
@@ -372,16 +371,16 @@ int tess__evsort(const tess__batch *const *chunks, uint32_t *refs, size_t n, con
         }
         if (!ordered) rec_msort(sorted + a, other, b - a);
     }
-    for (size_t i = 0; i < n; i++) refs[i] = sorted[i].ref;
+    for (size_t i = 0; i < n; i++) idx[i] = sorted[i].ref;
     /* equal (entity, timestamp): by created ts, then seq */
     for (size_t a = 0, b; a < n; a = b) {
         b = a + 1;
         bool ordered = true;
         while (b < n && sorted[b].key == sorted[a].key && sorted[b].ts == sorted[a].ts) {
-            if (ordered && tail_cmp(&s, refs[b - 1], refs[b]) > 0) ordered = false;
+            if (ordered && tail_cmp(&s, idx[b - 1], idx[b]) > 0) ordered = false;
             b++;
         }
-        if (!ordered) msort(refs + a, tmp, b - a, tail_cmp, &s);
+        if (!ordered) msort(idx + a, ws->tmp, b - a, tail_cmp, &s);
     }
     rc = TESS_OK;
 out:

@@ -16,10 +16,12 @@
  * segments not yet unlinked, removed the same way.
  *
  * Ingest: files are hashed (XXH3-128) first; duplicates are skipped. The others are read with
- * reader.h into 65,536-row chunks kept in memory (a *run*); when a run reaches run_rows rows,
- * or at the end, it is *spilled*: per layout, the rows whose keys are all non-null are sorted
- * (evsort.c) and written as one segment; rows no keyed layout holds go to ~rest. A layout with
- * more than 8 segments is then merged (evscan.c's merge, streamed into one new segment).
+ * reader.h, a batch at a time, into the transaction's *run* (evrun.c: rows kept row-major in
+ * memory that is reused); when a run reaches run_rows rows, or at the end, it is *spilled*:
+ * per layout, the rows whose keys are all non-null are sorted (evsort.c) and written as one
+ * segment, the layouts shared between this thread and a helper thread; rows no keyed layout
+ * holds go to ~rest. A layout with more than 8 segments is then merged (evscan.c's merge,
+ * streamed into one new segment, a block per segment in memory).
  *
  * A new layout is built from the stored events: each keyed layout in manifest order, then
  * ~rest, contributes the rows that no earlier one holds (a layout holds a row iff the row's
@@ -37,7 +39,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #define XXH_STATIC_LINKING_ONLY
@@ -216,6 +217,14 @@ void tess__evstore_close(tess__evstore *es)
 
 /* ---- transactions --------------------------------------------------------------------------- */
 
+/* What sorting and writing one layout's segment needs of its own (one per thread). */
+typedef struct worker {
+    tess__evsort_ws *ws;
+    tess__batch blk; /* one block gathered from the run */
+} worker;
+
+static void worker_release(worker *w);
+
 typedef struct txn {
     tess__evstore *es;
     const tess__source *src;
@@ -226,8 +235,10 @@ typedef struct txn {
     size_t ndel, del_cap;
     bool merged;
     bool dirty; /* the manifest changed: commit */
-    tess__evsort_ws *ws; /* sort memory, kept for the whole transaction */
-    tess__batch blk;     /* one block of rows gathered for a segment writer */
+    tess__run run;       /* rows read, not yet written (spill) */
+    bool run_ready;
+    tess__batch rd;      /* the reader's batch */
+    worker main, helper; /* sort and gather memory of this thread and of the helper */
     tess__ev_progress_fn progress;
     void *progress_ctx;
     size_t run_rows;
@@ -261,9 +272,11 @@ static void txn_end(txn *t)
     for (size_t i = 0; i < t->ndel; i++) tess__free(t->del_paths[i]);
     tess__free(t->del_paths);
     t->del_paths = NULL;
-    tess__evsort_ws_free(t->ws);
-    t->ws = NULL;
-    tess__batch_release(&t->blk);
+    tess__run_release(&t->run);
+    t->run_ready = false;
+    tess__batch_release(&t->rd);
+    worker_release(&t->main);
+    worker_release(&t->helper);
     t->ndel = t->del_cap = 0;
 }
 
@@ -438,109 +451,37 @@ static int seg_end(txn *t, segout *so, tess__err *err)
     return TESS_OK;
 }
 
-/* ---- runs: rows held in memory before they are sorted and written --------------------------- */
+/* ---- spills: a run's rows, sorted and written per layout ------------------------------------ */
 
-typedef struct run {
-    tess__batch **chunks;
-    void **mem; /* each chunk's column arrays, one allocation */
-    size_t nchunks, cap;
-    uint64_t rows;
-} run;
-
-#define RUN_MAX_CHUNKS 65536 /* refs are (chunk << 16 | row) in 32 bits */
-#define HUGE_PAGE ((size_t)2 << 20)
-
-static void chunk_free(tess__batch *b, void *mem)
-{
-    tess__arena_release(&b->arena);
-    tess__free(b->cols);
-    tess__free(mem);
-    tess__free(b);
-}
-
-static void run_clear(run *r)
-{
-    for (size_t i = 0; i < r->nchunks; i++) chunk_free(r->chunks[i], r->mem[i]);
-    r->nchunks = 0;
-    r->rows = 0;
-}
-
-static void run_release(run *r)
-{
-    run_clear(r);
-    tess__free(r->chunks);
-    tess__free(r->mem);
-    memset(r, 0, sizeof(*r));
-}
-
-/*
- * A new empty chunk at the end of the run (owned by it), for up to `cap` rows (<= 65,536): a
- * batch as tess__batch_init makes, but with all its arrays in one allocation, aligned to and
- * advised for huge pages when it is large. The rows of an ingest are the bulk of its memory;
- * touching them 4 KB page by 4 KB page costs more than parsing them on a virtual machine.
- */
-static int run_new_chunk(run *r, const tess__source *src, size_t cap, tess__batch **out)
-{
-    if (r->nchunks == r->cap) {
-        size_t nc = r->cap ? r->cap * 2 : 16;
-        tess__batch **p = tess__realloc(r->chunks, nc * sizeof(*p));
-        if (!p) return TESS_ENOMEM;
-        r->chunks = p;
-        void **m = tess__realloc(r->mem, nc * sizeof(*m));
-        if (!m) return TESS_ENOMEM;
-        r->mem = m;
-        r->cap = nc;
-    }
-    size_t nc = src->nschema, total = cap * sizeof(int64_t);
-    for (size_t c = 0; c < nc; c++)
-        total += ((cap + 63) & ~(size_t)63) + cap * tess__type_width(src->schema[c].type);
-    size_t slack = total >= HUGE_PAGE ? HUGE_PAGE : 0;
-    tess__batch *b = tess__calloc(1, sizeof(*b));
-    char *mem = tess__malloc(total + slack);
-    tess__col *cols = tess__calloc(nc ? nc : 1, sizeof(tess__col));
-    if (!b || !mem || !cols) {
-        tess__free(b);
-        tess__free(mem);
-        tess__free(cols);
-        return TESS_ENOMEM;
-    }
-    char *p = mem;
-    if (slack) {
-        p = (char *)(((uintptr_t)mem + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
-#ifdef MADV_HUGEPAGE
-        madvise(p, total & ~(HUGE_PAGE - 1), MADV_HUGEPAGE); /* a hint; may fail */
-#endif
-    }
-    b->cap = cap;
-    b->ncols = nc;
-    b->cols = cols;
-    b->seq = (int64_t *)(void *)p;
-    p += cap * sizeof(int64_t);
-    for (size_t c = 0; c < nc; c++) {
-        cols[c].type = src->schema[c].type;
-        cols[c].data = p;
-        p += cap * tess__type_width(cols[c].type);
-        cols[c].nulls = (uint8_t *)p;
-        memset(p, 0, cap);
-        p += (cap + 63) & ~(size_t)63;
-    }
-    r->chunks[r->nchunks] = b;
-    r->mem[r->nchunks++] = mem;
-    *out = b;
-    return TESS_OK;
-}
-
-/* Rows per chunk: a run is spilled at a chunk boundary, so run_rows is honoured to a chunk. */
-static size_t chunk_rows(const txn *t)
+/* Rows read per reader call and rows a run holds before it is spilled: run_rows is honoured
+ * to a reader batch. */
+static size_t batch_rows(const txn *t)
 {
     return t->run_rows < TESS__SEG_BLOCK_ROWS ? t->run_rows : TESS__SEG_BLOCK_ROWS;
 }
 
-/* Drops the last chunk (it was not filled). */
-static void run_drop_last(run *r)
+/* The transaction's run, set up on first use. */
+static int txn_run(txn *t, tess__err *err)
 {
-    r->nchunks--;
-    chunk_free(r->chunks[r->nchunks], r->mem[r->nchunks]);
+    if (t->run_ready) return TESS_OK;
+    if (tess__run_init(&t->run, t->src)) {
+        tess__run_release(&t->run);
+        return OOM(err);
+    }
+    t->run_ready = true;
+    return TESS_OK;
+}
+
+/* Room in the run for k more rows: it grows eightfold (few copies) up to what a spill leaves
+ * room for (run_rows plus a batch), so that small ingests stay small. */
+static int run_room(txn *t, size_t k, tess__err *err)
+{
+    tess__run *r = &t->run;
+    if (r->n + k <= r->cap) return TESS_OK;
+    size_t max = t->run_rows + batch_rows(t), cap = r->cap ? r->cap * 8 : 65536;
+    while (cap < r->n + k) cap *= 8;
+    if (cap > max && max >= r->n + k) cap = max;
+    return tess__run_reserve(r, cap) ? OOM(err) : TESS_OK;
 }
 
 static bool keys_present(const tess__batch *b, size_t row, const size_t *cols, size_t n)
@@ -552,118 +493,12 @@ static bool keys_present(const tess__batch *b, size_t row, const size_t *cols, s
     return true;
 }
 
-/*
- * Rows of a run in row-major form: each layout's segment is written in its own order, and
- * gathering a row's values from the columns of a run far larger than the caches costs a cache
- * miss per column; gathering it from here costs one or two. Row i: u64 null mask (bit c:
- * column c is null), i64 seq, then each column's value (8 bytes; strings as their 16-byte
- * view into the chunk's arena). Only for schemas of up to 64 columns.
- */
-typedef struct rowbuf {
-    char *mem, *base;
-    size_t stride, n;
-    size_t *off; /* per column */
-    uint32_t *start; /* per chunk: index of its first row */
-} rowbuf;
-
-static void rowbuf_release(rowbuf *rb)
+static bool run_keys_present(const tess__run *r, size_t row, const size_t *cols, size_t n)
 {
-    tess__free(rb->mem);
-    tess__free(rb->off);
-    tess__free(rb->start);
-    memset(rb, 0, sizeof(*rb));
+    for (size_t k = 0; k < n; k++)
+        if (tess__run_null(r, row, cols[k])) return false;
+    return true;
 }
-
-static int rowbuf_build(rowbuf *rb, const run *r, const tess__source *src)
-{
-    size_t nc = src->nschema;
-    memset(rb, 0, sizeof(*rb));
-    rb->off = tess__calloc(nc ? nc : 1, sizeof(size_t));
-    rb->start = tess__calloc(r->nchunks ? r->nchunks : 1, sizeof(uint32_t));
-    if (!rb->off || !rb->start) goto nomem;
-    rb->stride = 16;
-    for (size_t c = 0; c < nc; c++) {
-        rb->off[c] = rb->stride;
-        rb->stride += src->schema[c].type == TESS_T_STRING ? 16 : 8;
-    }
-    rb->n = (size_t)r->rows;
-    size_t bytes = rb->n * rb->stride, slack = bytes >= HUGE_PAGE ? HUGE_PAGE : 0;
-    if (!(rb->mem = tess__malloc(bytes + slack))) goto nomem;
-    rb->base = rb->mem;
-    if (slack) {
-        rb->base = (char *)(((uintptr_t)rb->mem + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
-#ifdef MADV_HUGEPAGE
-        madvise(rb->base, bytes & ~(HUGE_PAGE - 1), MADV_HUGEPAGE);
-#endif
-    }
-    size_t i = 0;
-    for (size_t ch = 0; ch < r->nchunks; ch++) {
-        const tess__batch *b = r->chunks[ch];
-        rb->start[ch] = (uint32_t)i;
-        for (size_t row = 0; row < b->nrows; row++, i++) {
-            char *p = rb->base + i * rb->stride;
-            uint64_t mask = 0;
-            for (size_t c = 0; c < nc; c++) {
-                const tess__col *col = &b->cols[c];
-                if (col->nulls && col->nulls[row]) mask |= 1ULL << c;
-                switch (col->type) {
-                case TESS_T_BOOL: {
-                    uint64_t v = ((const uint8_t *)col->data)[row];
-                    memcpy(p + rb->off[c], &v, 8);
-                    break;
-                }
-                case TESS_T_STRING:
-                    memcpy(p + rb->off[c], (const tess__str *)col->data + row, 16);
-                    break;
-                default: memcpy(p + rb->off[c], (const char *)col->data + row * 8, 8); break;
-                }
-            }
-            int64_t seq = b->seq ? b->seq[row] : 0;
-            memcpy(p, &mask, 8);
-            memcpy(p + 8, &seq, 8);
-        }
-    }
-    return TESS_OK;
-nomem:
-    rowbuf_release(rb);
-    return TESS_ENOMEM;
-}
-
-/* Appends rows idx[0..n) of the row buffer to b (which has room); strings stay views into the
- * run's chunks. */
-static void rowbuf_gather(const rowbuf *rb, const uint32_t *idx, size_t n, tess__batch *b)
-{
-    size_t at = b->nrows, nc = b->ncols;
-    for (size_t i = 0; i < n; i++) {
-        if (i + 16 < n) {
-            const char *q = rb->base + (size_t)idx[i + 16] * rb->stride;
-            __builtin_prefetch(q);
-            __builtin_prefetch(q + rb->stride - 1);
-        }
-        const char *p = rb->base + (size_t)idx[i] * rb->stride;
-        uint64_t mask;
-        memcpy(&mask, p, 8);
-        memcpy(&b->seq[at + i], p + 8, 8);
-        for (size_t c = 0; c < nc; c++) {
-            tess__col *col = &b->cols[c];
-            col->nulls[at + i] = (uint8_t)((mask >> c) & 1);
-            switch (col->type) {
-            case TESS_T_BOOL: ((uint8_t *)col->data)[at + i] = (uint8_t)p[rb->off[c]]; break;
-            case TESS_T_STRING:
-                memcpy((tess__str *)col->data + at + i, p + rb->off[c], 16);
-                break;
-            default: memcpy((char *)col->data + (at + i) * 8, p + rb->off[c], 8); break;
-            }
-        }
-    }
-    b->nrows += n;
-}
-
-/* What sorting and writing one layout's segment needs of its own. */
-typedef struct worker {
-    tess__evsort_ws *ws;
-    tess__batch blk; /* one block gathered from the row buffer */
-} worker;
 
 static void worker_release(worker *w)
 {
@@ -672,10 +507,11 @@ static void worker_release(worker *w)
     tess__batch_release(&w->blk);
 }
 
-/* One layout's part of a spill: its rows (refs), sorted then written to a new segment. */
+/* One layout's part of a spill: its rows (indices into the run), sorted then written to a new
+ * segment. */
 typedef struct job {
     size_t li;
-    uint32_t *refs;
+    uint32_t *rows;
     size_t n;
     tess__evorder ord;
     segout so;
@@ -687,43 +523,36 @@ typedef struct job {
 
 typedef struct spill_ctx {
     const tess__source *src;
-    const run *r;
-    const rowbuf *rb;
+    const tess__run *run;
     job *jobs;
     size_t njobs;
     size_t next; /* next job to take (under mu) */
     pthread_mutex_t mu;
+    worker *helper;
 } spill_ctx;
 
-/* Sorts the job's rows and writes them (through the row buffer if there is one: refs are
- * then turned into its row indices), then finishes the segment. No shared state but the
- * job queue: runs on any thread. */
+/* Sorts the job's rows, writes them a block at a time and finishes the segment. Touches no
+ * shared state but the job queue: runs on either thread. */
 static int run_job(spill_ctx *c, job *j, worker *w)
 {
-    const run *r = c->r;
-    const rowbuf *rb = c->rb;
     int rc = TESS_OK;
     if (!w->ws && !(w->ws = tess__evsort_ws_new())) return OOM(&j->err);
-    if (tess__evsort((const tess__batch *const *)r->chunks, j->refs, j->n, &j->ord, w->ws))
-        return OOM(&j->err);
-    if (!rb) {
-        rc = tess__segw_add(j->so.w, (const tess__batch *const *)r->chunks, j->refs, j->n, &j->err);
-    } else {
-        if (!w->blk.cols) {
-            tess__type types[64];
-            for (size_t k = 0; k < c->src->nschema; k++) types[k] = c->src->schema[k].type;
-            if (tess__batch_init(&w->blk, types, c->src->nschema, TESS__SEG_BLOCK_ROWS))
-                return OOM(&j->err);
-        }
-        for (size_t i = 0; i < j->n; i++)
-            j->refs[i] = rb->start[j->refs[i] >> 16] + (j->refs[i] & 0xffff);
-        for (size_t at = 0; at < j->n && rc == TESS_OK; at += TESS__SEG_BLOCK_ROWS) {
-            size_t k = j->n - at < TESS__SEG_BLOCK_ROWS ? j->n - at : TESS__SEG_BLOCK_ROWS;
-            tess__batch *blk = &w->blk;
-            blk->nrows = 0;
-            rowbuf_gather(rb, j->refs + at, k, blk);
-            rc = tess__segw_add(j->so.w, (const tess__batch *const *)&blk, NULL, k, &j->err);
-        }
+    if (tess__evsort(c->run, j->rows, j->n, &j->ord, w->ws)) return OOM(&j->err);
+    if (!w->blk.cols) {
+        tess__type types[256], *tp = types;
+        size_t nc = c->src->nschema;
+        if (nc > 256 && !(tp = tess__malloc(nc * sizeof(tess__type)))) return OOM(&j->err);
+        for (size_t k = 0; k < nc; k++) tp[k] = c->src->schema[k].type;
+        rc = tess__batch_init(&w->blk, tp, nc, TESS__SEG_BLOCK_ROWS);
+        if (tp != types) tess__free(tp);
+        if (rc) return OOM(&j->err);
+    }
+    for (size_t at = 0; at < j->n && rc == TESS_OK; at += TESS__SEG_BLOCK_ROWS) {
+        size_t k = j->n - at < TESS__SEG_BLOCK_ROWS ? j->n - at : TESS__SEG_BLOCK_ROWS;
+        tess__batch *blk = &w->blk;
+        blk->nrows = 0;
+        tess__run_gather(c->run, j->rows + at, k, blk);
+        rc = tess__segw_add_block(j->so.w, blk, &j->err);
     }
     if (rc) return rc;
     tess__segw *sw = j->so.w;
@@ -748,78 +577,73 @@ static void run_jobs(spill_ctx *c, worker *w)
 static void *helper_main(void *arg)
 {
     spill_ctx *c = arg;
-    worker w;
-    memset(&w, 0, sizeof(w));
-    run_jobs(c, &w);
-    worker_release(&w);
+    run_jobs(c, c->helper);
     return NULL;
 }
 
+/* A new job for layout li: the run's rows that it holds (marked in `held`), or all rows no
+ * keyed layout holds (rest). Returns TESS_OK with *added false when there are none. */
+static int add_job(txn *t, spill_ctx *c, size_t li, bool rest, uint8_t *held, bool *added,
+                   tess__err *err)
+{
+    const tess__run *r = &t->run;
+    job *j = &c->jobs[c->njobs];
+    *added = false;
+    if (!(j->rows = tess__malloc(r->n * sizeof(uint32_t)))) return OOM(err);
+    const tess__mlayout *l = &t->m->layouts[li];
+    size_t k = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        if (rest ? held[i] : !run_keys_present(r, i, l->cols, l->nkeys)) continue;
+        j->rows[k++] = (uint32_t)i;
+        if (held && !rest) held[i] = 1;
+    }
+    j->li = li;
+    j->n = k;
+    if (k == 0) {
+        tess__free(j->rows);
+        j->rows = NULL;
+        return TESS_OK;
+    }
+    c->njobs++;
+    *added = true;
+    return TESS_OK;
+}
+
 /*
- * Writes a run: one segment per keyed layout in `only` (or every keyed layout if only < 0)
- * with the rows whose keys are all non-null, and (when only < 0) the rows no keyed layout
- * holds into ~rest. nullkeys[li] (may be NULL) counts each layout's left-out rows.
+ * Writes the run and empties it: one segment per keyed layout in `only` (or every keyed layout
+ * if only < 0) with the rows whose keys are all non-null, and (when only < 0) the rows no keyed
+ * layout holds into ~rest. nullkeys[li] (may be NULL) counts each layout's left-out rows.
  * Layouts are sorted and written in parallel on a second thread when the run is large.
  */
-static int spill(txn *t, run *r, long only, uint64_t *nullkeys, tess__err *err)
+static int spill(txn *t, long only, uint64_t *nullkeys, tess__err *err)
 {
-    if (r->rows == 0) return TESS_OK;
+    tess__run *r = &t->run;
+    if (!t->run_ready || r->n == 0) return TESS_OK;
     int rc = TESS_OK;
-    size_t n = (size_t)r->rows, nl = t->m->nlayouts;
-    rowbuf rb;
-    memset(&rb, 0, sizeof(rb));
-    bool use_rb = t->src->nschema <= 64 && n >= 4096;
+    size_t n = r->n, nl = t->m->nlayouts;
+    bool added, mu = false;
     spill_ctx c;
     memset(&c, 0, sizeof(c));
     c.src = t->src;
-    c.r = r;
+    c.run = r;
+    c.helper = &t->helper;
     c.jobs = tess__calloc(nl + 1, sizeof(job));
     uint8_t *held = only < 0 ? tess__calloc(n, 1) : NULL;
     if (!c.jobs || (only < 0 && !held)) {
         rc = OOM(err);
         goto out;
     }
-    /* each layout's rows */
     for (size_t li = 0; li < nl; li++) {
         tess__mlayout *l = &t->m->layouts[li];
         if (l->nkeys == 0 || (only >= 0 && (size_t)only != li)) continue;
-        job *j = &c.jobs[c.njobs];
-        if (!(j->refs = tess__malloc(n * sizeof(uint32_t)))) {
-            rc = OOM(err);
-            goto out;
-        }
-        c.njobs++;
-        size_t k = 0, i = 0;
-        for (size_t ch = 0; ch < r->nchunks; ch++) {
-            const tess__batch *b = r->chunks[ch];
-            for (size_t row = 0; row < b->nrows; row++, i++) {
-                if (!keys_present(b, row, l->cols, l->nkeys)) continue;
-                j->refs[k++] = (uint32_t)(ch << 16 | row);
-                if (held) held[i] = 1;
-            }
-        }
-        j->li = li;
-        j->n = k;
+        if ((rc = add_job(t, &c, li, false, held, &added, err))) goto out;
+        size_t k = added ? c.jobs[c.njobs - 1].n : 0;
         l->null_key_rows += n - k;
         if (nullkeys) nullkeys[li] += n - k;
-        if (k == 0) { /* nothing for this layout */
-            c.njobs--;
-            tess__free(j->refs);
-            j->refs = NULL;
-        }
     }
     if (only < 0) {
-        job *j = &c.jobs[c.njobs];
-        if (!(j->refs = tess__malloc(n * sizeof(uint32_t)))) {
-            rc = OOM(err);
-            goto out;
-        }
-        c.njobs++;
-        size_t k = 0, i = 0;
-        for (size_t ch = 0; ch < r->nchunks; ch++)
-            for (size_t row = 0; row < r->chunks[ch]->nrows; row++, i++)
-                if (!held[i]) j->refs[k++] = (uint32_t)(ch << 16 | row);
-        j->n = k;
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) k += !held[i];
         if (k) {
             tess__mlayout *rest = tess__manifest_layout(t->m, t->src, NULL, 0);
             if (!rest && tess__manifest_add_layout(t->m, t->src, NULL, 0, &rest)) {
@@ -827,18 +651,10 @@ static int spill(txn *t, run *r, long only, uint64_t *nullkeys, tess__err *err)
                 goto out;
             }
             t->dirty = true;
-            j->li = (size_t)(rest - t->m->layouts);
-        } else {
-            c.njobs--;
-            tess__free(j->refs);
-            j->refs = NULL;
+            if ((rc = add_job(t, &c, (size_t)(rest - t->m->layouts), true, held, &added, err)))
+                goto out;
         }
     }
-    if (use_rb && rowbuf_build(&rb, r, t->src)) {
-        rc = OOM(err);
-        goto out;
-    }
-    c.rb = use_rb ? &rb : NULL;
     /* open every segment here (manifest numbers, directories), then sort and write */
     for (size_t i = 0; i < c.njobs; i++) {
         job *j = &c.jobs[i];
@@ -851,16 +667,13 @@ static int spill(txn *t, run *r, long only, uint64_t *nullkeys, tess__err *err)
         rc = tess__err_set(err, TESS_ENOMEM, "cannot create a mutex");
         goto out;
     }
+    mu = true;
     /* a helper thread for large runs (if it cannot start, this thread does everything) */
     pthread_t helper;
     bool helped = c.njobs >= 2 && n >= 2 * (size_t)TESS__SEG_BLOCK_ROWS &&
                   pthread_create(&helper, NULL, helper_main, &c) == 0;
-    worker w = {t->ws, t->blk};
-    run_jobs(&c, &w);
-    t->ws = w.ws;
-    t->blk = w.blk;
+    run_jobs(&c, &t->main);
     if (helped) pthread_join(helper, NULL);
-    pthread_mutex_destroy(&c.mu);
     for (size_t i = 0; i < c.njobs && rc == TESS_OK; i++)
         if (c.jobs[i].rc) {
             rc = c.jobs[i].rc;
@@ -870,7 +683,8 @@ static int spill(txn *t, run *r, long only, uint64_t *nullkeys, tess__err *err)
     /* all written: into the manifest */
     for (size_t i = 0; i < c.njobs; i++) {
         job *j = &c.jobs[i];
-        tess__mseg sg = {j->so.num, j->info.rows, j->info.min_ts, j->info.max_ts, j->info.bytes, true};
+        tess__mseg sg = {j->so.num, j->info.rows, j->info.min_ts, j->info.max_ts, j->info.bytes,
+                         true};
         if (tess__manifest_add_seg(&t->m->layouts[j->li], &sg)) {
             rc = OOM(err);
             goto out;
@@ -878,8 +692,9 @@ static int spill(txn *t, run *r, long only, uint64_t *nullkeys, tess__err *err)
         j->done = false; /* the manifest has it: abort removes it */
         t->dirty = true;
     }
-    run_clear(r);
+    tess__run_clear(r);
 out:
+    if (mu) pthread_mutex_destroy(&c.mu);
     for (size_t i = 0; c.jobs && i < c.njobs; i++) {
         job *j = &c.jobs[i];
         tess__segw_abort(j->so.w);
@@ -890,11 +705,10 @@ out:
                 unlink(path);
             tess__err_release(&ignore);
         }
-        tess__free(j->refs);
+        tess__free(j->rows);
         tess__err_release(&j->err);
     }
     tess__free(c.jobs);
-    rowbuf_release(&rb);
     tess__free(held);
     return rc;
 }
@@ -940,7 +754,7 @@ static int merge_layout(txn *t, size_t li, tess__err *err)
     if ((rc = seg_begin(t, li, &so, err))) goto out;
     const tess__batch *b;
     while ((rc = tess__evscan_next(sc, &b, err)) == TESS_OK) {
-        if ((rc = tess__segw_add(so.w, &b, NULL, b->nrows, err))) goto out;
+        if ((rc = tess__segw_add_block(so.w, b, err))) goto out;
         done += b->nrows;
         progress(t, "merge", done, total);
     }
@@ -976,13 +790,15 @@ static int merge_if_needed(txn *t, tess__err *err)
 /* Builds the (new, empty) keyed layout `li` from the other layouts' events. */
 static int build_layout(txn *t, size_t li, tess__err *err)
 {
-    int rc = TESS_OK;
-    run r;
-    memset(&r, 0, sizeof(r));
-    uint32_t *refs = tess__malloc(TESS__SEG_BLOCK_ROWS * sizeof(uint32_t));
-    if (!refs) return OOM(err);
+    int rc = txn_run(t, err);
+    if (rc) return rc;
+    uint32_t *rows = tess__malloc(TESS__SEG_BLOCK_ROWS * sizeof(uint32_t));
+    if (!rows) return OOM(err);
     size_t nl = t->m->nlayouts;
     uint64_t nullkeys = 0;
+    tess__evscan_opts so;
+    memset(&so, 0, sizeof(so));
+    so.batch_rows = batch_rows(t); /* what the run has room for after run_rows */
     /* keyed layouts in manifest order, then ~rest */
     for (int pass = 0; pass < 2 && rc == TESS_OK; pass++) {
         for (size_t j = 0; j < nl && rc == TESS_OK; j++) {
@@ -991,7 +807,7 @@ static int build_layout(txn *t, size_t li, tess__err *err)
             tess__segr **rs = NULL;
             tess__evscan *sc = NULL;
             if ((rc = open_readers(t, src_l, &rs, err))) break;
-            rc = tess__evscan_new(t->src, src_l->cols, src_l->nkeys, rs, src_l->nsegs, NULL, true,
+            rc = tess__evscan_new(t->src, src_l->cols, src_l->nkeys, rs, src_l->nsegs, &so, true,
                                   &sc, err);
             tess__free(rs);
             if (rc) break;
@@ -1012,38 +828,23 @@ static int build_layout(txn *t, size_t li, tess__err *err)
                         nullkeys++;
                         continue;
                     }
-                    refs[k++] = (uint32_t)row;
+                    rows[k++] = (uint32_t)row;
                 }
-                size_t at = 0;
-                while (at < k && rc == TESS_OK) { /* into chunks of the run */
-                    tess__batch *ch = r.nchunks ? r.chunks[r.nchunks - 1] : NULL;
-                    if (!ch || ch->nrows == ch->cap) {
-                        if (r.nchunks == RUN_MAX_CHUNKS || r.rows >= t->run_rows) {
-                            if ((rc = spill(t, &r, (long)li, NULL, err))) break;
-                        }
-                        if (run_new_chunk(&r, t->src, chunk_rows(t), &ch)) {
-                            rc = OOM(err);
-                            break;
-                        }
-                    }
-                    size_t m = k - at < ch->cap - ch->nrows ? k - at : ch->cap - ch->nrows;
-                    if (tess__batch_gather(ch, &b, refs + at, m)) {
-                        rc = OOM(err);
-                        break;
-                    }
-                    r.rows += m;
-                    at += m;
+                if (t->run.n >= t->run_rows && (rc = spill(t, (long)li, NULL, err))) break;
+                if ((rc = run_room(t, k, err))) break;
+                if (tess__run_append(&t->run, b, rows, 0, k)) {
+                    rc = OOM(err);
+                    break;
                 }
-                if (rc) break;
             }
             if (rc == TESS_NOTFOUND) rc = TESS_OK;
             tess__evscan_close(sc);
         }
     }
-    if (rc == TESS_OK) rc = spill(t, &r, (long)li, NULL, err);
+    if (rc == TESS_OK) rc = spill(t, (long)li, NULL, err);
     if (rc == TESS_OK) t->m->layouts[li].null_key_rows = nullkeys;
-    run_release(&r);
-    tess__free(refs);
+    tess__run_clear(&t->run);
+    tess__free(rows);
     return rc;
 }
 
@@ -1151,7 +952,7 @@ out:
 }
 
 /* Reads one file into the run (spilling as it fills); appends its manifest entry. */
-static int read_file(txn *t, run *r, const char *path, const char *display, uint32_t ingest,
+static int read_file(txn *t, const char *path, const char *display, uint32_t ingest,
                      const tess__ingest_opts *opts, const uint8_t hash[16], uint64_t bytes,
                      int64_t now, uint64_t *nullkeys, tess__buf *bad, tess__ingest_result *res,
                      uint64_t *read_done, uint64_t read_total, tess__err *err)
@@ -1169,25 +970,23 @@ static int read_file(txn *t, run *r, const char *path, const char *display, uint
     uint64_t rows = 0, base = *read_done;
     int64_t mn = INT64_MAX, mx = INT64_MIN;
     const size_t tc = src->ts_col;
-    for (;;) {
-        if (r->nchunks == RUN_MAX_CHUNKS || r->rows >= t->run_rows) {
-            if ((rc = spill(t, r, -1, nullkeys, err))) goto out;
-        }
-        tess__batch *b;
-        if (run_new_chunk(r, src, chunk_rows(t), &b)) {
+    if ((rc = txn_run(t, err))) goto out;
+    if (!t->rd.cols) {
+        tess__type *types = t->run.types; /* the schema's */
+        if (tess__batch_init(&t->rd, types, src->nschema, batch_rows(t))) {
             rc = OOM(err);
             goto out;
         }
+    }
+    for (;;) {
+        if (t->run.n >= t->run_rows && (rc = spill(t, -1, nullkeys, err))) goto out;
+        tess__batch *b = &t->rd;
         rc = tess__reader_next(rd, b, err);
         if (rc == TESS_NOTFOUND || (rc == TESS_OK && b->nrows == 0)) {
-            run_drop_last(r);
             rc = TESS_OK;
             break;
         }
-        if (rc) {
-            run_drop_last(r);
-            goto out;
-        }
+        if (rc) goto out;
         const tess__col *col = &b->cols[tc];
         for (size_t i = 0; i < b->nrows; i++) {
             if ((uint64_t)b->seq[i] > UINT32_MAX) {
@@ -1201,8 +1000,25 @@ static int read_file(txn *t, run *r, const char *path, const char *display, uint
             if (v < mn) mn = v;
             if (v > mx) mx = v;
         }
+        if (rows == 0 && t->run.n + b->nrows > t->run.cap) {
+            /* the file's first batch tells its bytes per row: room for all of it at once
+             * (growing copies the rows and touches fresh memory twice) */
+            uint64_t used = tess__reader_bytes(rd);
+            double est = used ? (double)b->nrows * (double)read_total / (double)used * 1.125 : 0;
+            size_t max = t->run_rows + batch_rows(t);
+            size_t want = est < (double)max ? (size_t)est + batch_rows(t) : max;
+            if (want > max) want = max;
+            if (want > t->run.cap && tess__run_reserve(&t->run, want)) {
+                rc = OOM(err);
+                goto out;
+            }
+        }
+        if ((rc = run_room(t, b->nrows, err))) goto out;
+        if (tess__run_append(&t->run, b, NULL, 0, b->nrows)) {
+            rc = OOM(err);
+            goto out;
+        }
         rows += b->nrows;
-        r->rows += b->nrows;
         *read_done = base + tess__reader_bytes(rd);
         progress(t, "read", *read_done, read_total);
     }
@@ -1245,8 +1061,6 @@ int tess__evstore_ingest(tess__evstore *es, const tess__source *src, const tess_
     int rc = TESS_OK;
     txn t;
     bool in_txn = false;
-    run r;
-    memset(&r, 0, sizeof(r));
     size_t *lidx = NULL;
     uint8_t(*hashes)[16] = NULL;
     uint64_t *sizes = NULL, *nullkeys = NULL;
@@ -1329,12 +1143,12 @@ int tess__evstore_ingest(tess__evstore *es, const tess__source *src, const tess_
         if (!res->first_ingest) res->first_ingest = ingest;
         res->last_ingest = ingest;
         const char *disp = opts->display && opts->display[i] ? opts->display[i] : paths[i];
-        if ((rc = read_file(&t, &r, paths[i], disp, ingest, opts, hashes[i], sizes[i], now,
+        if ((rc = read_file(&t, paths[i], disp, ingest, opts, hashes[i], sizes[i], now,
                             nullkeys, &bad, res, &read_done, read_total, err)))
             goto out;
         res->files_ingested++;
     }
-    if ((rc = spill(&t, &r, -1, nullkeys, err))) goto out;
+    if ((rc = spill(&t, -1, nullkeys, err))) goto out;
 
     /* 4. merges, commit */
     if ((rc = merge_if_needed(&t, err))) goto out;
@@ -1352,7 +1166,6 @@ int tess__evstore_ingest(tess__evstore *es, const tess__source *src, const tess_
     for (size_t i = 0; i < nlayouts; i++) res->null_key_rows[i] = nullkeys[lidx[i]];
 out:
     if (in_txn) txn_abort(&t);
-    run_release(&r);
     tess__buf_release(&bad);
     tess__free(lidx);
     tess__free(hashes);

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/err.h"
 #include "defs/defs_model.h"
@@ -15,7 +16,7 @@
 
 #define TESS__EV_REST_DIR "~rest"  /* the keyless layout (events no layout holds) */
 #define TESS__EV_MAX_SEGMENTS 8    /* more than this after a commit: merged into one */
-#define TESS__EV_RUN_ROWS ((size_t)1 << 20)
+#define TESS__EV_RUN_ROWS ((size_t)2 << 20) /* rows of a run: ~250 bytes each at the peak */
 
 struct tess__evstore {
     char *store_dir;
@@ -95,6 +96,75 @@ int tess__manifest_add_file(tess__manifest *m, const tess__mfile *f);
 /* Rows stored in a layout (sum of its segments). */
 uint64_t tess__mlayout_rows(const tess__mlayout *l);
 
+/* ---- runs: rows held in memory before they are sorted and written (evrun.c) ---------------- */
+
+/*
+ * A run keeps rows in row-major form: gathering a row in a layout's order then costs one or
+ * two cache misses instead of one per column, and the memory is reused from one run to the
+ * next (fresh memory costs a page fault per 4 KB, which on a virtual machine costs more than
+ * parsing the row). Row i, at base + i * stride: i64 seq, the null bitmap (bit c % 8 of byte
+ * c / 8: column c is null), then each column's value: 8 bytes (int64, float64, timestamp;
+ * bool as 0/1), or for strings u64 offset and u64 length of its bytes in `strs`, the run's
+ * string buffer (offsets, so that the buffer may grow).
+ */
+typedef struct tess__run {
+    size_t ncols;
+    tess__type *types;
+    size_t *off; /* per column: offset of its value in a row */
+    size_t stride;
+    char *mem, *base; /* the row buffer (mem: the allocation; base: aligned) */
+    size_t n, cap;    /* rows held, and room */
+    char *strs;       /* string bytes */
+    size_t slen, scap;
+} tess__run;
+
+/* A buffer of `bytes` bytes, aligned to 2 MB and advised for huge pages when it is that large:
+ * returns its start (NULL: out of memory); *mem receives the pointer to tess__free. */
+char *tess__big_alloc(size_t bytes, char **mem);
+
+/* Sets up an empty run for src's schema. TESS_OK or TESS_ENOMEM (then release it anyway). */
+int tess__run_init(tess__run *r, const tess__source *src);
+void tess__run_release(tess__run *r);
+/* Makes room for `cap` rows in all. TESS_OK or TESS_ENOMEM (the run is unchanged). */
+int tess__run_reserve(tess__run *r, size_t cap);
+/* Appends rows of b: rows[0..n) (rows NULL: rows from..from+n). Room must have been reserved;
+ * string bytes are copied. TESS_OK or TESS_ENOMEM (the run is unchanged). */
+int tess__run_append(tess__run *r, const tess__batch *b, const uint32_t *rows, size_t from,
+                     size_t n);
+/* Appends rows idx[0..n) of the run to b (which has room for them); strings point into the
+ * run (valid until the run is cleared or grows). */
+void tess__run_gather(const tess__run *r, const uint32_t *idx, size_t n, tess__batch *b);
+/* Forgets the rows (memory kept). */
+void tess__run_clear(tess__run *r);
+
+static inline const char *tess__run_row(const tess__run *r, size_t i)
+{
+    return r->base + i * r->stride;
+}
+static inline bool tess__run_null(const tess__run *r, size_t i, size_t c)
+{
+    return (r->base[i * r->stride + 8 + c / 8] >> (c % 8)) & 1;
+}
+static inline int64_t tess__run_i64(const tess__run *r, size_t i, size_t c)
+{
+    int64_t v;
+    memcpy(&v, r->base + i * r->stride + r->off[c], 8);
+    return v;
+}
+static inline int64_t tess__run_seq(const tess__run *r, size_t i)
+{
+    int64_t v;
+    memcpy(&v, r->base + i * r->stride, 8);
+    return v;
+}
+static inline tess__str tess__run_str(const tess__run *r, size_t i, size_t c)
+{
+    uint64_t o[2];
+    memcpy(o, r->base + i * r->stride + r->off[c], 16);
+    tess__str s = {r->strs + o[0], (size_t)o[1]};
+    return s;
+}
+
 /* ---- sorting runs (evsort.c) ---------------------------------------------------------------- */
 
 /* Scratch memory kept from one sort to the next (NULL from new: out of memory). */
@@ -103,10 +173,10 @@ tess__evsort_ws *tess__evsort_ws_new(void);
 void tess__evsort_ws_free(tess__evsort_ws *ws);
 
 /*
- * Sorts refs (rows of chunks, as tess__batch_gather's refs) by the event order `o`. Key
- * values must be non-null. ws: a workspace (NULL: a temporary one). TESS_OK or TESS_ENOMEM.
+ * Sorts idx (rows of the run) by the event order `o`. Key values must be non-null.
+ * ws: a workspace (NULL: a temporary one). TESS_OK or TESS_ENOMEM.
  */
-int tess__evsort(const tess__batch *const *chunks, uint32_t *refs, size_t n, const tess__evorder *o,
+int tess__evsort(const tess__run *r, uint32_t *idx, size_t n, const tess__evorder *o,
                  tess__evsort_ws *ws);
 
 /* ---- scans over explicit segments (evscan.c) ---------------------------------------------- */

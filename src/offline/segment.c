@@ -875,6 +875,14 @@ int tess__segw_add(tess__segw *w, const tess__batch *const *chunks, const uint32
     return TESS_OK;
 }
 
+int tess__segw_add_block(tess__segw *w, const tess__batch *b, tess__err *err)
+{
+    if (w->failed) return tess__err_set(err, TESS_EINVAL, "%s: writer failed before", w->display);
+    if (w->blk.nrows || b->nrows > TESS__SEG_BLOCK_ROWS)
+        return tess__segw_add(w, &b, NULL, b->nrows, err);
+    return b->nrows ? write_block(w, b, err) : TESS_OK;
+}
+
 int tess__segw_finish(tess__segw *w, tess__seginfo *info, tess__err *err)
 {
     int rc = TESS_OK;

@@ -105,6 +105,11 @@ int tess__segw_open(const char *path, const char *display, const tess__source *s
 int tess__segw_add(tess__segw *w, const tess__batch *const *chunks, const uint32_t *ref, size_t n,
                    tess__err *err);
 
+/* Writes b's rows (at most 65,536) as one block, compressed straight from b, when no row is
+ * pending (otherwise as tess__segw_add). For callers that cut their rows into blocks
+ * themselves: every block but the last should be full. Errors: as tess__segw_add. */
+int tess__segw_add_block(tess__segw *w, const tess__batch *b, tess__err *err);
+
 /* Writes the last block, the footer and the trailer, fsyncs and closes the file (which keeps
  * its name: committing it is the caller's rename) and frees the writer, whatever the outcome.
  * On failure the file is removed. info (may be NULL) receives what the file holds.
