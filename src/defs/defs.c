@@ -481,6 +481,14 @@ static obj *begin_obj(loader *L, int kind, const tess__ynode *item, fields *f,
 
 static const char *const entity_keys[] = {"name", "join_keys", "description", "owner", "tags"};
 
+
+/* Where a YAML node is, as a model location. */
+static tess__loc loc_of(const loader *L, const tess__ynode *n)
+{
+    tess__loc at = {L->d->files[n->file], n->line, n->col};
+    return at;
+}
+
 static void parse_entity(loader *L, const tess__ynode *item)
 {
     fields f;
@@ -529,9 +537,7 @@ static void parse_entity(loader *L, const tess__ynode *item)
             }
         }
         c->name = ident(L, nn, ctx, "join key");
-        c->loc.file = L->d->files[nn->file];
-        c->loc.line = nn->line;
-        c->loc.col = nn->col;
+        c->loc = loc_of(L, nn);
         if (!c->name) {
             o->broken = true;
             continue;
@@ -578,9 +584,7 @@ static bool parse_schema(loader *L, const tess__ynode *v, const char *ctx, tess_
     for (size_t i = 0; i < v->nitems; i++) {
         const tess__ynode *k = tess__ymap_key(v, i), *t = tess__ymap_val(v, i);
         cols[i].name = ident(L, k, ctx, "column name");
-        cols[i].loc.file = L->d->files[k->file];
-        cols[i].loc.line = k->line;
-        cols[i].loc.col = k->col;
+        cols[i].loc = loc_of(L, k);
         if (!cols[i].name) ok = false;
         char cctx[400];
         snprintf(cctx, sizeof(cctx), "%s: column \"%.*s\"", ctx, SHOW(k));
@@ -653,9 +657,7 @@ static void parse_source(loader *L, const tess__ynode *item)
     o->model = s;
     o->aux = ax;
     s->name = o->name;
-    s->loc.file = L->d->files[item->file];
-    s->loc.line = item->line;
-    s->loc.col = item->col;
+    s->loc = loc_of(L, item);
     s->created_col = -1;
     bool ok = read_meta(L, &f, ctx, &s->meta);
 
@@ -824,9 +826,7 @@ static bool parse_feature(loader *L, const tess__ynode *item, const char *view, 
         snprintf(ctx, sizeof(ctx), "feature #%zu of feature view \"%s\"", idx + 1, view);
     read_fields(L, &f, item, feature_keys, NELEM(feature_keys), ctx);
     bool ok = true;
-    ft->loc.file = L->d->files[item->file];
-    ft->loc.line = item->line;
-    ft->loc.col = item->col;
+    ft->loc = loc_of(L, item);
     ft->index = idx;
     ft->type = TESS_T_NULL;
     ft->input_type = TESS_T_NULL;
@@ -914,9 +914,7 @@ static void parse_view(loader *L, const tess__ynode *item)
     o->model = v;
     o->aux = ax;
     v->name = o->name;
-    v->loc.file = L->d->files[item->file];
-    v->loc.line = item->line;
-    v->loc.col = item->col;
+    v->loc = loc_of(L, item);
     v->online = true;
     bool ok = read_meta(L, &f, ctx, &v->meta);
     const char *vname = o->name ? o->name : "?";
@@ -1042,9 +1040,7 @@ static void parse_odf(loader *L, const tess__ynode *item)
     o->model = d;
     o->aux = ax;
     d->name = o->name;
-    d->loc.file = L->d->files[item->file];
-    d->loc.line = item->line;
-    d->loc.col = item->col;
+    d->loc = loc_of(L, item);
     d->type = TESS_T_NULL;
     bool ok = read_meta(L, &f, ctx, &d->meta);
 
@@ -1087,9 +1083,7 @@ static void parse_odf(loader *L, const tess__ynode *item)
                 const tess__ynode *k = tess__ymap_key(rq, i), *t = tess__ymap_val(rq, i);
                 ax->req_nodes[i] = k;
                 cols[i].name = ident(L, k, ctx, "request field");
-                cols[i].loc.file = L->d->files[k->file];
-                cols[i].loc.line = k->line;
-                cols[i].loc.col = k->col;
+                cols[i].loc = loc_of(L, k);
                 if (!cols[i].name) ok = false;
                 if (tess__ynode_is_null(t)) {
                     perr(L, k, "%s: request field \"%.*s\" needs a type", ctx, SHOW(k));
@@ -1128,9 +1122,7 @@ static void parse_service(loader *L, const tess__ynode *item)
     o->model = s;
     o->aux = ax;
     s->name = o->name;
-    s->loc.file = L->d->files[item->file];
-    s->loc.line = item->line;
-    s->loc.col = item->col;
+    s->loc = loc_of(L, item);
     bool ok = read_meta(L, &f, ctx, &s->meta);
     const tess__ynode *fl = need(L, &f, "features", ctx);
     if (fl && (fl = list_of(L, fl, ctx, "features",
