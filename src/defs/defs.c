@@ -501,9 +501,7 @@ static void parse_entity(loader *L, const tess__ynode *item)
     o->model = e;
     o->aux = ax;
     e->name = o->name;
-    e->loc.line = item->line;
-    e->loc.col = item->col;
-    e->loc.file = L->d->files[item->file];
+    e->loc = loc_of(L, item);
     if (!read_meta(L, &f, ctx, &e->meta)) o->broken = true;
 
     const tess__ynode *jk = need(L, &f, "join_keys", ctx);
