@@ -231,6 +231,209 @@ int tess_training_set(tess_store *st, const tess_training_opts *opts, char **jso
  */
 int tess_stats(tess_store *st, const char *view, char **json_out);
 
+
+/* ---- typed values (online lookups, pushes) ---------------------------------------------- */
+
+/* Value types, as in the definitions. */
+typedef enum tess_type {
+    TESS_TYPE_NULL = 0, /* only the type of a bare null */
+    TESS_TYPE_BOOL,
+    TESS_TYPE_INT64,
+    TESS_TYPE_FLOAT64,
+    TESS_TYPE_STRING,
+    TESS_TYPE_TIMESTAMP, /* int64 microseconds since the Unix epoch, UTC, in u.i */
+} tess_type;
+
+/* A typed value. A null still carries the type of its column. Strings are {p, n} views, not
+ * NUL-terminated; their bytes belong to whoever produced the value. */
+typedef struct tess_value {
+    int type; /* tess_type */
+    int null; /* non-zero: null */
+    union {
+        int b;
+        int64_t i; /* int64 and timestamp */
+        double f;
+        struct {
+            const char *p;
+            size_t n;
+        } s;
+    } u;
+} tess_value;
+
+/* "bool", "int64", "float64", "string", "timestamp", "null". */
+const char *tess_type_name(int type);
+
+/* Parses text (n bytes) as a value of `type` the way the CSV reader does: int64 digits,
+ * float64 decimal or exponent notation, bool true/false/1/0, timestamp in any accepted form
+ * (DESIGN.md), string as is (pointing into `text`). Errors: TESS_EPARSE (not a value of that
+ * type), TESS_EINVAL (an unknown type). */
+int tess_value_parse(const char *text, size_t n, int type, tess_value *out);
+
+/* Writes v as text into buf (cap bytes, always NUL-terminated when cap > 0): what the CSV
+ * writer writes (shortest round-trip floats, RFC 3339 UTC timestamps with Z, true/false; ""
+ * for null). Returns the length of the whole text (as snprintf: may be >= cap). */
+size_t tess_value_format(const tess_value *v, char *buf, size_t cap);
+
+/* ---- online store: lookups ------------------------------------------------------------- */
+
+/* The status of one feature value of one entity (Feast's field statuses). */
+enum {
+    TESS_STATUS_PRESENT = 0,         /* a value (possibly computed from no events: count 0) */
+    TESS_STATUS_NOT_FOUND = 1,       /* the entity has no row in the feature's view */
+    TESS_STATUS_NULL_VALUE = 2,      /* the value is null */
+    TESS_STATUS_OUTSIDE_MAX_AGE = 3, /* the latest row is older than the view's ttl */
+};
+/* "PRESENT", "NOT_FOUND", "NULL_VALUE", "OUTSIDE_MAX_AGE"; "UNKNOWN" otherwise. */
+const char *tess_status_name(int status);
+
+/*
+ * A query: a feature service or a list of feature references ("view:feature", "view:*",
+ * on-demand feature names) resolved against the latest applied definitions, ready to be run
+ * for any number of entities. Immutable once made: threads may share it. It stays valid (and
+ * keeps answering with the definitions it was made from) after newer versions are applied;
+ * tess_query_version tells which version that is.
+ * Errors: TESS_NOTFOUND (nothing applied; unknown service or feature: the message names it),
+ * TESS_EINVAL (neither or both of service and features), TESS_EREGISTRY, TESS_ENOMEM.
+ * Free with tess_query_free (NULL is ok); free queries before closing their store.
+ */
+typedef struct tess_query tess_query;
+int tess_query_new(tess_store *st, const char *service, const char *const *features,
+                   size_t nfeatures, int full_feature_names, tess_query **out);
+void tess_query_free(tess_query *q);
+int64_t tess_query_version(const tess_query *q);
+
+/* What each entity row must give, in this order: the join keys of every entity of the views
+ * involved (in order of first use), then the request fields that on-demand features need.
+ * *type (tess_type) and *is_request may be NULL. Borrowed for the life of the query. */
+size_t tess_query_ninputs(const tess_query *q);
+const char *tess_query_input(const tess_query *q, size_t i, int *type, int *is_request);
+
+/* The output features, in order (services: in the service's order; `view:*` expands in view
+ * order); names are "feature" or, with full_feature_names, "view__feature". */
+size_t tess_query_nfeatures(const tess_query *q);
+const char *tess_query_feature(const tess_query *q, size_t i, int *type);
+
+/*
+ * A lookup session: the scratch memory and error message of one thread's lookups. Sessions of
+ * one store may run in parallel threads (one session per thread); the store handle itself
+ * must not be used concurrently with them except through other sessions.
+ * Errors: as tess_store_open's store errors (the online store cannot be opened: TESS_EIO).
+ */
+typedef struct tess_session tess_session;
+int tess_session_new(tess_store *st, tess_session **out);
+void tess_session_free(tess_session *s);
+const char *tess_session_errmsg(const tess_session *s);
+
+/* The result of a lookup; arrays belong to the session and stay valid until its next lookup. */
+typedef struct tess_online_result {
+    size_t nrows, nfeatures;
+    const tess_value *values; /* values[row * nfeatures + feature] */
+    const int *statuses;      /* TESS_STATUS_*, same indexing */
+    const int64_t *event_ts;  /* the event time of the row the value comes from; 0: none */
+} tess_online_result;
+
+/*
+ * Looks up the features of `q` for nrows entity rows: inputs[row * ninputs + i] is input i of
+ * the row (tess_query_input's order; int64 keys may also be given as timestamps and vice
+ * versa; nothing else converts). `now` is the instant the values are as of (microseconds; 0:
+ * the current time, or TESSERA_NOW). Values follow DESIGN.md's time semantics over every
+ * event materialized or pushed so far: row-level features from the latest row at or before
+ * now (OUTSIDE_MAX_AGE beyond the view's ttl), window aggregates from the stored tiles and the
+ * head of the window, on-demand features computed on the row.
+ * Errors: TESS_EINVAL (a null key, an input of the wrong type: the message says which row and
+ * input), TESS_EIO (the online store failed), TESS_ENOMEM.
+ */
+int tess_get_online(tess_session *s, const tess_query *q, const tess_value *inputs,
+                    size_t nrows, int64_t now, tess_online_result *out);
+
+/* ---- online store: materialization ----------------------------------------------------- */
+
+/* Options of tess_materialize. Zero-initialise, then set what you need. */
+typedef struct tess_materialize_opts {
+    const char *const *views; /* the views to materialize; NULL/0: every view */
+    size_t nviews;
+    int64_t start, end; /* with `has_range`: only events with start <= event ts <= end */
+    int has_range;
+    int full; /* rebuild from scratch instead of going on from the last watermark */
+} tess_materialize_opts;
+
+/*
+ * Computes the online state (latest rows and window tiles, docs/online.md) of feature views
+ * from the offline store: incrementally, the events ingested since the view's last
+ * materialization (its watermark), or everything when the view's definition changed since, it
+ * was never materialized, or opts->full. *json_out (owned): {"views": [{"view", "mode":
+ * "full"|"incremental", "events", "entities", "watermark"}]}.
+ * Errors: TESS_NOTFOUND (nothing applied, unknown view), TESS_EIO, TESS_ENOMEM.
+ */
+int tess_materialize(tess_store *st, const tess_materialize_opts *opts, char **json_out);
+
+/* ---- online/offline consistency -------------------------------------------------------- */
+
+/* Options of tess_check. Zero-initialise, then set what you need. */
+typedef struct tess_check_opts {
+    const char *service;          /* a feature service, or NULL to use `features` */
+    const char *const *features;  /* as tess_query_new */
+    size_t nfeatures;
+    size_t sample;                /* entities to compare (0: 100) */
+    int64_t now;                  /* the instant (0: now, or TESSERA_NOW) */
+} tess_check_opts;
+
+/*
+ * Compares online and offline values of sampled entities at one instant: entities are drawn
+ * uniformly from the events of the first feature view's source (their columns give the
+ * inputs; an input that is not a column stays null); the offline values come from a training
+ * set with every label at `now`, the online ones from tess_get_online at `now`; every value
+ * must be identical. *json_out (owned): {"service", "now", "sampled", "compared",
+ * "mismatch_count", "mismatches": [{"entity": {...}, "feature", "online", "offline",
+ * "status"}]} (values as JSON text).
+ * Errors: as tess_query_new, tess_training_set and tess_get_online.
+ */
+int tess_check(tess_store *st, const tess_check_opts *opts, char **json_out);
+
+/* ---- feature server ---------------------------------------------------------------------- */
+
+/* Options of tess_server_start. Zero-initialise, then set what you need: every 0 / NULL field
+ * takes the default named beside it. docs/server.md describes the routes and limits. */
+typedef struct tess_server_opts {
+    const char *host;           /* address or name to bind; NULL: "127.0.0.1" (loopback). Any
+                                 * other address (e.g. "0.0.0.0") is served without access
+                                 * control: there is none yet */
+    int port;                   /* 0: a free port, chosen by the system (tess_server_port) */
+    int threads;                /* worker threads; 0: the number of online CPUs */
+    size_t max_body_bytes;      /* request bodies; 0: 1 MiB (larger: 413) */
+    size_t max_entities;        /* entity rows per lookup; 0: 10000 (more: 413) */
+    int max_json_depth;         /* nesting of request JSON; 0: 32 (deeper: 400) */
+    unsigned max_connections;   /* open connections at once; 0: 1024 (more are refused) */
+    unsigned timeout_s;         /* a connection idle this long is closed; 0: 30 s */
+    size_t connection_memory;   /* per-connection memory for the request line and headers;
+                                 * 0: 32 KiB (larger headers: 431) */
+    /* diagnostics of the HTTP layer (one line each, no newline); NULL: discarded */
+    void (*log)(void *arg, const char *line);
+    void *log_arg;
+} tess_server_opts;
+
+typedef struct tess_server tess_server;
+
+/*
+ * Starts the HTTP feature server over `st` (Feast-compatible routes: POST /get-online-features,
+ * GET /health, GET /metrics; POST /push and /write-to-online-store answer 501 for now). It
+ * serves from its own threads until tess_server_stop; the caller's thread returns at once.
+ * Each worker thread makes its own lookup session; the server picks up a newer registry
+ * version within a second. While the server runs, the caller must not use `st` (the server
+ * serialises its own calls on it); `st` must outlive the server. opts may be NULL.
+ * Errors: TESS_EINVAL (an option out of range), TESS_EIO (the address cannot be resolved or
+ * bound: the message, tess_store_errmsg(st), says which and why), TESS_ENOMEM.
+ * On success *out is the server (stop it with tess_server_stop); on error *out is NULL.
+ */
+int tess_server_start(tess_store *st, const tess_server_opts *opts, tess_server **out);
+
+/* The TCP port the server listens on (the chosen one when opts->port was 0). */
+int tess_server_port(const tess_server *srv);
+
+/* Stops accepting, finishes the requests in progress, stops the threads and frees the server
+ * and everything it made (sessions, queries). NULL is ok. */
+void tess_server_stop(tess_server *srv);
+
 #ifdef __cplusplus
 }
 #endif

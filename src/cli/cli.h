@@ -179,6 +179,10 @@ extern const cli_command cli_cmd_history;
 extern const cli_command cli_cmd_ingest;
 extern const cli_command cli_cmd_training_set;
 extern const cli_command cli_cmd_stats;
+extern const cli_command cli_cmd_materialize;
+extern const cli_command cli_cmd_get;
+extern const cli_command cli_cmd_check;
+extern const cli_command cli_cmd_serve;
 extern const cli_command cli_cmd_version;
 extern const cli_command *const cli_notyet_commands[]; /* NULL-terminated */
 

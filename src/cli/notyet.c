@@ -22,14 +22,9 @@ static int run_notyet(const cli_command *cmd, int argc, char **argv)
     static const cli_command var = {                                                               \
         .name = nm, .summary = sum, .synopsis = syn, .max_args = -1, .run = run_notyet}
 
-NOTYET(cmd_materialize, "materialize", "materialize [VIEW...]",
-       "Compute online values from the offline store.");
-NOTYET(cmd_get, "get", "get SERVICE KEY=VALUE...", "Read online feature values of entities.");
 NOTYET(cmd_push, "push", "push SOURCE FILE", "Push events to a push source.");
-NOTYET(cmd_serve, "serve", "serve [--port N]", "Serve features over HTTP.");
-NOTYET(cmd_check, "check", "check [SERVICE]", "Check online/offline consistency.");
 NOTYET(cmd_verify, "verify", "verify", "Verify the integrity of the store's files.");
 
 const cli_command *const cli_notyet_commands[] = {
-    &cmd_materialize, &cmd_get, &cmd_push, &cmd_serve, &cmd_check, &cmd_verify, NULL,
+    &cmd_push, &cmd_verify, NULL,
 };

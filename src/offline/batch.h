@@ -34,4 +34,21 @@ void tess__batch_release(tess__batch *b);
 /* Element size of a column type in `data` (1, 8, 8, sizeof(tess__str), 8). */
 size_t tess__type_width(tess__type t);
 
+/* Row i of a column as a value (strings point into the column's bytes). */
+static inline tess__value tess__col_get(const tess__col *c, size_t i)
+{
+    tess__value v;
+    v.type = c->type;
+    v.null = c->nulls && c->nulls[i];
+    v.u.i = 0;
+    if (v.null) return v;
+    switch (c->type) {
+    case TESS_T_BOOL: v.u.b = ((const uint8_t *)c->data)[i] != 0; break;
+    case TESS_T_FLOAT64: v.u.f = ((const double *)c->data)[i]; break;
+    case TESS_T_STRING: v.u.s = ((const tess__str *)c->data)[i]; break;
+    default: v.u.i = ((const int64_t *)c->data)[i]; break;
+    }
+    return v;
+}
+
 #endif

@@ -140,7 +140,8 @@ void tess_store_close(tess_store *st)
     if (!st) return;
     tess__registry_close(st->reg);
     tess__evstore_close(st->es);
-    tess__defs_free(st->applied);
+    tess__kv_close(st->kv);
+    tess__snap_unref(st->snap);
     tess__config_release(&st->cfg);
     tess__free(st->repo_dir);
     tess__free(st->store_dir);
@@ -221,8 +222,48 @@ int tess__store_evstore(tess_store *st, tess__evstore **out)
     return rc;
 }
 
-int tess__store_applied_defs(tess_store *st, const tess__defs **out)
+void tess__snap_ref(tess__snap *s)
 {
+    __atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED);
+}
+
+void tess__snap_unref(tess__snap *s)
+{
+    if (!s || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
+    if (s->ov)
+        for (size_t i = 0; i < s->defs->nviews; i++) tess__oview_free(s->ov[i]);
+    tess__free(s->ov);
+    tess__defs_free(s->defs);
+    tess__free(s);
+}
+
+/* A snapshot of definitions `d` (taken over) of version v, with the online plan of every
+ * online view. */
+static int snap_new(tess_store *st, tess__defs *d, int64_t v, tess__snap **out)
+{
+    tess__snap *s = tess__calloc(1, sizeof(*s));
+    if (!s || !(s->ov = tess__calloc(d->nviews ? d->nviews : 1, sizeof(tess__oview *)))) {
+        tess__free(s);
+        tess__defs_free(d);
+        return tess__err_set(&st->err, TESS_ENOMEM, "out of memory");
+    }
+    s->refs = 1;
+    s->version = v;
+    s->defs = d;
+    int rc = TESS_OK;
+    for (size_t i = 0; !rc && i < d->nviews; i++)
+        if (d->views[i]->online) rc = tess__oview_new(d, d->views[i], &s->ov[i], &st->err);
+    if (rc) {
+        tess__snap_unref(s);
+        return rc;
+    }
+    *out = s;
+    return TESS_OK;
+}
+
+int tess__store_snap(tess_store *st, tess__snap **out)
+{
+    tess__snap *s = NULL;
     int64_t latest = 0, v = 0;
     json_t *files = NULL;
     tess__defs *d = NULL;
@@ -232,8 +273,8 @@ int tess__store_applied_defs(tess_store *st, const tess__defs **out)
     if (latest == 0)
         return tess__err_set(&st->err, TESS_NOTFOUND,
                              "nothing has been applied yet: run 'tessera apply' first");
-    if (st->applied && st->applied_version == latest) {
-        *out = st->applied;
+    if (st->snap && st->snap->version == latest) {
+        *out = st->snap;
         return TESS_OK;
     }
     if ((rc = tess__registry_files(st->reg, latest, &v, &files, &st->err))) return rc;
@@ -251,12 +292,34 @@ int tess__store_applied_defs(tess_store *st, const tess__defs **out)
                                (long long)v);
         goto out;
     }
-    tess__defs_free(st->applied);
-    st->applied = d;
-    st->applied_version = v;
-    *out = d;
+    if ((rc = snap_new(st, d, v, &s))) goto out;
+    tess__snap_unref(st->snap);
+    st->snap = s;
+    *out = s;
 out:
     json_decref(files);
+    return rc;
+}
+
+int tess__store_applied_defs(tess_store *st, const tess__defs **out)
+{
+    tess__snap *s;
+    int rc = tess__store_snap(st, &s);
+    *out = rc ? NULL : s->defs;
+    return rc;
+}
+
+int tess__store_kv(tess_store *st, tess__kv **out)
+{
+    int rc = TESS_OK;
+    if (!st->kv) {
+        tess__buf dir = TESS__BUF_INIT;
+        if (tess__buf_printf(&dir, "%s/online", st->store_dir))
+            return tess__err_set(&st->err, TESS_ENOMEM, "out of memory");
+        rc = tess__kv_open(st->cfg.online, dir.p, NULL, &st->kv, &st->err);
+        tess__buf_release(&dir);
+    }
+    *out = st->kv;
     return rc;
 }
 

@@ -1,0 +1,127 @@
+/* serve.c — `tessera serve [--host H] [--port N] [--threads N] [limits]`: runs the HTTP
+ * feature server (tess_server_start) over the repo's store until SIGINT or SIGTERM, then stops
+ * it cleanly and exits 0. Prints one line, "serving on http://HOST:PORT", once it listens. */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int run_serve(const cli_command *cmd, int argc, char **argv);
+
+static const cli_optspec serve_opts[] = {
+    {"host", 0, "HOST", 0, "address to listen on (default 127.0.0.1; see the note below)"},
+    {"port", 'p', "N", 0, "TCP port (default 6566; 0: any free port)"},
+    {"threads", 't', "N", 1, "worker threads (default: the number of CPUs)"},
+    {"max-body", 0, "BYTES", 1, "largest request body (default 1048576)"},
+    {"max-entities", 0, "N", 1, "most entity rows per lookup (default 10000)"},
+    {"max-depth", 0, "N", 1, "deepest JSON nesting of a request (default 32)"},
+    {"max-connections", 0, "N", 1, "most open connections (default 1024)"},
+    {"timeout", 0, "SECONDS", 1, "close connections idle this long (default 30)"},
+    {NULL, 0, NULL, 0, NULL},
+};
+
+const cli_command cli_cmd_serve = {
+    .name = "serve",
+    .summary = "Serve features over HTTP (Feast-compatible).",
+    .synopsis = "serve [--host HOST] [--port N] [--threads N] [limits]",
+    .description =
+        "Routes: POST /get-online-features, GET /health, GET /metrics (Prometheus text);\n"
+        "POST /push and /write-to-online-store answer 501 for now. docs/server.md has the\n"
+        "request and response shapes, the limits and the error codes.\n"
+        "\n"
+        "Prints \"serving on http://HOST:PORT\" when ready and runs until SIGINT or SIGTERM.\n"
+        "A newly applied registry version is picked up within a second.\n"
+        "\n"
+        "The server has no access control yet: any address other than loopback (for\n"
+        "example --host 0.0.0.0) lets everyone who can reach it read every feature.\n",
+    .opts = serve_opts,
+    .min_args = 0,
+    .max_args = 0,
+    .available = 1,
+    .run = run_serve,
+};
+
+static void log_line(void *arg, const char *line)
+{
+    fprintf(stderr, "tessera serve: %s\n", line);
+}
+
+static int run_serve(const cli_command *cmd, int argc, char **argv)
+{
+    cli_args a;
+    int rc = cli_parse(cmd, argc, argv, &a);
+    if (rc != CLI_CONTINUE) return rc;
+
+    tess_server_opts o;
+    memset(&o, 0, sizeof o);
+    o.host = cli_opt(&a, "host");
+    if (o.host && !*o.host) return cli_usage_error(cmd, "option '--host' needs an address");
+    o.port = 6566;
+    const char *port = cli_opt(&a, "port");
+    if (port) {
+        char *end;
+        errno = 0;
+        long v = strtol(port, &end, 10);
+        if (!*port || *end || errno || v < 0 || v > 65535)
+            return cli_usage_error(cmd, "option '--port' needs a port number 0..65535, got '%s'",
+                                   port);
+        o.port = (int)v;
+    }
+    int64_t threads = cli_opt_int(&a, "threads", 0);
+    int64_t depth = cli_opt_int(&a, "max-depth", 0);
+    int64_t conns = cli_opt_int(&a, "max-connections", 0);
+    int64_t timeout = cli_opt_int(&a, "timeout", 0);
+    if (threads > 1024) return cli_usage_error(cmd, "option '--threads' allows at most 1024");
+    if (depth > 100000) return cli_usage_error(cmd, "option '--max-depth' allows at most 100000");
+    if (cli_opt(&a, "max-depth") && depth < 2)
+        return cli_usage_error(cmd, "option '--max-depth' needs at least 2");
+    if (conns > 1000000)
+        return cli_usage_error(cmd, "option '--max-connections' allows at most 1000000");
+    if (timeout > 86400) return cli_usage_error(cmd, "option '--timeout' allows at most 86400");
+    if (conns && conns < threads)
+        return cli_usage_error(cmd, "option '--max-connections' must be at least --threads");
+    o.threads = (int)threads;
+    o.max_body_bytes = (size_t)cli_opt_int(&a, "max-body", 0);
+    o.max_entities = (size_t)cli_opt_int(&a, "max-entities", 0);
+    o.max_json_depth = (int)depth;
+    o.max_connections = (unsigned)conns;
+    o.timeout_s = (unsigned)timeout;
+    o.log = log_line;
+
+    tess_store *st = NULL;
+    tess_server *srv = NULL;
+    if ((rc = cli_open(&st)) != CLI_CONTINUE) goto out;
+
+    /* the server's threads inherit this mask: only this thread takes the signals */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int lrc = tess_server_start(st, &o, &srv);
+    if (lrc != TESS_OK) {
+        rc = cli_fail(st, lrc, "cannot start the server");
+        goto out;
+    }
+    const char *host = o.host ? o.host : "127.0.0.1";
+    int v6 = strchr(host, ':') != NULL;
+    printf("serving on http://%s%s%s:%d\n", v6 ? "[" : "", host, v6 ? "]" : "",
+           tess_server_port(srv));
+    fflush(stdout);
+
+    int sig = 0;
+    while (sigwait(&set, &sig) != 0)
+        ;
+    tess_server_stop(srv);
+    srv = NULL;
+    rc = CLI_OK;
+out:
+    tess_server_stop(srv);
+    tess_store_close(st);
+    return rc;
+}

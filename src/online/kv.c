@@ -1,0 +1,222 @@
+/* kv.c — the online store's key-value interface: picks the back end named by the URL and
+ * checks every argument before a back end sees it (kv_int.h lists what back ends may assume).
+ *
+ * The checks live here, once, so that every back end answers a bad call with the same code
+ * and the same message, and the conformance suite (tests/unit/test_online_kv.c) holds them all
+ * to it. Messages name the back end and, for a bad key, its index in the batch.
+ */
+#include "online/kv.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "online/kv_int.h"
+#include "tessera.h"
+
+static const tess__kv_opts DEFAULT_OPTS = {false, false, 0};
+
+int tess__kv_open(const char *url, const char *dir, const tess__kv_opts *opts, tess__kv **out,
+                  tess__err *err)
+{
+    const tess__kv_vtab *vt = NULL;
+    *out = NULL;
+    if (!opts) opts = &DEFAULT_OPTS;
+    if (!url || !*url || strcmp(url, "lmdb") == 0) {
+        vt = &tess__kv_lmdb_vtab;
+    } else if (strncmp(url, "redis://", 8) == 0 || strncmp(url, "rediss://", 9) == 0 ||
+               strncmp(url, "redis-cluster://", 16) == 0) {
+        return tess__err_set(err, TESS_ECONFIG, "online store \"%s\": not supported yet", url);
+    } else {
+        return tess__err_set(err, TESS_ECONFIG,
+                             "online store \"%s\": unknown back end (expected \"lmdb\", "
+                             "redis://host:port[/db] or redis-cluster://host:port,...)",
+                             url);
+    }
+    if (vt == &tess__kv_lmdb_vtab && (!dir || !*dir))
+        return tess__err_set(err, TESS_EINVAL, "online store (lmdb): no directory given");
+    tess__kv *kv = NULL;
+    int rc = vt->open(url, dir, opts, &kv, err);
+    if (rc != TESS_OK) return rc;
+    kv->vt = vt;
+    kv->read_only = opts->read_only;
+    *out = kv;
+    return TESS_OK;
+}
+
+void tess__kv_close(tess__kv *kv)
+{
+    if (kv) kv->vt->close(kv);
+}
+
+const char *tess__kv_name(const tess__kv *kv)
+{
+    return kv->vt->name;
+}
+
+/* ---- argument checks ---------------------------------------------------------------------- */
+
+static int check_key(const tess__kv *kv, const char *what, size_t i, size_t nkeys, tess__str key,
+                     tess__err *err)
+{
+    if (key.n != 0 && key.p && key.n <= TESS__KV_MAX_KEY) return TESS_OK; /* the usual case */
+    char where[48] = "";
+    if (nkeys > 1) snprintf(where, sizeof(where), " (key %zu of the batch)", i);
+    if (key.n == 0)
+        return tess__err_set(err, TESS_EINVAL, "online store (%s): %s: empty key%s",
+                             kv->vt->name, what, where);
+    if (!key.p)
+        return tess__err_set(err, TESS_EINVAL, "online store (%s): %s: key of %zu bytes has "
+                             "no data%s", kv->vt->name, what, key.n, where);
+    return tess__err_set(err, TESS_EINVAL,
+                         "online store (%s): %s: key of %zu bytes is longer than the limit "
+                         "of %d bytes%s",
+                         kv->vt->name, what, key.n, TESS__KV_MAX_KEY, where);
+}
+
+static int check_keys(const tess__kv *kv, const char *what, const tess__str *keys, size_t n,
+                      tess__err *err)
+{
+    if (n && !keys)
+        return tess__err_set(err, TESS_EINVAL, "online store (%s): %s: no keys", kv->vt->name,
+                             what);
+    for (size_t i = 0; i < n; i++) {
+        int rc = check_key(kv, what, i, n, keys[i], err);
+        if (rc != TESS_OK) return rc;
+    }
+    return TESS_OK;
+}
+
+/* A value to store: {NULL, 0} deletes (put) or leaves the key (update); otherwise non-NULL
+ * data of at most TESS__KV_MAX_VALUE bytes. */
+static int check_value(const tess__kv *kv, const char *what, size_t i, tess__str key,
+                       tess__str val, tess__err *err)
+{
+    if (!val.p && val.n)
+        return tess__err_set(err, TESS_EINVAL,
+                             "online store (%s): %s: value of %zu bytes for key %zu has no data",
+                             kv->vt->name, what, val.n, i);
+    if (val.n > TESS__KV_MAX_VALUE)
+        return tess__err_set(err, TESS_EINVAL,
+                             "online store (%s): %s: value of %zu bytes for key %zu is bigger "
+                             "than the limit of %u bytes",
+                             kv->vt->name, what, val.n, i, (unsigned)TESS__KV_MAX_VALUE);
+    (void)key;
+    return TESS_OK;
+}
+
+static int check_writable(const tess__kv *kv, const char *what, tess__err *err)
+{
+    if (kv->read_only)
+        return tess__err_set(err, TESS_EINVAL,
+                             "online store (%s): %s: the store was opened read-only",
+                             kv->vt->name, what);
+    return TESS_OK;
+}
+
+/* ---- operations --------------------------------------------------------------------------- */
+
+int tess__kv_get(tess__kv *kv, const tess__str *keys, size_t n, tess__str *vals,
+                 tess__arena *arena, tess__err *err)
+{
+    int rc = check_keys(kv, "get", keys, n, err);
+    if (rc != TESS_OK) return rc;
+    if (n == 0) return TESS_OK;
+    if (!vals || !arena)
+        return tess__err_set(err, TESS_EINVAL, "online store (%s): get: no output", kv->vt->name);
+    return kv->vt->get(kv, keys, n, vals, arena, err);
+}
+
+/* update's fn, wrapped: the value it hands back is checked before the back end stores it. */
+typedef struct checked_fn {
+    tess__kv *kv;
+    const tess__str *keys;
+    tess__kv_update_fn fn;
+    void *arg;
+    tess__err *err;
+} checked_fn;
+
+static int call_checked(void *arg, size_t i, tess__str old, tess__str *new_val, bool *del)
+{
+    checked_fn *c = arg;
+    *new_val = (tess__str){NULL, 0};
+    *del = false;
+    int rc = c->fn(c->arg, i, old, new_val, del);
+    if (rc != 0) return rc;
+    if (*del) {
+        *new_val = (tess__str){NULL, 0};
+        return 0;
+    }
+    return check_value(c->kv, "update", i, c->keys[i], *new_val, c->err);
+}
+
+int tess__kv_update(tess__kv *kv, const tess__str *keys, size_t n, tess__kv_update_fn fn,
+                    void *arg, tess__err *err)
+{
+    int rc = check_writable(kv, "update", err);
+    if (rc == TESS_OK) rc = check_keys(kv, "update", keys, n, err);
+    if (rc != TESS_OK) return rc;
+    if (n == 0) return TESS_OK;
+    if (!fn)
+        return tess__err_set(err, TESS_EINVAL, "online store (%s): update: no function",
+                             kv->vt->name);
+    checked_fn c = {kv, keys, fn, arg, err};
+    return kv->vt->update(kv, keys, n, call_checked, &c, err);
+}
+
+int tess__kv_put(tess__kv *kv, const tess__str *keys, const tess__str *vals, size_t n,
+                 tess__err *err)
+{
+    int rc = check_writable(kv, "put", err);
+    if (rc == TESS_OK) rc = check_keys(kv, "put", keys, n, err);
+    if (rc != TESS_OK) return rc;
+    if (n == 0) return TESS_OK;
+    if (!vals)
+        return tess__err_set(err, TESS_EINVAL, "online store (%s): put: no values", kv->vt->name);
+    for (size_t i = 0; i < n; i++) {
+        rc = check_value(kv, "put", i, keys[i], vals[i], err);
+        if (rc != TESS_OK) return rc;
+    }
+    return kv->vt->put(kv, keys, vals, n, err);
+}
+
+int tess__kv_scan(tess__kv *kv, tess__str prefix, tess__kv_scan_fn fn, void *arg,
+                  tess__err *err)
+{
+    if (!fn)
+        return tess__err_set(err, TESS_EINVAL, "online store (%s): scan: no function",
+                             kv->vt->name);
+    if (prefix.n && !prefix.p)
+        return tess__err_set(err, TESS_EINVAL, "online store (%s): scan: prefix has no data",
+                             kv->vt->name);
+    if (prefix.n > TESS__KV_MAX_KEY) return TESS_OK; /* no key is that long: nothing matches */
+    if (!prefix.n) prefix.p = "";
+    return kv->vt->scan(kv, prefix, fn, arg, err);
+}
+
+int tess__kv_drop_prefix(tess__kv *kv, tess__str prefix, uint64_t *deleted, tess__err *err)
+{
+    uint64_t dummy;
+    if (!deleted) deleted = &dummy;
+    *deleted = 0;
+    int rc = check_writable(kv, "drop_prefix", err);
+    if (rc == TESS_OK && prefix.n == 0)
+        rc = tess__err_set(err, TESS_EINVAL,
+                           "online store (%s): drop_prefix: empty prefix (it would drop "
+                           "everything)",
+                           kv->vt->name);
+    if (rc == TESS_OK && !prefix.p)
+        rc = tess__err_set(err, TESS_EINVAL, "online store (%s): drop_prefix: prefix has no data",
+                           kv->vt->name);
+    if (rc != TESS_OK) return rc;
+    if (prefix.n > TESS__KV_MAX_KEY) return TESS_OK;
+    return kv->vt->drop_prefix(kv, prefix, deleted, err);
+}
+
+int tess__kv_stats(tess__kv *kv, uint64_t *bytes, uint64_t *keys, tess__err *err)
+{
+    uint64_t b = 0, k = 0;
+    int rc = kv->vt->stats(kv, &b, &k, err);
+    if (bytes) *bytes = b;
+    if (keys) *keys = k;
+    return rc;
+}

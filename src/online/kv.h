@@ -1,0 +1,127 @@
+/* kv.h — the online store's back-end interface: a transactional key-value store of byte
+ * strings. Every back end (LMDB embedded in the store directory; Redis and Redis Cluster
+ * later) implements these operations and passes the one conformance suite
+ * (tests/unit/test_online_kv.c). What the bytes mean (one record per feature view and entity:
+ * the latest row and the window tiles, docs/online.md) is decided above this layer, in
+ * src/online/record.c; a back end never interprets a value.
+ *
+ * Keys are at most TESS__KV_MAX_KEY bytes; values at most TESS__KV_MAX_VALUE. Keys group into
+ * "namespaces" by a prefix the caller chooses (a view's records share the prefix of the view),
+ * which tess__kv_scan and tess__kv_drop_prefix work on.
+ *
+ * Concurrency: a tess__kv handle may be used by many threads at once (each with its own arena);
+ * each operation is atomic on its own. Several handles, in one process or in several, may open
+ * the same store (LMDB: the handles of one process on one directory share one environment). Readers never wait for writers (LMDB: MVCC snapshots). Writers are serialised
+ * across threads and processes by the back end; tess__kv_update's read-modify-write is atomic:
+ * no other write to its keys can slip between its reads and its writes.
+ *
+ * Durability: a successful tess__kv_update / tess__kv_drop_prefix / tess__kv_put is on disk
+ * when `sync` was requested at open (tess__kv_opts.sync), otherwise the back end may lose the
+ * last writes in a crash (never tear them: after a crash the store holds a prefix of the
+ * committed operations). docs/online_backends.md says what each back end guarantees exactly
+ * (LMDB without sync: a power loss may undo the last commit; kill -9 loses nothing). The online
+ * store is derived data: the offline store is the durable
+ * copy and the watermarks (meta keys) say how far the online store has caught up.
+ */
+#ifndef TESS_ONLINE_KV_H
+#define TESS_ONLINE_KV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/arena.h"
+#include "core/err.h"
+#include "core/value.h"
+
+#define TESS__KV_MAX_KEY 480             /* fits LMDB's default max key size (511) */
+#define TESS__KV_MAX_VALUE (64u << 20)   /* 64 MiB */
+
+typedef struct tess__kv tess__kv;
+
+typedef struct tess__kv_opts {
+    bool sync;         /* fsync every commit (default false: see Durability above) */
+    bool read_only;    /* open for reading only (e.g. `tessera get` without a writer); writes
+                          through the handle fail with TESS_EINVAL */
+    size_t map_size;   /* LMDB: maximum size of the database file; 0 = default (64 GiB) */
+} tess__kv_opts;
+
+/*
+ * Opens the back end named by `url`:
+ *   NULL, "" or "lmdb"    the embedded LMDB environment in directory `dir` (created if missing)
+ *   (later) redis://host:port[/db], redis-cluster://host:port,host:port,...
+ * `opts` may be NULL (defaults). Errors: TESS_ECONFIG (unknown or malformed URL: err says
+ * what), TESS_EIO (cannot create/open/lock the files, not a directory, a damaged data file:
+ * err names the path and the reason), TESS_NOTFOUND (read_only, and no store exists there
+ * yet: nothing was ever written), TESS_EINVAL (no directory), TESS_ENOMEM.
+ * *out is NULL on error. Close with tess__kv_close (NULL is ok).
+ */
+int tess__kv_open(const char *url, const char *dir, const tess__kv_opts *opts, tess__kv **out,
+                  tess__err *err);
+void tess__kv_close(tess__kv *kv);
+
+/* The back end's name ("lmdb"), for messages and metrics. */
+const char *tess__kv_name(const tess__kv *kv);
+
+/*
+ * Batch read: for i in [0, n), vals[i] = the value of keys[i], its bytes copied into `arena`
+ * (NUL-terminated for convenience), or {NULL, 0} when the key is absent. One snapshot for the
+ * whole batch (all values as of one instant); one round trip for network back ends.
+ * Errors: TESS_EINVAL (a key empty or too long), TESS_EIO, TESS_ENOMEM. On error `vals` is
+ * unspecified.
+ */
+int tess__kv_get(tess__kv *kv, const tess__str *keys, size_t n, tess__str *vals,
+                 tess__arena *arena, tess__err *err);
+
+/*
+ * Read-modify-write of a batch of keys, atomically (all of the batch's writes or none):
+ * reads every key's current value (as tess__kv_get), then calls fn(arg, i, old, &new) once
+ * per key in order, where old is the current value ({NULL,0}: absent); fn sets *new to
+ *   - a value to store (bytes owned by the caller, valid until tess__kv_update returns),
+ *   - {NULL, 0} with *del = false to leave the key as it is,
+ *   - anything with *del = true to delete the key.
+ * old's bytes are valid only during that call of fn (copy what must outlive it); *new may
+ * point into old's bytes.
+ * fn returning non-zero aborts the whole update: nothing is written and that code is returned
+ * (fn sets err itself). Keys may repeat: a later occurrence sees the new value written for an
+ * earlier one (old is then that value). Network back ends may call fn again for the same
+ * batch when a concurrent writer interfered (optimistic retry), so fn must not have side
+ * effects other than on *new (and its own scratch memory).
+ * Errors: fn's code, TESS_EINVAL (a key empty or too long, a value too big, {NULL, n > 0} as
+ * a value, a read-only handle), TESS_EIO (err says why; e.g. the disk is full or the map is
+ * full: "online store is full (map size N bytes): ..."), TESS_ENOMEM.
+ */
+typedef int (*tess__kv_update_fn)(void *arg, size_t i, tess__str old, tess__str *new_val,
+                                  bool *del);
+int tess__kv_update(tess__kv *kv, const tess__str *keys, size_t n, tess__kv_update_fn fn,
+                    void *arg, tess__err *err);
+
+/* Stores vals[i] at keys[i] for i in [0, n), atomically (a blind write: no read). A value with
+ * p == NULL deletes the key. Errors: as tess__kv_update. */
+int tess__kv_put(tess__kv *kv, const tess__str *keys, const tess__str *vals, size_t n,
+                 tess__err *err);
+
+/*
+ * Calls fn(arg, key, value) for every key that starts with `prefix` (an empty prefix: every
+ * key), in ascending byte order of keys (memcmp, a shorter key before its extensions), from one
+ * snapshot. Key and value bytes are valid only during the call. fn returning non-zero stops
+ * the scan and that code is returned. fn may call other operations on kv; writes it makes are
+ * not seen by this scan. A long scan holds its snapshot (LMDB: pages it sees are not reused
+ * until it ends). A prefix longer than TESS__KV_MAX_KEY matches nothing.
+ * Errors: fn's code, TESS_EIO, TESS_ENOMEM.
+ */
+typedef int (*tess__kv_scan_fn)(void *arg, tess__str key, tess__str val);
+int tess__kv_scan(tess__kv *kv, tess__str prefix, tess__kv_scan_fn fn, void *arg,
+                  tess__err *err);
+
+/* Deletes every key that starts with `prefix` (must be non-empty), atomically; *deleted (may
+ * be NULL) receives how many. All in one transaction: LMDB may answer TESS_EIO ("too many
+ * changes in one operation") for millions of keys. Errors: TESS_EINVAL, TESS_EIO,
+ * TESS_ENOMEM. */
+int tess__kv_drop_prefix(tess__kv *kv, tess__str prefix, uint64_t *deleted, tess__err *err);
+
+/* Size of the store in bytes as the back end counts it (LMDB: pages in use x page size), and
+ * the number of keys. For /metrics. Errors: TESS_EIO. */
+int tess__kv_stats(tess__kv *kv, uint64_t *bytes, uint64_t *keys, tess__err *err);
+
+#endif

@@ -1,0 +1,47 @@
+/* kv_int.h — how a back end plugs into the online store's key-value interface (kv.h).
+ *
+ * A back end is a table of function pointers (SQLite's sqlite3_vfs, curl's Curl_ssl). kv.c
+ * owns the public entry points: it dispatches tess__kv_open on the URL, validates every
+ * argument (key and value sizes, NULL pointers, writes on a read-only handle) and only then
+ * calls the back end, so a back end may assume:
+ *   - keys are 1..TESS__KV_MAX_KEY bytes with a non-NULL pointer; n > 0 for batches;
+ *   - put's values are {NULL, 0} (delete) or at most TESS__KV_MAX_VALUE bytes;
+ *   - update's fn is wrapped: the *new_val it hands back has already been checked (an invalid
+ *     one turned into TESS_EINVAL with a message, returned from fn like an abort);
+ *   - drop_prefix's prefix is non-empty; write operations never reach a read-only handle.
+ * A back end's handle struct starts with a `tess__kv` (the base below), which kv.c fills
+ * after the back end's open returns.
+ */
+#ifndef TESS_ONLINE_KV_INT_H
+#define TESS_ONLINE_KV_INT_H
+
+#include "online/kv.h"
+
+typedef struct tess__kv_vtab {
+    const char *name; /* "lmdb": what tess__kv_name returns */
+    /* url is the whole URL as given (NULL for the default back end); dir the store directory.
+     * opts is never NULL. On success *out is the back end's handle (its base filled by kv.c). */
+    int (*open)(const char *url, const char *dir, const tess__kv_opts *opts, tess__kv **out,
+                tess__err *err);
+    void (*close)(tess__kv *kv);
+    int (*get)(tess__kv *kv, const tess__str *keys, size_t n, tess__str *vals,
+               tess__arena *arena, tess__err *err);
+    int (*update)(tess__kv *kv, const tess__str *keys, size_t n, tess__kv_update_fn fn,
+                  void *arg, tess__err *err);
+    int (*put)(tess__kv *kv, const tess__str *keys, const tess__str *vals, size_t n,
+               tess__err *err);
+    int (*scan)(tess__kv *kv, tess__str prefix, tess__kv_scan_fn fn, void *arg, tess__err *err);
+    int (*drop_prefix)(tess__kv *kv, tess__str prefix, uint64_t *deleted, tess__err *err);
+    int (*stats)(tess__kv *kv, uint64_t *bytes, uint64_t *keys, tess__err *err);
+} tess__kv_vtab;
+
+/* The common head of every back end's handle. */
+struct tess__kv {
+    const tess__kv_vtab *vt;
+    bool read_only;
+};
+
+/* The back ends (one file each). */
+extern const tess__kv_vtab tess__kv_lmdb_vtab; /* kv_lmdb.c */
+
+#endif

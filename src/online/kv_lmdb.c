@@ -1,0 +1,735 @@
+/* kv_lmdb.c — the embedded online store: an LMDB environment in a directory of its own.
+ *
+ * Files: <dir>/data.mdb (the B+tree, a sparse file mapped up to the map size) and
+ * <dir>/lock.mdb (the reader table and the writer mutex, shared by every process that has the
+ * store open). The directory is created with mode 0700, the files with 0600. All keys live in
+ * one named database, "data"; LMDB orders keys by bytes (memcmp, then shorter first), which is
+ * the order tess__kv_scan promises.
+ *
+ * One MDB_env per (process, directory). LMDB forbids opening an environment twice in one
+ * process (closing the second copy would drop the first's POSIX locks, and another process's
+ * mdb_reader_check would then reclaim our live readers' slots), so the environments of this
+ * process are kept in a small table (`envs`, keyed by the directory's device and inode and
+ * by the pid, so that a child after fork() opens its own) and shared by reference count
+ * between the tess__kv handles that open the same directory.
+ *
+ * Reads: MDB_NOTLS, so a read transaction belongs to no thread. Each operation takes a read
+ * transaction from a small array of slots (a thread's slot is chosen by the address of a
+ * thread-local variable, so threads rarely share one), renews it, reads, resets it and puts it
+ * back: no malloc and no reader-table mutex on the fast path, only two atomic operations on a
+ * cache line the thread mostly has to itself. A reset transaction keeps its reader slot but pins
+ * no pages.
+ *
+ * Writes: one write transaction per update / put / drop_prefix. Threads of this process queue
+ * on `write_lock` before LMDB's own (process-shared) writer mutex.
+ *
+ * Remapping: when another process has grown the map (it opened the store with a bigger map
+ * size and wrote past ours), mdb_txn_begin answers MDB_MAP_RESIZED; the map may only be
+ * changed while no transaction of this process is running. Every operation counts itself in
+ * its slot's `active` while it runs (a "big reader lock"); remap() raises `resizing`, waits for
+ * every count to drop to zero, calls mdb_env_set_mapsize(env, 0) and lets the others go on.
+ *
+ * Durability: the environment is always opened with MDB_NOMETASYNC: a commit fsyncs the data
+ * pages, and the meta page that makes them current is written but not flushed. A handle opened
+ * with sync = true then calls mdb_env_sync(env, 1) after each of its commits, which makes the
+ * meta page durable too (the same two flushes as LMDB's default). Without sync, a power loss
+ * may undo the last committed transaction; it never tears one (LMDB's guarantee for
+ * MDB_NOMETASYNC; MDB_NOSYNC, which could corrupt the file, is never used). A crash of the
+ * process alone (kill -9) loses nothing: the meta page is in the OS page cache.
+ */
+#include <errno.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "online/kv_int.h"
+#include "tessera.h"
+
+#define DEFAULT_MAP_SIZE ((size_t)64 << 30) /* 64 GiB: address space, not disk */
+#define MAX_READERS 512                     /* reader slots, shared by all processes */
+#define NSLOTS 32                           /* cached read transactions per environment */
+#define REMAP_WAIT_NS (30LL * 1000000000LL)  /* give up remapping after 30 s */
+
+typedef struct rslot {
+    _Alignas(64) _Atomic(MDB_txn *) txn; /* a reset read transaction, or NULL */
+    atomic_long active;                   /* operations of this process counted on this slot */
+} rslot;
+
+typedef struct lenv {
+    struct lenv *next;
+    pid_t pid;
+    dev_t dev;
+    ino_t ino;
+    int refs;      /* handles sharing this environment (under envs_lock) */
+    char *path;
+    MDB_env *env;
+    MDB_dbi dbi;
+    bool rdonly;   /* opened MDB_RDONLY: no handle on it may write */
+    atomic_int resizing;
+    pthread_mutex_t resize_lock;
+    pthread_mutex_t write_lock;
+    void *slots_mem;
+    rslot *slots;  /* NSLOTS, 64-byte aligned inside slots_mem */
+} lenv;
+
+typedef struct lmdb_kv {
+    tess__kv base;
+    lenv *e;
+    bool sync;
+} lmdb_kv;
+
+/* The environments open in this process (see the top of the file). */
+static pthread_mutex_t envs_lock = PTHREAD_MUTEX_INITIALIZER;
+static lenv *envs;
+
+/* Operations this thread is inside (a scan callback calling back in nests): remap() must not
+ * wait for the thread's own count. */
+static _Thread_local int tls_depth;
+static _Thread_local char tls_marker;
+
+/* ---- errors ------------------------------------------------------------------------------- */
+
+static int lmdb_fail(const lenv *e, const char *what, int mrc, tess__err *err)
+{
+    switch (mrc) {
+    case ENOMEM:
+        return tess__err_set(err, TESS_ENOMEM, "online store %s: %s: out of memory", e->path,
+                             what);
+    case MDB_MAP_FULL: {
+        MDB_envinfo info;
+        mdb_env_info(e->env, &info);
+        return tess__err_set(err, TESS_EIO,
+                             "online store is full (map size %zu bytes): %s: %s: %s; open it "
+                             "with a bigger map size",
+                             info.me_mapsize, e->path, what, mdb_strerror(mrc));
+    }
+    case MDB_CORRUPTED:
+    case MDB_INVALID:
+    case MDB_PAGE_NOTFOUND:
+        return tess__err_set(err, TESS_EIO, "online store %s is damaged: %s: %s", e->path, what,
+                             mdb_strerror(mrc));
+    case MDB_VERSION_MISMATCH:
+        return tess__err_set(err, TESS_EIO,
+                             "online store %s: %s: %s (written by an incompatible LMDB)",
+                             e->path, what, mdb_strerror(mrc));
+    case MDB_READERS_FULL:
+        return tess__err_set(err, TESS_EIO,
+                             "online store %s: %s: %s (all %d reader slots are in use)", e->path,
+                             what, mdb_strerror(mrc), MAX_READERS);
+    case MDB_PANIC:
+        return tess__err_set(err, TESS_EIO, "online store %s: %s: %s (close and reopen it)",
+                             e->path, what, mdb_strerror(mrc));
+    case MDB_TXN_FULL:
+        return tess__err_set(err, TESS_EIO,
+                             "online store %s: %s: %s (too many changes in one operation)",
+                             e->path, what, mdb_strerror(mrc));
+    default:
+        return tess__err_set(err, TESS_EIO, "online store %s: %s: %s", e->path, what,
+                             mdb_strerror(mrc));
+    }
+}
+
+/* ---- slots, counts and remapping ---------------------------------------------------------- */
+
+static rslot *thread_slot(lenv *e)
+{
+    uint64_t a = (uint64_t)(uintptr_t)&tls_marker;
+    a ^= a >> 21;
+    a *= 0x9E3779B97F4A7C15ull;
+    return &e->slots[a >> 59]; /* top 5 bits: NSLOTS = 32 */
+}
+
+_Static_assert(NSLOTS == 32, "thread_slot takes 5 bits");
+
+static rslot *enter(lenv *e)
+{
+    rslot *s = thread_slot(e);
+    for (;;) {
+        atomic_fetch_add(&s->active, 1);
+        if (!atomic_load(&e->resizing)) break;
+        atomic_fetch_sub(&s->active, 1);
+        pthread_mutex_lock(&e->resize_lock); /* held by the remapping thread */
+        pthread_mutex_unlock(&e->resize_lock);
+    }
+    tls_depth++;
+    return s;
+}
+
+static void leave(rslot *s)
+{
+    tls_depth--;
+    atomic_fetch_sub(&s->active, 1);
+}
+
+/* Maps the file again at `size` bytes (0: the size in the meta page, i.e. what another process
+ * set), once no operation of this process is running. */
+static int remap(lenv *e, size_t size, tess__err *err)
+{
+    if (tls_depth > 0)
+        return tess__err_set(err, TESS_EIO,
+                             "online store %s: another process grew the map; it cannot be "
+                             "remapped while this thread is inside a scan of the store",
+                             e->path);
+    int rc = TESS_OK;
+    pthread_mutex_lock(&e->resize_lock);
+    atomic_store(&e->resizing, 1);
+    long long waited = 0;
+    for (;;) {
+        long busy = 0;
+        for (int i = 0; i < NSLOTS; i++) busy += atomic_load(&e->slots[i].active);
+        if (busy == 0) break;
+        if (waited > REMAP_WAIT_NS) {
+            rc = tess__err_set(err, TESS_EIO,
+                               "online store %s: another process grew the map, and it could "
+                               "not be remapped: operations kept running for 30 s",
+                               e->path);
+            break;
+        }
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+        waited += ts.tv_nsec;
+    }
+    if (rc == TESS_OK) {
+        int mrc = mdb_env_set_mapsize(e->env, size);
+        if (mrc) rc = lmdb_fail(e, "remap", mrc, err);
+    }
+    atomic_store(&e->resizing, 0);
+    pthread_mutex_unlock(&e->resize_lock);
+    return rc;
+}
+
+/* A read transaction, counted in *slot; give it back with read_end. */
+static int read_begin(lenv *e, rslot **slot, MDB_txn **txn, tess__err *err)
+{
+    for (int attempt = 0;; attempt++) {
+        rslot *s = enter(e);
+        MDB_txn *t = atomic_exchange(&s->txn, NULL);
+        int mrc;
+        if (t) {
+            mrc = mdb_txn_renew(t);
+            if (mrc) mdb_txn_abort(t);
+        } else {
+            mrc = mdb_txn_begin(e->env, NULL, MDB_RDONLY, &t);
+        }
+        if (mrc == 0) {
+            *slot = s;
+            *txn = t;
+            return TESS_OK;
+        }
+        leave(s);
+        if (mrc != MDB_MAP_RESIZED || attempt >= 3)
+            return lmdb_fail(e, "begin a read transaction", mrc, err);
+        int rc = remap(e, 0, err);
+        if (rc != TESS_OK) return rc;
+    }
+}
+
+static void read_end(rslot *s, MDB_txn *t)
+{
+    mdb_txn_reset(t);
+    MDB_txn *expected = NULL;
+    if (!atomic_compare_exchange_strong(&s->txn, &expected, t)) mdb_txn_abort(t);
+    leave(s);
+}
+
+/* The write transaction; end it with write_end. Holds e->write_lock until then. */
+static int write_begin(lenv *e, rslot **slot, MDB_txn **txn, tess__err *err)
+{
+    pthread_mutex_lock(&e->write_lock);
+    for (int attempt = 0;; attempt++) {
+        rslot *s = enter(e);
+        MDB_txn *t = NULL;
+        int mrc = mdb_txn_begin(e->env, NULL, 0, &t);
+        if (mrc == 0) {
+            *slot = s;
+            *txn = t;
+            return TESS_OK;
+        }
+        leave(s);
+        int rc = (mrc == MDB_MAP_RESIZED && attempt < 3)
+                     ? remap(e, 0, err)
+                     : lmdb_fail(e, "begin a write transaction", mrc, err);
+        if (rc != TESS_OK) {
+            pthread_mutex_unlock(&e->write_lock);
+            return rc;
+        }
+    }
+}
+
+/* Commits (rc == TESS_OK) or aborts (otherwise) and returns the outcome. */
+static int write_end(lmdb_kv *kv, rslot *s, MDB_txn *t, int rc, const char *what,
+                     tess__err *err)
+{
+    lenv *e = kv->e;
+    int mrc = 0;
+    if (rc == TESS_OK) {
+        mrc = mdb_txn_commit(t);
+    } else {
+        mdb_txn_abort(t);
+    }
+    leave(s);
+    pthread_mutex_unlock(&e->write_lock);
+    if (mrc) return lmdb_fail(e, what, mrc, err);
+    if (rc == TESS_OK && kv->sync) {
+        /* after the unlock: concurrent committers' flushes overlap (group commit) */
+        mrc = mdb_env_sync(e->env, 1);
+        if (mrc) return lmdb_fail(e, "flush to disk", mrc, err);
+    }
+    return rc;
+}
+
+/* ---- opening ------------------------------------------------------------------------------ */
+
+/* mkdir -p with mode 0700 for what it creates. */
+static int make_dirs(const char *dir, tess__err *err)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) return TESS_OK;
+        return tess__err_set(err, TESS_EIO, "online store %s: not a directory", dir);
+    }
+    size_t n = strlen(dir);
+    char *p = tess__strndup(dir, n);
+    if (!p) return tess__err_set(err, TESS_ENOMEM, "online store %s: out of memory", dir);
+    int rc = TESS_OK;
+    for (size_t i = 1; i <= n; i++) {
+        if (i < n && p[i] != '/') continue;
+        char c = p[i];
+        p[i] = '\0';
+        if (mkdir(p, 0700) != 0 && errno != EEXIST) {
+            rc = tess__err_set(err, TESS_EIO, "online store %s: cannot create %s: %s", dir, p,
+                               strerror(errno));
+            break;
+        }
+        p[i] = c;
+    }
+    tess__free(p);
+    if (rc != TESS_OK) return rc;
+    if (stat(dir, &st) != 0)
+        return tess__err_set(err, TESS_EIO, "online store %s: %s", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return tess__err_set(err, TESS_EIO, "online store %s: not a directory", dir);
+    return TESS_OK;
+}
+
+static void lenv_free(lenv *e)
+{
+    if (!e) return;
+    if (e->slots) {
+        for (int i = 0; i < NSLOTS; i++) {
+            MDB_txn *t = atomic_exchange(&e->slots[i].txn, NULL);
+            if (t) mdb_txn_abort(t);
+        }
+    }
+    if (e->env) mdb_env_close(e->env);
+    pthread_mutex_destroy(&e->resize_lock);
+    pthread_mutex_destroy(&e->write_lock);
+    tess__free(e->slots_mem);
+    tess__free(e->path);
+    tess__free(e);
+}
+
+/* The data file must hold every page the meta page counts: a shorter file (truncated, or
+ * copied while being written) would fault (SIGBUS) when the missing pages are read. */
+static int check_file_size(lenv *e, tess__err *err)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    int fd;
+    struct stat fs;
+    int mrc = mdb_env_info(e->env, &info);
+    if (!mrc) mrc = mdb_env_stat(e->env, &st);
+    if (!mrc) mrc = mdb_env_get_fd(e->env, &fd);
+    if (mrc) return lmdb_fail(e, "read its size", mrc, err);
+    if (fstat(fd, &fs) != 0)
+        return tess__err_set(err, TESS_EIO, "online store %s: %s", e->path, strerror(errno));
+    uint64_t need = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+    if ((uint64_t)fs.st_size < need)
+        return tess__err_set(err, TESS_EIO,
+                             "online store %s is damaged: data.mdb has %llu bytes, its last "
+                             "page ends at byte %llu (truncated?)",
+                             e->path, (unsigned long long)fs.st_size, (unsigned long long)need);
+    return TESS_OK;
+}
+
+static int lenv_open(const char *dir, const struct stat *dst, const tess__kv_opts *o,
+                     lenv **out, tess__err *err)
+{
+    int rc = TESS_OK, mrc;
+    lenv *e = tess__calloc(1, sizeof(*e));
+    if (!e) return tess__err_set(err, TESS_ENOMEM, "online store %s: out of memory", dir);
+    pthread_mutex_init(&e->resize_lock, NULL);
+    pthread_mutex_init(&e->write_lock, NULL);
+    e->pid = getpid();
+    e->dev = dst->st_dev;
+    e->ino = dst->st_ino;
+    e->rdonly = o->read_only;
+    e->path = tess__strdup(dir);
+    e->slots_mem = tess__calloc(1, sizeof(rslot) * NSLOTS + 64);
+    if (!e->path || !e->slots_mem) {
+        lenv_free(e);
+        return tess__err_set(err, TESS_ENOMEM, "online store %s: out of memory", dir);
+    }
+    e->slots = (rslot *)(((uintptr_t)e->slots_mem + 63) & ~(uintptr_t)63);
+    for (int i = 0; i < NSLOTS; i++) {
+        atomic_init(&e->slots[i].txn, NULL);
+        atomic_init(&e->slots[i].active, 0);
+    }
+    atomic_init(&e->resizing, 0);
+
+    if (o->read_only) {
+        tess__buf p = TESS__BUF_INIT;
+        struct stat st;
+        if (tess__buf_printf(&p, "%s/data.mdb", dir) != TESS_OK) {
+            rc = tess__err_set(err, TESS_ENOMEM, "online store %s: out of memory", dir);
+        } else if (stat(p.p, &st) != 0) {
+            rc = errno == ENOENT
+                     ? tess__err_set(err, TESS_NOTFOUND, "online store %s: no data.mdb "
+                                     "(nothing was written to it yet)", dir)
+                     : tess__err_set(err, TESS_EIO, "online store %s: %s", p.p, strerror(errno));
+        }
+        tess__buf_release(&p);
+        if (rc != TESS_OK) goto out;
+    }
+
+    mrc = mdb_env_create(&e->env);
+    if (!mrc) mrc = mdb_env_set_maxreaders(e->env, MAX_READERS);
+    if (!mrc) mrc = mdb_env_set_maxdbs(e->env, 4);
+    if (!mrc) mrc = mdb_env_set_mapsize(e->env, o->map_size ? o->map_size : DEFAULT_MAP_SIZE);
+    if (mrc) {
+        rc = lmdb_fail(e, "create the environment", mrc, err);
+        goto out;
+    }
+    unsigned flags = MDB_NOTLS | MDB_NORDAHEAD | MDB_NOMETASYNC;
+    if (o->read_only) flags |= MDB_RDONLY;
+    mrc = mdb_env_open(e->env, dir, flags, 0600);
+    if (mrc) {
+        rc = lmdb_fail(e, "open", mrc, err);
+        goto out;
+    }
+    rc = check_file_size(e, err);
+    if (rc != TESS_OK) goto out;
+    int dead = 0;
+    mdb_reader_check(e->env, &dead); /* frees the reader slots of crashed processes */
+
+    MDB_txn *t = NULL;
+    mrc = mdb_txn_begin(e->env, NULL, o->read_only ? MDB_RDONLY : 0, &t);
+    if (!mrc) {
+        mrc = mdb_dbi_open(t, "data", o->read_only ? 0 : MDB_CREATE, &e->dbi);
+        if (mrc) {
+            mdb_txn_abort(t);
+        } else {
+            mrc = mdb_txn_commit(t); /* keeps the DBI handle for the environment */
+        }
+    }
+    if (mrc == MDB_NOTFOUND && o->read_only) {
+        rc = tess__err_set(err, TESS_NOTFOUND,
+                           "online store %s: no data (nothing was written to it yet)", dir);
+    } else if (mrc == MDB_INCOMPATIBLE) {
+        rc = tess__err_set(err, TESS_EIO, "online store %s is damaged: %s", dir,
+                           mdb_strerror(mrc));
+    } else if (mrc) {
+        rc = lmdb_fail(e, "open the data", mrc, err);
+    }
+out:
+    if (rc != TESS_OK) {
+        lenv_free(e);
+        return rc;
+    }
+    *out = e;
+    return TESS_OK;
+}
+
+static int lmdb_open(const char *url, const char *dir, const tess__kv_opts *o, tess__kv **out,
+                     tess__err *err)
+{
+    (void)url;
+    struct stat st;
+    int rc;
+    if (o->read_only) {
+        if (stat(dir, &st) != 0) {
+            if (errno == ENOENT || errno == ENOTDIR)
+                return tess__err_set(err, TESS_NOTFOUND, "online store %s: does not exist", dir);
+            return tess__err_set(err, TESS_EIO, "online store %s: %s", dir, strerror(errno));
+        }
+        if (!S_ISDIR(st.st_mode))
+            return tess__err_set(err, TESS_EIO, "online store %s: not a directory", dir);
+    } else {
+        rc = make_dirs(dir, err);
+        if (rc != TESS_OK) return rc;
+        if (stat(dir, &st) != 0)
+            return tess__err_set(err, TESS_EIO, "online store %s: %s", dir, strerror(errno));
+    }
+    lmdb_kv *kv = tess__calloc(1, sizeof(*kv));
+    if (!kv) return tess__err_set(err, TESS_ENOMEM, "online store %s: out of memory", dir);
+    kv->sync = o->sync;
+
+    pid_t pid = getpid();
+    pthread_mutex_lock(&envs_lock);
+    lenv *e = envs;
+    while (e && !(e->pid == pid && e->dev == st.st_dev && e->ino == st.st_ino)) e = e->next;
+    if (e) {
+        if (e->rdonly && !o->read_only) {
+            rc = tess__err_set(err, TESS_EIO,
+                               "online store %s: already open read-only in this process; close "
+                               "that handle first",
+                               dir);
+        } else if (o->map_size) {
+            MDB_envinfo info;
+            mdb_env_info(e->env, &info);
+            rc = o->map_size > info.me_mapsize ? remap(e, o->map_size, err) : TESS_OK;
+        } else {
+            rc = TESS_OK;
+        }
+    } else {
+        rc = lenv_open(dir, &st, o, &e, err);
+        if (rc == TESS_OK) {
+            e->next = envs;
+            envs = e;
+        }
+    }
+    if (rc == TESS_OK) e->refs++;
+    pthread_mutex_unlock(&envs_lock);
+    if (rc != TESS_OK) {
+        tess__free(kv);
+        return rc;
+    }
+    kv->e = e;
+    *out = &kv->base;
+    return TESS_OK;
+}
+
+static void lmdb_close(tess__kv *base)
+{
+    lmdb_kv *kv = (lmdb_kv *)base;
+    lenv *e = kv->e;
+    pthread_mutex_lock(&envs_lock);
+    if (--e->refs == 0) {
+        lenv **pp = &envs;
+        while (*pp != e) pp = &(*pp)->next;
+        *pp = e->next;
+    } else {
+        e = NULL;
+    }
+    pthread_mutex_unlock(&envs_lock);
+    lenv_free(e);
+    tess__free(kv);
+}
+
+/* ---- operations --------------------------------------------------------------------------- */
+
+static MDB_val mval(tess__str s)
+{
+    return (MDB_val){s.n, (void *)s.p};
+}
+
+static int lmdb_get(tess__kv *base, const tess__str *keys, size_t n, tess__str *vals,
+                    tess__arena *arena, tess__err *err)
+{
+    lenv *e = ((lmdb_kv *)base)->e;
+    rslot *s;
+    MDB_txn *t;
+    int rc = read_begin(e, &s, &t, err);
+    if (rc != TESS_OK) return rc;
+    for (size_t i = 0; i < n; i++) {
+        MDB_val k = mval(keys[i]), v;
+        int mrc = mdb_get(t, e->dbi, &k, &v);
+        if (mrc == MDB_NOTFOUND) {
+            vals[i] = (tess__str){NULL, 0};
+            continue;
+        }
+        if (mrc) {
+            rc = lmdb_fail(e, "get", mrc, err);
+            break;
+        }
+        char *p = tess__arena_strndup(arena, v.mv_data, v.mv_size);
+        if (!p) {
+            rc = tess__err_set(err, TESS_ENOMEM, "online store %s: get: out of memory for a "
+                               "value of %zu bytes", e->path, v.mv_size);
+            break;
+        }
+        vals[i] = (tess__str){p, v.mv_size};
+    }
+    read_end(s, t);
+    return rc;
+}
+
+static int lmdb_update(tess__kv *base, const tess__str *keys, size_t n, tess__kv_update_fn fn,
+                       void *arg, tess__err *err)
+{
+    lmdb_kv *kv = (lmdb_kv *)base;
+    lenv *e = kv->e;
+    rslot *s;
+    MDB_txn *t;
+    void *scratch = NULL;
+    int rc = write_begin(e, &s, &t, err);
+    if (rc != TESS_OK) return rc;
+    for (size_t i = 0; i < n && rc == TESS_OK; i++) {
+        MDB_val k = mval(keys[i]), v;
+        tess__str old = {NULL, 0};
+        int mrc = mdb_get(t, e->dbi, &k, &v);
+        if (mrc == 0) {
+            old = (tess__str){v.mv_data ? v.mv_data : "", v.mv_size};
+        } else if (mrc != MDB_NOTFOUND) {
+            rc = lmdb_fail(e, "update", mrc, err);
+            break;
+        }
+        tess__str nv = {NULL, 0};
+        bool del = false;
+        rc = fn(arg, i, old, &nv, &del);
+        if (rc != 0) break;
+        mrc = 0;
+        if (del) {
+            mrc = mdb_del(t, e->dbi, &k, NULL);
+            if (mrc == MDB_NOTFOUND) mrc = 0;
+        } else if (nv.p) {
+            /* a new value inside the old one's bytes (in a page this put may move): copy it */
+            if (old.n && nv.p < old.p + old.n && nv.p + nv.n > old.p) {
+                tess__free(scratch);
+                scratch = tess__malloc(nv.n);
+                if (!scratch) {
+                    rc = tess__err_set(err, TESS_ENOMEM, "online store %s: update: out of memory",
+                                       e->path);
+                    break;
+                }
+                memcpy(scratch, nv.p, nv.n);
+                nv.p = scratch;
+            }
+            MDB_val nvv = mval(nv);
+            mrc = mdb_put(t, e->dbi, &k, &nvv, 0);
+        }
+        if (mrc) rc = lmdb_fail(e, "update", mrc, err);
+    }
+    rc = write_end(kv, s, t, rc, "update", err);
+    tess__free(scratch);
+    return rc;
+}
+
+static int lmdb_put(tess__kv *base, const tess__str *keys, const tess__str *vals, size_t n,
+                    tess__err *err)
+{
+    lmdb_kv *kv = (lmdb_kv *)base;
+    lenv *e = kv->e;
+    rslot *s;
+    MDB_txn *t;
+    int rc = write_begin(e, &s, &t, err);
+    if (rc != TESS_OK) return rc;
+    for (size_t i = 0; i < n; i++) {
+        MDB_val k = mval(keys[i]);
+        int mrc;
+        if (!vals[i].p) {
+            mrc = mdb_del(t, e->dbi, &k, NULL);
+            if (mrc == MDB_NOTFOUND) mrc = 0;
+        } else {
+            MDB_val v = mval(vals[i]);
+            mrc = mdb_put(t, e->dbi, &k, &v, 0);
+        }
+        if (mrc) {
+            rc = lmdb_fail(e, "put", mrc, err);
+            break;
+        }
+    }
+    return write_end(kv, s, t, rc, "put", err);
+}
+
+static bool has_prefix(const MDB_val *k, tess__str prefix)
+{
+    return k->mv_size >= prefix.n && memcmp(k->mv_data, prefix.p, prefix.n) == 0;
+}
+
+static int lmdb_scan(tess__kv *base, tess__str prefix, tess__kv_scan_fn fn, void *arg,
+                     tess__err *err)
+{
+    lenv *e = ((lmdb_kv *)base)->e;
+    rslot *s;
+    MDB_txn *t;
+    MDB_cursor *c = NULL;
+    int rc = read_begin(e, &s, &t, err);
+    if (rc != TESS_OK) return rc;
+    int mrc = mdb_cursor_open(t, e->dbi, &c);
+    if (mrc) {
+        rc = lmdb_fail(e, "scan", mrc, err);
+        goto out;
+    }
+    MDB_val k = mval(prefix), v;
+    mrc = mdb_cursor_get(c, &k, &v, prefix.n ? MDB_SET_RANGE : MDB_FIRST);
+    while (mrc == 0 && has_prefix(&k, prefix)) {
+        rc = fn(arg, (tess__str){k.mv_data, k.mv_size},
+                (tess__str){v.mv_data ? v.mv_data : "", v.mv_size});
+        if (rc != 0) goto out;
+        mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    if (mrc && mrc != MDB_NOTFOUND) rc = lmdb_fail(e, "scan", mrc, err);
+out:
+    if (c) mdb_cursor_close(c);
+    read_end(s, t);
+    return rc;
+}
+
+static int lmdb_drop_prefix(tess__kv *base, tess__str prefix, uint64_t *deleted,
+                            tess__err *err)
+{
+    lmdb_kv *kv = (lmdb_kv *)base;
+    lenv *e = kv->e;
+    rslot *s;
+    MDB_txn *t;
+    MDB_cursor *c = NULL;
+    uint64_t count = 0;
+    int rc = write_begin(e, &s, &t, err);
+    if (rc != TESS_OK) return rc;
+    int mrc = mdb_cursor_open(t, e->dbi, &c);
+    if (!mrc) {
+        MDB_val k = mval(prefix), v;
+        mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+        while (mrc == 0 && has_prefix(&k, prefix)) {
+            mrc = mdb_cursor_del(c, 0);
+            if (mrc) break;
+            count++;
+            /* after a delete the cursor already stands on the next key: MDB_NEXT stays */
+            mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+        }
+        if (mrc == MDB_NOTFOUND) mrc = 0;
+        mdb_cursor_close(c);
+    }
+    if (mrc) rc = lmdb_fail(e, "drop_prefix", mrc, err);
+    rc = write_end(kv, s, t, rc, "drop_prefix", err);
+    if (rc == TESS_OK) *deleted = count;
+    return rc;
+}
+
+static int lmdb_stats(tess__kv *base, uint64_t *bytes, uint64_t *keys, tess__err *err)
+{
+    lenv *e = ((lmdb_kv *)base)->e;
+    rslot *s;
+    MDB_txn *t;
+    MDB_stat st;
+    int rc = read_begin(e, &s, &t, err);
+    if (rc != TESS_OK) return rc;
+    int mrc = mdb_stat(t, e->dbi, &st);
+    read_end(s, t);
+    if (mrc) return lmdb_fail(e, "stats", mrc, err);
+    *keys = st.ms_entries;
+    *bytes = ((uint64_t)st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages) *
+             st.ms_psize;
+    return TESS_OK;
+}
+
+const tess__kv_vtab tess__kv_lmdb_vtab = {
+    .name = "lmdb",
+    .open = lmdb_open,
+    .close = lmdb_close,
+    .get = lmdb_get,
+    .update = lmdb_update,
+    .put = lmdb_put,
+    .scan = lmdb_scan,
+    .drop_prefix = lmdb_drop_prefix,
+    .stats = lmdb_stats,
+};

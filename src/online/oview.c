@@ -1,0 +1,586 @@
+/* oview.c — one feature view in the online store (oview.h; docs/online.md).
+ *
+ * Writing (tess__oview_apply) decodes the old record into a working form (the latest row, the
+ * decoded tile states, the future rows), folds every due row in — the latest row by (event ts,
+ * created ts, seq), the row into the tile of its hop bucket with the window engine's
+ * tess__wplan_add_row — prunes tiles no window needs, and encodes the result.
+ * Reading (tess__oview_eval) runs the window engine's tess__wplan_eval_encoded over the stored
+ * tiles: the tile of floor(t, h) is the head of every window, which is exact because a stored
+ * tile only holds rows at or before the time of the write, and a read is at or after it. Future
+ * rows whose time has come by the read are folded into a working copy first (the slow path).
+ */
+#include "online/oview.h"
+
+#include <jansson.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/hash.h"
+#include "core/time.h"
+#include "offline/agg.h"
+#include "offline/segment.h"
+#include "offline/window.h"
+#include "online/record.h"
+#include "tessera.h"
+
+#define OOM(err) tess__err_set((err), TESS_ENOMEM, "out of memory")
+
+struct tess__oview {
+    const tess__view *v;
+    const tess__source *src;
+    tess__wplan *plan; /* NULL when the view has no aggregates */
+    size_t nspecs;
+    tess__agg_kind *kinds; /* per spec */
+    size_t nrowf;
+    size_t *rowf;  /* view feature index of each row-level feature */
+    long *slot;    /* per view feature: index among row features or among aggregates */
+    int64_t wmax;  /* the longest window (0: none windowed) */
+    bool lifetime; /* some aggregate has no window */
+    uint64_t fp;
+    char *name;
+    size_t name_len;
+};
+
+/* ---- construction ------------------------------------------------------------------------ */
+
+static void strip_meta(json_t *o)
+{
+    json_object_del(o, "description");
+    json_object_del(o, "owner");
+    json_object_del(o, "tags");
+}
+
+static json_t *find_named(json_t *arr, const char *name)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(arr, i, o)
+    {
+        const char *n = json_string_value(json_object_get(o, "name"));
+        if (n && strcmp(n, name) == 0) return o;
+    }
+    return NULL;
+}
+
+/* The fingerprint: XXH3 of the canonical JSON of the view and of its source (and entities),
+ * meta fields removed. */
+static int fingerprint(const tess__defs *d, const tess__view *v, uint64_t *out)
+{
+    json_t *doc = tess__defs_to_json(d);
+    if (!doc) return TESS_ENOMEM;
+    json_t *pick = json_array();
+    json_t *vo = find_named(json_object_get(doc, "feature_views"), v->name);
+    json_t *so = find_named(json_object_get(doc, "sources"), v->source->name);
+    int rc = TESS_ENOMEM;
+    if (pick && vo && so) {
+        strip_meta(vo);
+        strip_meta(so);
+        size_t i;
+        json_t *f;
+        json_array_foreach(json_object_get(vo, "features"), i, f) strip_meta(f);
+        json_array_append(pick, vo);
+        json_array_append(pick, so);
+        for (size_t e = 0; e < v->nentities; e++) {
+            json_t *eo = find_named(json_object_get(doc, "entities"), v->entities[e]->name);
+            if (eo) {
+                strip_meta(eo);
+                json_array_append(pick, eo);
+            }
+        }
+        char *s = json_dumps(pick, JSON_SORT_KEYS | JSON_COMPACT);
+        if (s) {
+            *out = tess__hash64(s, strlen(s));
+            free(s);
+            rc = TESS_OK;
+        }
+    }
+    json_decref(pick);
+    json_decref(doc);
+    return rc;
+}
+
+int tess__oview_new(const tess__defs *d, const tess__view *v, tess__oview **out, tess__err *err)
+{
+    *out = NULL;
+    tess__oview *ov = tess__calloc(1, sizeof(*ov));
+    if (!ov) return OOM(err);
+    ov->v = v;
+    ov->src = v->source;
+    ov->name_len = strlen(v->name);
+    ov->name = tess__strndup(v->name, ov->name_len);
+    ov->rowf = tess__calloc(v->nfeatures, sizeof(size_t));
+    ov->slot = tess__calloc(v->nfeatures, sizeof(long));
+    int rc = (!ov->name || !ov->rowf || !ov->slot) ? TESS_ENOMEM : TESS_OK;
+    if (!rc && v->has_aggregates) {
+        rc = tess__wplan_new(v, &ov->plan);
+        if (rc == TESS_EINVAL)
+            tess__err_set(err, rc, "view %s: the window engine cannot compute it", v->name);
+    }
+    if (!rc && ov->plan) {
+        ov->nspecs = tess__wplan_nspecs(ov->plan);
+        ov->kinds = tess__calloc(ov->nspecs ? ov->nspecs : 1, sizeof(tess__agg_kind));
+        if (!ov->kinds) rc = TESS_ENOMEM;
+        for (size_t s = 0; !rc && s < ov->nspecs; s++)
+            ov->kinds[s] = tess__wplan_spec_kind(ov->plan, s);
+        for (size_t i = 0; !rc && i < tess__wplan_nfeatures(ov->plan); i++) {
+            int64_t w;
+            const tess__feature *f = tess__wplan_feature(ov->plan, i, NULL, &w);
+            ov->slot[f->index] = (long)i;
+            if (w == 0) ov->lifetime = true;
+            if (w > ov->wmax) ov->wmax = w;
+        }
+    }
+    for (size_t i = 0; !rc && i < v->nfeatures; i++)
+        if (v->features[i].kind == TESS_FEATURE_ROW) {
+            ov->slot[i] = (long)ov->nrowf;
+            ov->rowf[ov->nrowf++] = i;
+        }
+    if (!rc) rc = fingerprint(d, v, &ov->fp);
+    if (rc) {
+        if (rc == TESS_ENOMEM) OOM(err);
+        tess__oview_free(ov);
+        return rc;
+    }
+    *out = ov;
+    return TESS_OK;
+}
+
+void tess__oview_free(tess__oview *ov)
+{
+    if (!ov) return;
+    tess__wplan_free(ov->plan);
+    tess__free(ov->kinds);
+    tess__free(ov->rowf);
+    tess__free(ov->slot);
+    tess__free(ov->name);
+    tess__free(ov);
+}
+
+const tess__view *tess__oview_view(const tess__oview *ov)
+{
+    return ov->v;
+}
+
+uint64_t tess__oview_fingerprint(const tess__oview *ov)
+{
+    return ov->fp;
+}
+
+/* ---- keys -------------------------------------------------------------------------------- */
+
+int tess__oview_prefix(const tess__oview *ov, tess__buf *out)
+{
+    int rc = tess__buf_putc(out, 'v');
+    if (!rc) rc = tess__buf_append(out, ov->name, ov->name_len + 1); /* with its NUL */
+    return rc;
+}
+
+int tess__oview_meta_key(const tess__oview *ov, tess__buf *out)
+{
+    int rc = tess__buf_putc(out, 'm');
+    if (!rc) rc = tess__buf_append(out, ov->name, ov->name_len);
+    return rc;
+}
+
+int tess__oview_key(const tess__oview *ov, const tess__value *keys, tess__buf *out)
+{
+    const tess__view *v = ov->v;
+    tess__col cols[16];
+    uint8_t bools[16];
+    if (v->njoin > 16) return TESS_EINVAL;
+    for (size_t i = 0; i < v->njoin; i++) {
+        const tess__value *k = &keys[i];
+        tess__type t = ov->src->schema[v->join_cols[i]].type;
+        if (k->null) return TESS_NOTFOUND;
+        if (k->type != t) return TESS_EINVAL;
+        cols[i].type = t;
+        cols[i].nulls = NULL;
+        if (t == TESS_T_BOOL) {
+            bools[i] = k->u.b ? 1 : 0;
+            cols[i].data = &bools[i];
+        } else {
+            cols[i].data = (void *)&k->u; /* int64, timestamp, float64 and tess__str alike */
+        }
+    }
+    int rc = tess__oview_prefix(ov, out);
+    if (!rc) rc = tess__evkey_encode(out, cols, NULL, v->njoin, 0);
+    return rc;
+}
+
+/* ---- the working form of a record -------------------------------------------------------- */
+
+typedef struct work {
+    bool has_row;
+    tess__agg_key row_key;
+    tess__value *vals; /* nrowf */
+    size_t ntiles, cap;
+    int64_t *starts;
+    tess__agg_state *states; /* [tile * nspecs + spec] */
+    size_t nfuture, fcap;
+    const tess__value **frows; /* nschema values each */
+    int64_t *fseq;
+} work;
+
+static int grow(tess__arena *a, void **p, size_t n, size_t newcap, size_t sz)
+{
+    void *q = tess__arena_alloc(a, newcap * sz);
+    if (!q) return TESS_ENOMEM;
+    if (n) memcpy(q, *p, n * sz);
+    *p = q;
+    return TESS_OK;
+}
+
+static int key_cmp(const tess__agg_key *a, const tess__agg_key *b)
+{
+    if (a->ts != b->ts) return a->ts < b->ts ? -1 : 1;
+    if (a->created != b->created) return a->created < b->created ? -1 : 1;
+    if (a->seq != b->seq) return a->seq < b->seq ? -1 : 1;
+    return 0;
+}
+
+static tess__agg_key row_key(const tess__oview *ov, const tess__value *row, int64_t seq)
+{
+    tess__agg_key k = {row[ov->src->ts_col].u.i, INT64_MIN, seq};
+    if (ov->src->created_col >= 0) {
+        const tess__value *c = &row[ov->src->created_col];
+        if (!c->null) k.created = c->u.i;
+    }
+    return k;
+}
+
+/* The index of the tile of bucket `start`, inserted (empty states) if missing. */
+static int tile_at(const tess__oview *ov, work *w, int64_t start, tess__arena *a, size_t *idx)
+{
+    size_t lo = 0, hi = w->ntiles;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (w->starts[mid] < start) lo = mid + 1;
+        else hi = mid;
+    }
+    *idx = lo;
+    if (lo < w->ntiles && w->starts[lo] == start) return TESS_OK;
+    size_t ns = ov->nspecs;
+    if (w->ntiles == w->cap) {
+        size_t nc = w->cap ? w->cap * 2 : 8;
+        if (grow(a, (void **)&w->starts, w->ntiles, nc, sizeof(int64_t)) ||
+            grow(a, (void **)&w->states, w->ntiles * ns, nc * ns, sizeof(tess__agg_state)))
+            return TESS_ENOMEM;
+        w->cap = nc;
+    }
+    memmove(&w->starts[lo + 1], &w->starts[lo], (w->ntiles - lo) * sizeof(int64_t));
+    memmove(&w->states[(lo + 1) * ns], &w->states[lo * ns],
+            (w->ntiles - lo) * ns * sizeof(tess__agg_state));
+    w->starts[lo] = start;
+    for (size_t s = 0; s < ns; s++) tess__agg_init(ov->kinds[s], &w->states[lo * ns + s]);
+    w->ntiles++;
+    return TESS_OK;
+}
+
+/* Folds one due row (event ts <= now) into the latest row and its tile. */
+static int fold(const tess__oview *ov, work *w, const tess__value *row, int64_t seq,
+                tess__arena *a, tess__err *err)
+{
+    tess__agg_key k = row_key(ov, row, seq);
+    if (ov->nrowf && (!w->has_row || key_cmp(&k, &w->row_key) > 0)) {
+        for (size_t i = 0; i < ov->nrowf; i++) {
+            const tess__feature *f = &ov->v->features[ov->rowf[i]];
+            int rc = tess__expr_eval(f->expr, row, a, &w->vals[i]);
+            if (rc) return rc == TESS_ENOMEM ? OOM(err) : tess__err_set(err, rc, "%s: cannot "
+                                                                       "evaluate feature %s",
+                                                                       ov->v->name, f->name);
+        }
+    }
+    if (!w->has_row || key_cmp(&k, &w->row_key) > 0) {
+        w->has_row = true;
+        w->row_key = k;
+    }
+    if (!ov->plan) return TESS_OK;
+    size_t t;
+    int rc = tile_at(ov, w, tess__floor_to(k.ts, tess__wplan_hop(ov->plan)), a, &t);
+    if (!rc) rc = tess__wplan_add_row(ov->plan, &w->states[t * ov->nspecs], row, seq, a);
+    if (rc == TESS_ENOMEM) return OOM(err);
+    if (rc) return tess__err_set(err, rc, "%s: cannot aggregate a row", ov->v->name);
+    return TESS_OK;
+}
+
+static int add_future(work *w, const tess__value *row, int64_t seq, tess__arena *a)
+{
+    if (w->nfuture == w->fcap) {
+        size_t nc = w->fcap ? w->fcap * 2 : 4;
+        if (grow(a, (void **)&w->frows, w->nfuture, nc, sizeof(*w->frows)) ||
+            grow(a, (void **)&w->fseq, w->nfuture, nc, sizeof(int64_t)))
+            return TESS_ENOMEM;
+        w->fcap = nc;
+    }
+    w->frows[w->nfuture] = row;
+    w->fseq[w->nfuture++] = seq;
+    return TESS_OK;
+}
+
+/* Drops tiles no window can need at any time from `now` on; with lifetime aggregates they are
+ * merged into the oldest tile instead (the base), whose start stays before every window. */
+static int prune(const tess__oview *ov, work *w, int64_t now, tess__arena *a)
+{
+    if (!ov->plan || w->ntiles == 0) return TESS_OK;
+    int64_t h = tess__wplan_hop(ov->plan);
+    int64_t horizon = tess__floor_to((ov->wmax ? now - ov->wmax : now), h);
+    size_t n = 0; /* tiles before the horizon */
+    while (n < w->ntiles && w->starts[n] < horizon) n++;
+    if (n == 0) return TESS_OK;
+    size_t ns = ov->nspecs, keep = 0;
+    if (ov->lifetime) {
+        for (size_t t = 1; t < n; t++)
+            for (size_t s = 0; s < ns; s++) {
+                int rc = tess__agg_merge(ov->kinds[s], &w->states[s], &w->states[t * ns + s], a);
+                if (rc) return rc;
+            }
+        keep = 1;
+    }
+    size_t drop = n - keep;
+    memmove(&w->starts[keep], &w->starts[n], (w->ntiles - n) * sizeof(int64_t));
+    memmove(&w->states[keep * ns], &w->states[n * ns],
+            (w->ntiles - n) * ns * sizeof(tess__agg_state));
+    w->ntiles -= drop;
+    return TESS_OK;
+}
+
+/* Decodes a record of this view into `w` (empty when rec is NULL or of another fingerprint).
+ * *r receives the decoded record. */
+static int load(const tess__oview *ov, const void *rec, size_t recn, work *w, tess__orec *r,
+                tess__arena *a, tess__err *err)
+{
+    memset(w, 0, sizeof(*w));
+    memset(r, 0, sizeof(*r));
+    if (ov->nrowf && !(w->vals = tess__arena_alloc(a, ov->nrowf * sizeof(tess__value))))
+        return OOM(err);
+    for (size_t i = 0; i < ov->nrowf; i++)
+        w->vals[i] = tess__null(ov->v->features[ov->rowf[i]].type);
+    if (!rec || tess__orec_fingerprint(rec, recn) != ov->fp) return TESS_OK;
+    int rc = tess__orec_decode(rec, recn, r, a, err);
+    if (rc) return rc;
+    if (r->nvals != (r->has_row ? ov->nrowf : 0) || r->nspecs != (r->ntiles ? ov->nspecs : 0) ||
+        (r->nfuture && r->ncols != ov->src->nschema))
+        return tess__err_set(err, TESS_EIO, "damaged online record: shape differs from view %s",
+                             ov->v->name);
+    if (r->has_row) {
+        w->has_row = true;
+        w->row_key = (tess__agg_key){r->row_ts, r->row_created, r->row_seq};
+        memcpy(w->vals, r->vals, ov->nrowf * sizeof(tess__value));
+    }
+    w->cap = r->ntiles;
+    w->ntiles = r->ntiles;
+    if (r->ntiles) {
+        w->starts = tess__arena_alloc(a, r->ntiles * sizeof(int64_t));
+        w->states = tess__arena_alloc(a, r->ntiles * ov->nspecs * sizeof(tess__agg_state));
+        if (!w->starts || !w->states) return OOM(err);
+        memcpy(w->starts, r->starts, r->ntiles * sizeof(int64_t));
+        for (size_t i = 0; i < r->ntiles * ov->nspecs; i++) {
+            rc = tess__agg_decode(ov->kinds[i % ov->nspecs], r->states[i].p, r->states[i].n,
+                                  &w->states[i], a);
+            if (rc == TESS_ENOMEM) return OOM(err);
+            if (rc) return tess__err_set(err, TESS_EIO, "damaged online record: bad tile state");
+        }
+    }
+    for (size_t f = 0; f < r->nfuture; f++) {
+        const tess__value *row = &r->frows[f * r->ncols];
+        if (row[ov->src->ts_col].null || row[ov->src->ts_col].type != TESS_T_TIMESTAMP)
+            return tess__err_set(err, TESS_EIO, "damaged online record: bad future row");
+        if (add_future(w, row, r->fseq[f], a)) return OOM(err);
+    }
+    return TESS_OK;
+}
+
+/* Folds the future rows that are due at `now` (event ts <= now), oldest first. */
+static int fold_due(const tess__oview *ov, work *w, int64_t now, tess__arena *a, tess__err *err)
+{
+    size_t keep = 0;
+    for (size_t f = 0; f < w->nfuture; f++) {
+        const tess__value *row = w->frows[f];
+        if (row[ov->src->ts_col].u.i <= now) {
+            int rc = fold(ov, w, row, w->fseq[f], a, err);
+            if (rc) return rc;
+        } else {
+            w->frows[keep] = row;
+            w->fseq[keep++] = w->fseq[f];
+        }
+    }
+    w->nfuture = keep;
+    return TESS_OK;
+}
+
+static int check_row(const tess__oview *ov, const tess__value *row, size_t i, tess__err *err)
+{
+    for (size_t c = 0; c < ov->src->nschema; c++) {
+        const tess__column *col = &ov->src->schema[c];
+        const tess__value *v = &row[c];
+        if (v->null) {
+            if (c == ov->src->ts_col)
+                return tess__err_set(err, TESS_EINVAL, "row %zu: column %s (the event "
+                                     "timestamp) is null", i + 1, col->name);
+            continue;
+        }
+        if (v->type != col->type)
+            return tess__err_set(err, TESS_EINVAL, "row %zu: column %s: expected %s, got %s",
+                                 i + 1, col->name, tess__type_name(col->type),
+                                 tess__type_name(v->type));
+    }
+    return TESS_OK;
+}
+
+static int store(const tess__oview *ov, const work *w, int64_t now, tess__arena *a,
+                 tess__buf *out, tess__err *err)
+{
+    tess__orec r = {0};
+    r.fingerprint = ov->fp;
+    r.written = now;
+    r.has_row = w->has_row;
+    if (w->has_row) {
+        r.row_ts = w->row_key.ts;
+        r.row_created = w->row_key.created;
+        r.row_seq = w->row_key.seq;
+        r.nvals = ov->nrowf;
+        r.vals = w->vals;
+    }
+    r.ntiles = w->ntiles;
+    r.nspecs = w->ntiles ? ov->nspecs : 0;
+    r.starts = w->starts;
+    tess__buf enc = TESS__BUF_INIT;
+    int rc = TESS_OK;
+    if (w->ntiles) {
+        r.states = tess__arena_alloc(a, w->ntiles * ov->nspecs * sizeof(tess__str));
+        if (!r.states) return OOM(err);
+        /* encode every state into one buffer, then point at its pieces */
+        size_t *offs = tess__arena_alloc(a, (w->ntiles * ov->nspecs + 1) * sizeof(size_t));
+        if (!offs) return OOM(err);
+        for (size_t i = 0; !rc && i < w->ntiles * ov->nspecs; i++) {
+            offs[i] = enc.len;
+            rc = tess__agg_encode(ov->kinds[i % ov->nspecs], &w->states[i], &enc);
+        }
+        offs[w->ntiles * ov->nspecs] = enc.len;
+        for (size_t i = 0; !rc && i < w->ntiles * ov->nspecs; i++)
+            r.states[i] = (tess__str){enc.p + offs[i], offs[i + 1] - offs[i]};
+    }
+    r.nfuture = w->nfuture;
+    r.ncols = w->nfuture ? ov->src->nschema : 0;
+    if (!rc && w->nfuture) {
+        r.fseq = w->fseq;
+        r.frows = tess__arena_alloc(a, w->nfuture * r.ncols * sizeof(tess__value));
+        if (!r.frows) rc = TESS_ENOMEM;
+        for (size_t f = 0; !rc && f < w->nfuture; f++)
+            memcpy(&r.frows[f * r.ncols], w->frows[f], r.ncols * sizeof(tess__value));
+    }
+    if (!rc) rc = tess__orec_encode(&r, out);
+    tess__buf_release(&enc);
+    if (rc == TESS_ENOMEM) return OOM(err);
+    if (rc) return tess__err_set(err, rc, "online record of view %s too large", ov->v->name);
+    return TESS_OK;
+}
+
+int tess__oview_apply(const tess__oview *ov, const void *old, size_t oldn, const tess__value *rows,
+                      const int64_t *seq, size_t nrows, int64_t now, tess__arena *arena,
+                      tess__buf *out, tess__err *err)
+{
+    work w;
+    tess__orec r;
+    int rc = load(ov, old, oldn, &w, &r, arena, err);
+    if (!rc) rc = fold_due(ov, &w, now, arena, err);
+    size_t ns = ov->src->nschema;
+    for (size_t i = 0; !rc && i < nrows; i++) {
+        const tess__value *row = &rows[i * ns];
+        rc = check_row(ov, row, i, err);
+        if (rc) break;
+        if (row[ov->src->ts_col].u.i > now) rc = add_future(&w, row, seq[i], arena) ? OOM(err) : 0;
+        else rc = fold(ov, &w, row, seq[i], arena, err);
+    }
+    if (!rc && prune(ov, &w, now, arena)) rc = OOM(err);
+    if (!rc) rc = store(ov, &w, now, arena, out, err);
+    return rc;
+}
+
+/* ---- reading ----------------------------------------------------------------------------- */
+
+/* An entity without a record: NOT_FOUND; an aggregate still has the value of an empty
+ * window (count and sum 0, as offline; docs/online.md). */
+static void not_found(const tess__oview *ov, const size_t *which, size_t n, tess__value *vals,
+                      int *statuses, int64_t *event_ts)
+{
+    for (size_t i = 0; i < n; i++) {
+        const tess__feature *f = &ov->v->features[which[i]];
+        vals[i] = tess__null(f->type);
+        if (f->kind == TESS_FEATURE_AGG && (f->agg == TESS_AGG_COUNT || f->agg == TESS_AGG_SUM)) {
+            vals[i].null = false;
+            if (f->type == TESS_T_FLOAT64) vals[i].u.f = 0.0;
+            else vals[i].u.i = 0;
+        }
+        statuses[i] = TESS_STATUS_NOT_FOUND;
+        event_ts[i] = 0;
+    }
+}
+
+int tess__oview_eval(const tess__oview *ov, const void *rec, size_t recn, int64_t t,
+                     const size_t *which, size_t n, tess__arena *arena, tess__value *vals,
+                     int *statuses, int64_t *event_ts, tess__err *err)
+{
+    if (!rec || tess__orec_fingerprint(rec, recn) != ov->fp) {
+        not_found(ov, which, n, vals, statuses, event_ts);
+        return TESS_OK;
+    }
+    tess__orec r;
+    int rc = tess__orec_decode(rec, recn, &r, arena, err);
+    if (rc) return rc;
+    bool due = false;
+    for (size_t f = 0; f < r.nfuture && !due; f++)
+        due = r.frows[f * r.ncols + ov->src->ts_col].u.i <= t;
+
+    /* the latest row and the aggregates as of t */
+    bool has_row = r.has_row;
+    int64_t row_ts = r.row_ts;
+    const tess__value *rowvals = r.vals;
+    tess__value *aggs = NULL;
+    size_t naggs = ov->plan ? tess__wplan_nfeatures(ov->plan) : 0;
+    if (naggs && !(aggs = tess__arena_alloc(arena, naggs * sizeof(tess__value)))) return OOM(err);
+    if (due) {
+        work w;
+        rc = load(ov, rec, recn, &w, &r, arena, err);
+        if (!rc) rc = fold_due(ov, &w, t, arena, err);
+        if (!rc && naggs)
+            rc = tess__wplan_eval_at(ov->plan, t, w.starts, w.states, w.ntiles, NULL, arena, aggs);
+        if (rc) return rc == TESS_ENOMEM ? OOM(err) : tess__err_set(err, TESS_EIO, "damaged "
+                                                                    "online record");
+        has_row = w.has_row;
+        row_ts = w.row_key.ts;
+        rowvals = w.vals;
+    } else if (naggs) {
+        tess__wtile_enc *tiles = NULL;
+        if (r.ntiles && !(tiles = tess__arena_alloc(arena, r.ntiles * sizeof(*tiles))))
+            return OOM(err);
+        for (size_t i = 0; i < r.ntiles; i++)
+            tiles[i] = (tess__wtile_enc){r.starts[i], &r.states[i * r.nspecs]};
+        rc = tess__wplan_eval_encoded(ov->plan, t, tiles, r.ntiles, NULL, arena, aggs);
+        if (rc == TESS_ENOMEM) return OOM(err);
+        if (rc) return tess__err_set(err, TESS_EIO, "damaged online record: bad tiles");
+    }
+    if (has_row && row_ts > t) has_row = false; /* read before the write's time */
+
+    for (size_t i = 0; i < n; i++) {
+        const tess__feature *f = &ov->v->features[which[i]];
+        long s = ov->slot[which[i]];
+        event_ts[i] = has_row ? row_ts : 0;
+        if (f->kind == TESS_FEATURE_ROW) {
+            if (!has_row) {
+                vals[i] = tess__null(f->type);
+                statuses[i] = TESS_STATUS_NOT_FOUND;
+            } else if (ov->v->ttl_us > 0 && t - row_ts > ov->v->ttl_us) {
+                vals[i] = tess__null(f->type);
+                statuses[i] = TESS_STATUS_OUTSIDE_MAX_AGE;
+            } else {
+                vals[i] = rowvals[s];
+                statuses[i] = vals[i].null ? TESS_STATUS_NULL_VALUE : TESS_STATUS_PRESENT;
+            }
+        } else {
+            vals[i] = aggs[s];
+            statuses[i] = vals[i].null ? TESS_STATUS_NULL_VALUE : TESS_STATUS_PRESENT;
+        }
+    }
+    return TESS_OK;
+}

@@ -1,0 +1,70 @@
+/* oview.h — one feature view in the online store: how its records (record.h) are keyed,
+ * built from events, updated by new events, and read at a point in time. The one place that
+ * knows what a record means; materialization, push and lookups all go through it, and it
+ * computes with the offline engine's code (window.h, agg.h, the compiled expressions), so
+ * that online values equal offline ones (DESIGN.md, "Time semantics"; docs/online.md).
+ *
+ * An oview is immutable after tess__oview_new and may be shared by threads.
+ */
+#ifndef TESS_ONLINE_OVIEW_H
+#define TESS_ONLINE_OVIEW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/value.h"
+#include "defs/defs.h"
+#include "defs/defs_model.h"
+
+typedef struct tess__oview tess__oview;
+
+/* Builds the online plan of view `v` of definitions `d` (both borrowed for the oview's life).
+ * Errors: TESS_EINVAL (the window engine refuses the view), TESS_ENOMEM. */
+int tess__oview_new(const tess__defs *d, const tess__view *v, tess__oview **out, tess__err *err);
+void tess__oview_free(tess__oview *ov);
+
+const tess__view *tess__oview_view(const tess__oview *ov);
+/* A hash of everything that decides the view's online values (source schema and time
+ * columns, join keys, ttl, hop, features; not descriptions, owners or tags). */
+uint64_t tess__oview_fingerprint(const tess__oview *ov);
+
+/* Appends the prefix every record key of the view starts with: 'v' name '\0'. */
+int tess__oview_prefix(const tess__oview *ov, tess__buf *out);
+/* Appends the record key of the entity whose join-key values are keys[0..njoin) (the view's
+ * join_cols order; types must match exactly). TESS_NOTFOUND if a key value is null,
+ * TESS_EINVAL for a wrong type, TESS_ENOMEM. */
+int tess__oview_key(const tess__oview *ov, const tess__value *keys, tess__buf *out);
+/* The meta key of the view (its watermark record): 'm' name. */
+int tess__oview_meta_key(const tess__oview *ov, tess__buf *out);
+
+/*
+ * The record after adding source rows to `old` (a record of this view, or {NULL, 0} for
+ * none): rows[i * nschema + c] is schema column c of row i, seq[i] its ingestion sequence;
+ * any order. `now` is the time of the write: rows with a later event ts are kept as future
+ * rows; tiles older than every window are pruned (merged into the base tile when the view has
+ * lifetime aggregates). A row already in the record (same seq) is not added twice... only as
+ * far as the latest row goes: callers never give a row twice (watermarks).
+ * An `old` record of another fingerprint is ignored (rebuilt from `rows` alone).
+ * The encoded record is appended to `out`. Scratch from `arena`.
+ * Errors: TESS_EINVAL (a null event ts, a value of the wrong type: err says which row and
+ * column), TESS_EIO (old is damaged), TESS_ENOMEM.
+ */
+int tess__oview_apply(const tess__oview *ov, const void *old, size_t oldn, const tess__value *rows,
+                      const int64_t *seq, size_t nrows, int64_t now, tess__arena *arena,
+                      tess__buf *out, tess__err *err);
+
+/*
+ * The values of the view's features `which[0..n)` (indices into view->features) as of time t
+ * from record `rec` (NULL: the entity has no record): vals[i], statuses[i] (TESS_STATUS_*),
+ * event_ts[i] (0: none). A record of another fingerprint counts as no record. Strings go
+ * into `arena`. Errors: TESS_EIO (damaged record), TESS_ENOMEM.
+ */
+int tess__oview_eval(const tess__oview *ov, const void *rec, size_t recn, int64_t t,
+                     const size_t *which, size_t n, tess__arena *arena, tess__value *vals,
+                     int *statuses, int64_t *event_ts, tess__err *err);
+
+#endif

@@ -1,0 +1,207 @@
+/* record.c — encoding and decoding of online records (record.h).
+ *
+ * Layout (little-endian):
+ *   u8  version (1)
+ *   u64 fingerprint
+ *   i64 written
+ *   u8  has_row
+ *     [has_row] i64 ts, i64 created, i64 seq, u32 nvals, nvals x value
+ *   u32 ntiles, u32 nspecs
+ *     ntiles x (i64 start, nspecs x (u32 len, len bytes))
+ *   u32 nfuture, u32 ncols
+ *     nfuture x (i64 seq, ncols x value)
+ *   u64 XXH3-64 of every byte before it
+ * Values: tess__oval_put.
+ */
+#include "online/record.h"
+
+#include <string.h>
+
+#include "core/bytes.h"
+#include "core/hash.h"
+#include "tessera.h"
+
+#define NULL_BIT 0x80u
+
+int tess__oval_put(tess__buf *out, const tess__value *v)
+{
+    uint8_t tag = (uint8_t)v->type | (v->null ? NULL_BIT : 0u);
+    int rc = tess__put_u8(out, tag);
+    if (rc || v->null) return rc;
+    switch (v->type) {
+    case TESS_T_BOOL:
+        return tess__put_u8(out, v->u.b ? 1 : 0);
+    case TESS_T_INT64:
+    case TESS_T_TIMESTAMP:
+        return tess__put_i64(out, v->u.i);
+    case TESS_T_FLOAT64: {
+        uint64_t bits;
+        memcpy(&bits, &v->u.f, 8);
+        return tess__put_u64(out, bits);
+    }
+    case TESS_T_STRING:
+        if (v->u.s.n > UINT32_MAX) return TESS_EINVAL;
+        if ((rc = tess__put_u32(out, (uint32_t)v->u.s.n))) return rc;
+        return tess__buf_append(out, v->u.s.p, v->u.s.n);
+    default:
+        return TESS_OK; /* TESS_T_NULL: the tag says it all */
+    }
+}
+
+/* Reads one value; false if malformed. Strings point into the input. */
+static bool oval_get(tess__cur *r, tess__value *v)
+{
+    uint8_t tag = tess__cur_u8(r);
+    tess__type t = (tess__type)(tag & ~NULL_BIT);
+    if (r->bad || t >= TESS_T__COUNT) return false;
+    if (tag & NULL_BIT) {
+        *v = tess__null(t);
+        return true;
+    }
+    v->type = t;
+    v->null = false;
+    switch (t) {
+    case TESS_T_BOOL: {
+        uint8_t b = tess__cur_u8(r);
+        if (b > 1) return false;
+        v->u.b = b == 1;
+        break;
+    }
+    case TESS_T_INT64:
+    case TESS_T_TIMESTAMP:
+        v->u.i = tess__cur_i64(r);
+        break;
+    case TESS_T_FLOAT64: {
+        uint64_t bits = tess__cur_u64(r);
+        memcpy(&v->u.f, &bits, 8);
+        break;
+    }
+    case TESS_T_STRING: {
+        uint32_t n = tess__cur_u32(r);
+        const uint8_t *p = tess__cur_take(r, n);
+        v->u.s.p = (const char *)p;
+        v->u.s.n = n;
+        break;
+    }
+    default:
+        *v = tess__null(TESS_T_NULL);
+        break;
+    }
+    return !r->bad;
+}
+
+int tess__orec_encode(const tess__orec *r, tess__buf *out)
+{
+    size_t start = out->len;
+    int rc = tess__put_u8(out, TESS__OREC_VERSION);
+    if (!rc) rc = tess__put_u64(out, r->fingerprint);
+    if (!rc) rc = tess__put_i64(out, r->written);
+    if (!rc) rc = tess__put_u8(out, r->has_row ? 1 : 0);
+    if (!rc && r->has_row) {
+        rc = tess__put_i64(out, r->row_ts);
+        if (!rc) rc = tess__put_i64(out, r->row_created);
+        if (!rc) rc = tess__put_i64(out, r->row_seq);
+        if (!rc) rc = tess__put_u32(out, (uint32_t)r->nvals);
+        for (size_t i = 0; !rc && i < r->nvals; i++) rc = tess__oval_put(out, &r->vals[i]);
+    }
+    if (!rc) rc = tess__put_u32(out, (uint32_t)r->ntiles);
+    if (!rc) rc = tess__put_u32(out, (uint32_t)r->nspecs);
+    for (size_t t = 0; !rc && t < r->ntiles; t++) {
+        rc = tess__put_i64(out, r->starts[t]);
+        for (size_t s = 0; !rc && s < r->nspecs; s++) {
+            const tess__str *st = &r->states[t * r->nspecs + s];
+            rc = tess__put_u32(out, (uint32_t)st->n);
+            if (!rc) rc = tess__buf_append(out, st->p, st->n);
+        }
+    }
+    if (!rc) rc = tess__put_u32(out, (uint32_t)r->nfuture);
+    if (!rc) rc = tess__put_u32(out, (uint32_t)r->ncols);
+    for (size_t f = 0; !rc && f < r->nfuture; f++) {
+        rc = tess__put_i64(out, r->fseq[f]);
+        for (size_t c = 0; !rc && c < r->ncols; c++)
+            rc = tess__oval_put(out, &r->frows[f * r->ncols + c]);
+    }
+    if (!rc) rc = tess__put_u64(out, tess__hash64(out->p + start, out->len - start));
+    if (rc) {
+        out->len = start;
+        if (out->p) out->p[start] = '\0';
+    }
+    return rc;
+}
+
+uint64_t tess__orec_fingerprint(const void *p, size_t n)
+{
+    tess__cur r = tess__cur_init(p, n);
+    (void)tess__cur_u8(&r);
+    return tess__cur_u64(&r);
+}
+
+#define DAMAGED(what) tess__err_set(err, TESS_EIO, "damaged online record: %s", what)
+
+/* n elements of size sz from the arena, or NULL (n == 0 gives NULL too). */
+static void *arr(tess__arena *a, size_t n, size_t sz, bool *oom)
+{
+    if (n == 0) return NULL;
+    void *p = tess__arena_alloc(a, n * sz);
+    if (!p) *oom = true;
+    return p;
+}
+
+int tess__orec_decode(const void *p, size_t n, tess__orec *r, tess__arena *arena, tess__err *err)
+{
+    memset(r, 0, sizeof(*r));
+    if (n < 1 + 8 + 8 + 1 + 8) return DAMAGED("too short");
+    tess__cur sum = tess__cur_init((const uint8_t *)p + n - 8, 8);
+    if (tess__cur_u64(&sum) != tess__hash64(p, n - 8)) return DAMAGED("checksum mismatch");
+    tess__cur rd = tess__cur_init(p, n - 8);
+    bool oom = false;
+    if (tess__cur_u8(&rd) != TESS__OREC_VERSION) return DAMAGED("unknown format version");
+    r->fingerprint = tess__cur_u64(&rd);
+    r->written = tess__cur_i64(&rd);
+    uint8_t has_row = tess__cur_u8(&rd);
+    if (has_row > 1) return DAMAGED("bad row flag");
+    r->has_row = has_row == 1;
+    if (r->has_row) {
+        r->row_ts = tess__cur_i64(&rd);
+        r->row_created = tess__cur_i64(&rd);
+        r->row_seq = tess__cur_i64(&rd);
+        r->nvals = tess__cur_u32(&rd);
+        if (r->nvals > tess__cur_left(&rd)) return DAMAGED("bad value count");
+        r->vals = arr(arena, r->nvals, sizeof(tess__value), &oom);
+        for (size_t i = 0; !oom && i < r->nvals; i++)
+            if (!oval_get(&rd, &r->vals[i])) return DAMAGED("bad row value");
+    }
+    r->ntiles = tess__cur_u32(&rd);
+    r->nspecs = tess__cur_u32(&rd);
+    if (rd.bad || r->ntiles > tess__cur_left(&rd) / 8 ||
+        (r->ntiles && r->nspecs > tess__cur_left(&rd) / 4 / r->ntiles))
+        return DAMAGED("bad tile count");
+    r->starts = arr(arena, r->ntiles, sizeof(int64_t), &oom);
+    r->states = arr(arena, r->ntiles * r->nspecs, sizeof(tess__str), &oom);
+    for (size_t t = 0; !oom && t < r->ntiles; t++) {
+        r->starts[t] = tess__cur_i64(&rd);
+        if (t > 0 && r->starts[t] <= r->starts[t - 1]) return DAMAGED("tiles out of order");
+        for (size_t s = 0; s < r->nspecs; s++) {
+            uint32_t len = tess__cur_u32(&rd);
+            const uint8_t *q = tess__cur_take(&rd, len);
+            if (!q) return DAMAGED("truncated tile");
+            r->states[t * r->nspecs + s] = (tess__str){(const char *)q, len};
+        }
+    }
+    r->nfuture = tess__cur_u32(&rd);
+    r->ncols = tess__cur_u32(&rd);
+    if (rd.bad || r->nfuture > tess__cur_left(&rd) / 8 ||
+        (r->nfuture && r->ncols > tess__cur_left(&rd) / r->nfuture))
+        return DAMAGED("bad future row count");
+    r->fseq = arr(arena, r->nfuture, sizeof(int64_t), &oom);
+    r->frows = arr(arena, r->nfuture * r->ncols, sizeof(tess__value), &oom);
+    for (size_t f = 0; !oom && f < r->nfuture; f++) {
+        r->fseq[f] = tess__cur_i64(&rd);
+        for (size_t c = 0; c < r->ncols; c++)
+            if (!oval_get(&rd, &r->frows[f * r->ncols + c])) return DAMAGED("bad future row");
+    }
+    if (oom) return tess__err_set(err, TESS_ENOMEM, "out of memory");
+    if (rd.bad) return DAMAGED("truncated");
+    if (tess__cur_left(&rd) != 0) return DAMAGED("trailing bytes");
+    return TESS_OK;
+}

@@ -1,0 +1,72 @@
+/* record.h — the online store's record: everything the online store keeps for one (feature
+ * view, entity), as one value of the back end (kv.h). docs/online.md has the design.
+ *
+ *   key    'v' view-name '\0' encoded-entity-key (tess__evkey_encode of the view's join keys,
+ *          the event store's order-preserving encoding), so one view's records share a prefix;
+ *   value  the record below, encoded little-endian with a trailing XXH3-64 checksum: a damaged
+ *          record is reported (TESS_EIO), never read as data.
+ *
+ * A record holds
+ *   - the view's fingerprint (a hash of the definitions the record was computed with: records
+ *     of an older definition of the view are never read as the new one's);
+ *   - the latest row (by event ts, created ts, ingestion seq) with event ts at or before the
+ *     time of the write, as the values of the view's row-level features;
+ *   - the window tiles: per hop bucket, the encoded partial state (agg.h) of each aggregate
+ *     spec of the view, buckets ascending; a bucket older than every window is merged into the
+ *     oldest tile (the "base", kept only if the view has lifetime aggregates);
+ *   - "future" rows: source rows whose event ts was after the time of the write; they are
+ *     kept raw (every schema column) and folded in at read time when their time has come, and
+ *     into the latest row and tiles by a later write.
+ */
+#ifndef TESS_ONLINE_RECORD_H
+#define TESS_ONLINE_RECORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/value.h"
+
+#define TESS__OREC_VERSION 1
+
+typedef struct tess__orec {
+    uint64_t fingerprint;
+    int64_t written; /* the time of the write ("now" then), microseconds */
+    /* the latest row */
+    bool has_row;
+    int64_t row_ts, row_created, row_seq; /* created: INT64_MIN when null or absent */
+    size_t nvals;
+    tess__value *vals; /* row-level feature values, in view order of the row-level features */
+    /* tiles */
+    size_t ntiles, nspecs;
+    int64_t *starts;   /* ntiles, ascending */
+    tess__str *states; /* [tile * nspecs + spec]: tess__agg_encode bytes */
+    /* future rows */
+    size_t nfuture, ncols;
+    int64_t *fseq;      /* nfuture ingestion seqs */
+    tess__value *frows; /* [row * ncols + col]: the source row, schema order */
+} tess__orec;
+
+/* Appends the encoding of `r` to `out`. Errors: TESS_ENOMEM, TESS_EINVAL (out's cap). */
+int tess__orec_encode(const tess__orec *r, tess__buf *out);
+
+/*
+ * Decodes a record into *r; arrays live in `arena`, strings and states point into `p` (which
+ * must outlive r). The schema of the future rows is checked against `types` (ncols of them)
+ * and the row values against `val_types` (nvals) when not NULL. Errors: TESS_EIO (checksum
+ * mismatch, truncated or malformed: err says "damaged online record" and what), TESS_ENOMEM.
+ */
+int tess__orec_decode(const void *p, size_t n, tess__orec *r, tess__arena *arena,
+                      tess__err *err);
+
+/* Reads only the fingerprint (0 if the bytes are too short to hold one). */
+uint64_t tess__orec_fingerprint(const void *p, size_t n);
+
+/* Value codec shared with the meta records: one tag byte (type | 0x80 for null), then bool 1
+ * byte, int64/timestamp/float64 8 bytes little-endian, string u32 length + bytes. */
+int tess__oval_put(tess__buf *out, const tess__value *v);
+
+#endif

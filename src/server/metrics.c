@@ -1,0 +1,138 @@
+/* metrics.c — the server's counters and GET /metrics (Prometheus text format 0.0.4).
+ *
+ * Every worker thread counts into its own srv_metrics (single writer, relaxed atomics: no lock
+ * and no shared cache line on the request path); a scrape sums them over the thread list
+ * under threads_lock. Series (docs/server.md):
+ *   tessera_http_requests_total{route,code}          code: the status class, "2xx".."5xx"
+ *   tessera_http_errors_total{route,error}           error: the "code" of the error body
+ *   tessera_http_request_duration_seconds{route}     histogram, from the request's headers
+ *                                                    to its response being queued
+ *   tessera_lookup_entities_total                    entity rows looked up
+ *   tessera_pushes_total                             0 until POST /push exists
+ *   tessera_registry_version, tessera_http_connections, tessera_server_threads,
+ *   tessera_uptime_seconds
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "server/server.h"
+
+const char *const srv_route_names[R__COUNT] = {
+    "/get-online-features", "/push", "/write-to-online-store", "/health", "/metrics", "other",
+};
+
+const uint64_t srv_bucket_us[SRV_NBUCKETS] = {
+    50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000,
+};
+
+void srv_metrics_record(srv_thread *th, int route, int status, int ecode, uint64_t us)
+{
+    srv_metrics *m = &th->m;
+    int cls = status / 100;
+    if (cls < 1 || cls > 5) cls = 5;
+    srv_count(&m->requests[route][cls], 1);
+    if (ecode >= 0 && ecode < E__COUNT) srv_count(&m->errors[route][ecode], 1);
+    int b = 0;
+    while (b < SRV_NBUCKETS && us > srv_bucket_us[b])
+        b++;
+    srv_count(&m->buckets[route][b], 1);
+    srv_count(&m->sum_us[route], us);
+}
+
+static uint64_t ld(const _Atomic uint64_t *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+int srv_handle_metrics(srv_req *r)
+{
+    tess_server *srv = r->srv;
+    srv_metrics *sum = tess__calloc(1, sizeof *sum);
+    if (!sum) return srv_error(r, 500, E_INTERNAL, "out of memory");
+    int nthreads = 0;
+    pthread_mutex_lock(&srv->threads_lock);
+    for (srv_thread *t = srv->threads; t; t = t->next) {
+        nthreads++;
+        for (int i = 0; i < R__COUNT; i++) {
+            for (int c = 0; c < 6; c++)
+                srv_count(&sum->requests[i][c], ld(&t->m.requests[i][c]));
+            for (int e = 0; e < E__COUNT; e++)
+                srv_count(&sum->errors[i][e], ld(&t->m.errors[i][e]));
+            for (int b = 0; b <= SRV_NBUCKETS; b++)
+                srv_count(&sum->buckets[i][b], ld(&t->m.buckets[i][b]));
+            srv_count(&sum->sum_us[i], ld(&t->m.sum_us[i]));
+        }
+        srv_count(&sum->entities, ld(&t->m.entities));
+    }
+    pthread_mutex_unlock(&srv->threads_lock);
+
+    srv_buf *o = &r->th->out;
+    srv_puts(o, "# HELP tessera_http_requests_total HTTP requests answered, by route and status "
+                "class.\n# TYPE tessera_http_requests_total counter\n");
+    for (int i = 0; i < R__COUNT; i++)
+        for (int c = 1; c < 6; c++) {
+            uint64_t v = ld(&sum->requests[i][c]);
+            /* every route shows its 2xx, 4xx and 5xx series, even at 0 */
+            if (!v && (c == 1 || c == 3)) continue;
+            srv_printf(o, "tessera_http_requests_total{route=\"%s\",code=\"%dxx\"} %llu\n",
+                       srv_route_names[i], c, (unsigned long long)v);
+        }
+    srv_puts(o, "# HELP tessera_http_errors_total Error replies, by route and error code.\n"
+                "# TYPE tessera_http_errors_total counter\n");
+    for (int i = 0; i < R__COUNT; i++)
+        for (int e = 0; e < E__COUNT; e++) {
+            uint64_t v = ld(&sum->errors[i][e]);
+            if (v)
+                srv_printf(o, "tessera_http_errors_total{route=\"%s\",error=\"%s\"} %llu\n",
+                           srv_route_names[i], srv_error_codes[e], (unsigned long long)v);
+        }
+    srv_puts(o, "# HELP tessera_http_request_duration_seconds Time from a request's headers to "
+                "its response.\n# TYPE tessera_http_request_duration_seconds histogram\n");
+    for (int i = 0; i < R__COUNT; i++) {
+        uint64_t cum = 0;
+        for (int b = 0; b <= SRV_NBUCKETS; b++) {
+            cum += ld(&sum->buckets[i][b]);
+            if (b < SRV_NBUCKETS)
+                srv_printf(o,
+                           "tessera_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} "
+                           "%llu\n",
+                           srv_route_names[i], (double)srv_bucket_us[b] / 1e6,
+                           (unsigned long long)cum);
+            else
+                srv_printf(o,
+                           "tessera_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"}"
+                           " %llu\n",
+                           srv_route_names[i], (unsigned long long)cum);
+        }
+        srv_printf(o, "tessera_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n",
+                   srv_route_names[i], (double)ld(&sum->sum_us[i]) / 1e6);
+        srv_printf(o, "tessera_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
+                   srv_route_names[i], (unsigned long long)cum);
+    }
+    srv_printf(o,
+               "# HELP tessera_lookup_entities_total Entity rows looked up.\n"
+               "# TYPE tessera_lookup_entities_total counter\n"
+               "tessera_lookup_entities_total %llu\n"
+               "# HELP tessera_pushes_total Pushes accepted (POST /push is not available yet).\n"
+               "# TYPE tessera_pushes_total counter\n"
+               "tessera_pushes_total 0\n"
+               "# HELP tessera_registry_version The registry version being served (0: none).\n"
+               "# TYPE tessera_registry_version gauge\n"
+               "tessera_registry_version %lld\n"
+               "# HELP tessera_http_connections Open HTTP connections.\n"
+               "# TYPE tessera_http_connections gauge\n"
+               "tessera_http_connections %lld\n"
+               "# HELP tessera_server_threads Worker threads that have served a request.\n"
+               "# TYPE tessera_server_threads gauge\n"
+               "tessera_server_threads %d\n"
+               "# HELP tessera_uptime_seconds Seconds since the server started.\n"
+               "# TYPE tessera_uptime_seconds gauge\n"
+               "tessera_uptime_seconds %.3f\n",
+               (unsigned long long)ld(&sum->entities), (long long)atomic_load(&srv->version),
+               (long long)atomic_load(&srv->connections), nthreads,
+               (double)(srv_now_us() - srv->started_us) / 1e6);
+    tess__free(sum);
+    r->ctype = "text/plain; version=0.0.4; charset=utf-8";
+    return 200;
+}

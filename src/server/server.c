@@ -1,0 +1,533 @@
+/* server.c — the HTTP feature server: the tess_server handle, libmicrohttpd's daemon, the route
+ * table, request bodies under their limits, error replies and GET /health.
+ *
+ * libmicrohttpd (MHD) runs a pool of worker threads over epoll (when available) with strict
+ * HTTP parsing (MHD_OPTION_STRICT_FOR_CLIENT = 1), a connection limit, an idle timeout and a
+ * per-connection memory limit for the request line and headers. The listening socket is made
+ * here (so that bind errors are precise and port 0 can report the port it got).
+ *
+ * A request goes through on_request, which MHD calls several times per request:
+ *   1. headers received (*con_cls NULL): the route is looked up; unknown path -> 404, wrong
+ *      method -> 405 with Allow; POST routes check the content type (415); a declared
+ *      Content-Length over the limit is 413 before anything is read. These early replies
+ *      close the connection (MHD does so for any reply queued before the body is read). Any
+ *      other request gets a srv_conn (recycled per thread) and is answered on a later call,
+ *      GET requests too: MHD keeps a connection alive only then.
+ *   2. body chunks: appended up to max_body_bytes; beyond it (chunked bodies have no declared
+ *      length) the rest is read and dropped, up to as much again, then the connection is
+ *      closed.
+ *   3. end of the body: the handler runs on the whole body; its reply (th->out) is copied into
+ *      the response (MHD_RESPMEM_MUST_COPY: a connection's response may still be sending while
+ *      its thread serves the next request, so th->out cannot be lent to MHD).
+ * Every reply is counted once in the thread's metrics with its latency (headers -> queued).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "server/server.h"
+#include "store/store_int.h"
+
+#define DEF_MAX_BODY (1u << 20)
+#define DEF_MAX_ENTITIES 10000
+#define DEF_MAX_DEPTH 32
+#define DEF_MAX_CONNECTIONS 1024
+#define DEF_TIMEOUT_S 30
+#define DEF_CONN_MEMORY (32u << 10)
+#define MAX_FREE_CONNS 64
+#define KEEP_BUF_BYTES (64u << 10) /* buffers larger than this are freed after a request */
+
+const char *const srv_error_codes[E__COUNT] = {
+    [E_INVALID_JSON] = "invalid_json",
+    [E_TOO_DEEP] = "too_deep",
+    [E_INVALID_REQUEST] = "invalid_request",
+    [E_UNKNOWN_FIELD] = "unknown_field",
+    [E_UNKNOWN_FEATURE] = "unknown_feature",
+    [E_UNKNOWN_SERVICE] = "unknown_feature_service",
+    [E_NOTHING_APPLIED] = "nothing_applied",
+    [E_UNKNOWN_ENTITY_KEY] = "unknown_entity_key",
+    [E_MISSING_ENTITY_KEY] = "missing_entity_key",
+    [E_MISSING_REQUEST_FIELD] = "missing_request_field",
+    [E_INVALID_ENTITY_VALUE] = "invalid_entity_value",
+    [E_LENGTH_MISMATCH] = "length_mismatch",
+    [E_TOO_MANY_ENTITIES] = "too_many_entities",
+    [E_BODY_TOO_LARGE] = "body_too_large",
+    [E_UNSUPPORTED_MEDIA_TYPE] = "unsupported_media_type",
+    [E_NOT_FOUND] = "not_found",
+    [E_METHOD_NOT_ALLOWED] = "method_not_allowed",
+    [E_NOT_IMPLEMENTED] = "not_implemented",
+    [E_INTERNAL] = "internal",
+};
+
+/* The state of a request with a body, from its headers to its reply. */
+struct srv_conn {
+    srv_conn *next_free;
+    srv_thread *th;
+    int route;
+    int too_large; /* the body passed max_body_bytes: the rest is dropped, then 413 */
+    size_t dropped;
+    uint64_t t0;
+    srv_buf body;
+};
+
+typedef int (*srv_handler)(srv_req *r);
+
+static int handle_health(srv_req *r);
+static int handle_not_implemented(srv_req *r);
+
+static const struct route {
+    const char *path;
+    const char *method; /* "GET" routes also answer HEAD */
+    int id;
+    srv_handler fn;
+} routes[] = {
+    {"/get-online-features", "POST", R_GET_ONLINE, srv_handle_get_online},
+    {"/push", "POST", R_PUSH, handle_not_implemented},
+    {"/write-to-online-store", "POST", R_WRITE_ONLINE, handle_not_implemented},
+    {"/health", "GET", R_HEALTH, handle_health},
+    {"/metrics", "GET", R_METRICS, srv_handle_metrics},
+};
+#define NROUTES (sizeof routes / sizeof routes[0])
+
+uint64_t srv_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+int srv_error(srv_req *r, int status, int code, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (n < 0) n = 0;
+    if ((size_t)n >= sizeof msg) n = sizeof msg - 1;
+    srv_buf *o = &r->th->out;
+    o->len = 0;
+    srv_puts(o, "{\"error\":{\"code\":\"");
+    srv_puts(o, srv_error_codes[code]);
+    srv_puts(o, "\",\"message\":");
+    srv_put_str(o, msg, (size_t)n);
+    srv_puts(o, "}}\n");
+    r->ecode = code;
+    r->ctype = "application/json";
+    return status;
+}
+
+/* ---- worker threads ------------------------------------------------------------------------ */
+
+static srv_thread *get_thread(tess_server *srv)
+{
+    srv_thread *th = pthread_getspecific(srv->key);
+    if (th) return th;
+    th = tess__calloc(1, sizeof *th);
+    if (!th) return NULL;
+    if (pthread_setspecific(srv->key, th) != 0) {
+        tess__free(th);
+        return NULL;
+    }
+    pthread_mutex_lock(&srv->threads_lock);
+    th->next = srv->threads;
+    srv->threads = th;
+    pthread_mutex_unlock(&srv->threads_lock);
+    return th;
+}
+
+static void free_thread(srv_thread *th)
+{
+    srv_thread_release_lookup(th);
+    srv_buf_release(&th->out);
+    srv_buf_release(&th->key);
+    while (th->free_conns) {
+        srv_conn *c = th->free_conns;
+        th->free_conns = c->next_free;
+        srv_buf_release(&c->body);
+        tess__free(c);
+    }
+    tess__free(th);
+}
+
+static srv_conn *conn_get(srv_thread *th)
+{
+    srv_conn *c = th->free_conns;
+    if (c) {
+        th->free_conns = c->next_free;
+        th->nfree_conns--;
+    } else if (!(c = tess__calloc(1, sizeof *c))) {
+        return NULL;
+    }
+    c->next_free = NULL;
+    c->th = th;
+    c->too_large = 0;
+    c->dropped = 0;
+    c->body.len = 0;
+    c->body.oom = 0;
+    return c;
+}
+
+/* MHD_OPTION_NOTIFY_COMPLETED: a request ended (answered, or its connection closed). */
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    tess_server *srv = cls;
+    srv_conn *c = *con_cls;
+    *con_cls = NULL;
+    if (!c) return;
+    if (c->body.cap > KEEP_BUF_BYTES) srv_buf_release(&c->body);
+    srv_thread *th = c->th;
+    if (th == pthread_getspecific(srv->key) && th->nfree_conns < MAX_FREE_CONNS) {
+        c->next_free = th->free_conns;
+        th->free_conns = c;
+        th->nfree_conns++;
+        return;
+    }
+    srv_buf_release(&c->body);
+    tess__free(c);
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: counts open connections for /metrics. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    tess_server *srv = cls;
+    atomic_fetch_add(&srv->connections, toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    tess_server *srv = cls;
+    if (!srv->o.log) return;
+    char line[512];
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    if (n < 0) return;
+    size_t len = strlen(line);
+    while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+        line[--len] = 0;
+    srv->o.log(srv->o.log_arg, line);
+}
+
+/* ---- replies -------------------------------------------------------------------------------- */
+
+static enum MHD_Result send_reply(srv_req *r, struct MHD_Connection *conn, int status,
+                                  const char *allow, uint64_t t0)
+{
+    srv_buf *o = &r->th->out;
+    if (o->oom) {
+        o->oom = 0;
+        status = srv_error(r, 500, E_INTERNAL, "out of memory");
+    }
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(o->len, o->p, MHD_RESPMEM_MUST_COPY);
+    enum MHD_Result ret = MHD_NO;
+    if (resp) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
+        if (allow) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+        ret = MHD_queue_response(conn, (unsigned)status, resp);
+        MHD_destroy_response(resp);
+    }
+    srv_metrics_record(r->th, r->route, status, r->ecode, srv_now_us() - t0);
+    o->len = 0;
+    if (o->cap > KEEP_BUF_BYTES) srv_buf_release(o);
+    return ret;
+}
+
+static int handle_health(srv_req *r)
+{
+    srv_buf *o = &r->th->out;
+    int64_t v = atomic_load(&r->srv->version);
+    srv_puts(o, "{\"status\":\"ok\",\"version\":");
+    if (v > 0)
+        srv_put_int(o, v);
+    else
+        srv_puts(o, "null");
+    srv_puts(o, "}\n");
+    return 200;
+}
+
+static int handle_not_implemented(srv_req *r)
+{
+    return srv_error(r, 501, E_NOT_IMPLEMENTED, "%s is not available yet",
+                     srv_route_names[r->route]);
+}
+
+/* application/json (any parameters), any "+json" type, or absent; also
+ * application/x-www-form-urlencoded, which `curl -d` sends unless told otherwise (Feast's own
+ * curl examples do so): the body is read as JSON all the same. */
+static int content_type_ok(const char *ct)
+{
+    if (!ct) return 1;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    size_t n = strcspn(ct, "; \t");
+    if (n == 0) return 1;
+    if (n == 16 && strncasecmp(ct, "application/json", 16) == 0) return 1;
+    if (n == 33 && strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0) return 1;
+    if (n > 17 && strncasecmp(ct, "application/", 12) == 0 &&
+        strncasecmp(ct + n - 5, "+json", 5) == 0)
+        return 1;
+    return 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    tess_server *srv = cls;
+    srv_conn *c = *con_cls;
+    if (c) {
+        if (*upload_data_size) { /* a chunk of the body */
+            size_t n = *upload_data_size;
+            *upload_data_size = 0;
+            if (!c->too_large && c->body.len + n > srv->o.max_body_bytes) c->too_large = 1;
+            if (c->too_large) {
+                c->dropped += n;
+                return c->dropped > srv->o.max_body_bytes ? MHD_NO : MHD_YES;
+            }
+            srv_put(&c->body, upload_data, n);
+            return MHD_YES;
+        }
+        /* the whole body is in */
+        srv_req r = {srv, c->th, c->body.p, c->body.len, c->route, -1, "application/json"};
+        int status;
+        if (c->too_large)
+            status = srv_error(&r, 413, E_BODY_TOO_LARGE, "the body is larger than %zu bytes",
+                               srv->o.max_body_bytes);
+        else if (c->body.oom)
+            status = srv_error(&r, 500, E_INTERNAL, "out of memory");
+        else
+            status = routes[c->route].fn(&r);
+        return send_reply(&r, conn, status, NULL, c->t0);
+    }
+
+    /* the headers of a new request */
+    uint64_t t0 = srv_now_us();
+    srv_thread *th = get_thread(srv);
+    if (!th) return MHD_NO;
+    srv_req r = {srv, th, NULL, 0, R_OTHER, -1, "application/json"};
+    const struct route *rt = NULL;
+    for (size_t i = 0; i < NROUTES; i++)
+        if (strcmp(url, routes[i].path) == 0) rt = &routes[i];
+    if (!rt)
+        return send_reply(&r, conn, srv_error(&r, 404, E_NOT_FOUND, "no route %s", url), NULL, t0);
+    r.route = rt->id;
+    int is_get = strcmp(rt->method, "GET") == 0;
+    if (strcmp(method, rt->method) != 0 && !(is_get && strcmp(method, "HEAD") == 0)) {
+        int st = srv_error(&r, 405, E_METHOD_NOT_ALLOWED, "%s takes %s, not %s", rt->path,
+                           is_get ? "GET or HEAD" : rt->method, method);
+        return send_reply(&r, conn, st, is_get ? "GET, HEAD" : rt->method, t0);
+    }
+    const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+    if (!is_get && !content_type_ok(ct)) {
+        int st = srv_error(&r, 415, E_UNSUPPORTED_MEDIA_TYPE,
+                           "the body must be JSON (Content-Type: application/json), not %s", ct);
+        return send_reply(&r, conn, st, NULL, t0);
+    }
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    if (cl) {
+        char *end;
+        errno = 0;
+        unsigned long long len = strtoull(cl, &end, 10);
+        if (errno == ERANGE || len > srv->o.max_body_bytes) {
+            int st = srv_error(&r, 413, E_BODY_TOO_LARGE,
+                               "the body (Content-Length: %s) is larger than %zu bytes", cl,
+                               srv->o.max_body_bytes);
+            return send_reply(&r, conn, st, NULL, t0);
+        }
+    }
+    if (!(c = conn_get(th))) return MHD_NO;
+    c->route = (int)(rt - routes);
+    c->t0 = t0;
+    *con_cls = c;
+    return MHD_YES;
+}
+
+/* ---- start and stop ------------------------------------------------------------------------ */
+
+/* Makes the listening socket for host:port. Returns the socket or -1 after setting st's
+ * message. */
+static int listen_on(tess_store *st, const char *host, int port, int *family)
+{
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char ports[16];
+    snprintf(ports, sizeof ports, "%d", port);
+    int g = getaddrinfo(host, ports, &hints, &res);
+    if (g != 0) {
+        tess__err_set(&st->err, TESS_EIO, "cannot resolve the address %s: %s", host,
+                      gai_strerror(g));
+        return -1;
+    }
+    int fd = -1, err = 0;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0) {
+            *family = ai->ai_family;
+            break;
+        }
+        err = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        tess__err_set(&st->err, TESS_EIO, "cannot listen on %s port %d: %s", host, port,
+                      strerror(err));
+    else
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    return fd;
+}
+
+static int bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) return -1;
+    if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return -1;
+}
+
+static void free_server(tess_server *srv)
+{
+    if (!srv) return;
+    srv_lookup_release(srv);
+    while (srv->threads) {
+        srv_thread *th = srv->threads;
+        srv->threads = th->next;
+        free_thread(th);
+    }
+    if (srv->key_made) pthread_key_delete(srv->key);
+    pthread_mutex_destroy(&srv->threads_lock);
+    pthread_mutex_destroy(&srv->store_lock);
+    tess__free(srv->host);
+    tess__free(srv);
+}
+
+int tess_server_start(tess_store *st, const tess_server_opts *opts, tess_server **out)
+{
+    int rc = TESS_OK, fd = -1, family = AF_INET;
+    tess_server *srv = NULL;
+    *out = NULL;
+    if (!st) return TESS_EINVAL;
+    if ((rc = tess__store_enter(st)) != TESS_OK) return rc;
+    tess_server_opts o;
+    if (opts)
+        o = *opts;
+    else
+        memset(&o, 0, sizeof o);
+    if (!o.host || !*o.host) o.host = "127.0.0.1";
+    if (o.threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        o.threads = n > 0 ? (int)(n > 256 ? 256 : n) : 1;
+    }
+    if (!o.max_body_bytes) o.max_body_bytes = DEF_MAX_BODY;
+    if (!o.max_entities) o.max_entities = DEF_MAX_ENTITIES;
+    if (!o.max_json_depth) o.max_json_depth = DEF_MAX_DEPTH;
+    if (!o.max_connections) o.max_connections = DEF_MAX_CONNECTIONS;
+    if (!o.timeout_s) o.timeout_s = DEF_TIMEOUT_S;
+    if (!o.connection_memory) o.connection_memory = DEF_CONN_MEMORY;
+    if (o.port < 0 || o.port > 65535 || o.threads < 0 || o.threads > 1024 || o.max_json_depth < 2 ||
+        o.connection_memory < 4096 || o.max_connections < (unsigned)o.threads) {
+        return tess__err_set(&st->err, TESS_EINVAL,
+                             "invalid server options: port 0..65535, threads 1..1024, JSON depth "
+                             ">= 2, connection memory >= 4096, connections >= threads");
+    }
+
+    if (!(srv = tess__calloc(1, sizeof *srv))) return TESS_ENOMEM;
+    pthread_mutex_init(&srv->threads_lock, NULL);
+    pthread_mutex_init(&srv->store_lock, NULL);
+    srv->st = st;
+    srv->started_us = srv_now_us();
+    if (!(srv->host = tess__strdup(o.host))) {
+        rc = TESS_ENOMEM;
+        goto out;
+    }
+    o.host = srv->host;
+    srv->o = o;
+    if (pthread_key_create(&srv->key, NULL) != 0) {
+        rc = TESS_ENOMEM;
+        goto out;
+    }
+    srv->key_made = 1;
+    if ((rc = srv_lookup_init(srv)) != TESS_OK) goto out;
+
+    if ((fd = listen_on(st, o.host, o.port, &family)) < 0) {
+        rc = TESS_EIO;
+        goto out;
+    }
+    srv->port = bound_port(fd);
+
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES) flags |= MHD_USE_EPOLL;
+    if (family == AF_INET6) flags |= MHD_USE_IPv6;
+    srv->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)(o.threads > 1 ? o.threads : 0), MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)o.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o.timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, o.connection_memory, MHD_OPTION_STRICT_FOR_CLIENT,
+        (int)1, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
+        on_connection, srv, MHD_OPTION_END);
+    if (!srv->daemon) {
+        close(fd);
+        rc = tess__err_set(&st->err, TESS_EIO, "cannot start the HTTP server on %s port %d", o.host,
+                           srv->port);
+        goto out;
+    }
+out:
+    if (rc != TESS_OK) {
+        free_server(srv);
+        return rc;
+    }
+    *out = srv;
+    return TESS_OK;
+}
+
+int tess_server_port(const tess_server *srv)
+{
+    return srv ? srv->port : 0;
+}
+
+void tess_server_stop(tess_server *srv)
+{
+    if (!srv) return;
+    if (srv->daemon) {
+        /* stop accepting, give the connections in progress a moment, then close them all */
+        MHD_socket lfd = MHD_quiesce_daemon(srv->daemon);
+        if (lfd != MHD_INVALID_SOCKET) close(lfd);
+        for (int i = 0; i < 100; i++) {
+            const union MHD_DaemonInfo *info =
+                MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+            if (!info || info->num_connections == 0) break;
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        MHD_stop_daemon(srv->daemon);
+    }
+    free_server(srv);
+}

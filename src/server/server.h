@@ -1,0 +1,179 @@
+/* server.h — what the files of the feature server share (src/server/):
+ *
+ *   server.c   the tess_server handle, libmicrohttpd glue, the route table, request bodies and
+ *              their limits, error replies, /health
+ *   lookup.c   POST /get-online-features: request parsing, the query cache, the registry
+ *              version watcher, the response writer
+ *   jsonw.c    the hand-written JSON output (strings, floats, timestamps) and the depth scan
+ *   metrics.c  per-thread counters and the Prometheus text of GET /metrics
+ *
+ * Threads: libmicrohttpd runs a pool of worker threads; each connection stays on one of them.
+ * Each worker owns a srv_thread (made on its first request, found through a pthread key): its
+ * lookup session, its output buffer and its metric counters, so the hot path takes no lock but
+ * the query cache's read lock. The server keeps the list of srv_threads and frees them after
+ * libmicrohttpd has joined its threads. Calls on the store handle itself (making sessions and
+ * queries, reading the registry version) are serialised by srv->store_lock.
+ */
+#ifndef TESS_SERVER_SERVER_H
+#define TESS_SERVER_SERVER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tessera.h"
+
+/* jsonw.c: a growable output buffer with a sticky out-of-memory flag, so that writers need
+ * not check every append: check `oom` once at the end. */
+typedef struct srv_buf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} srv_buf;
+
+void srv_buf_release(srv_buf *b);
+/* Room for n more bytes: returns the place to write them, or NULL (and sets oom). */
+char *srv_reserve(srv_buf *b, size_t n);
+void srv_put(srv_buf *b, const char *s, size_t n);
+void srv_puts(srv_buf *b, const char *s);
+void srv_printf(srv_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A quoted JSON string: control characters as \u00XX, invalid UTF-8 as U+FFFD. */
+void srv_put_str(srv_buf *b, const char *s, size_t n);
+void srv_put_int(srv_buf *b, int64_t v);
+/* A float64 as JSON: the shortest form that reads back to the same double, with ".0" when it
+ * would look like an integer; NaN and infinities as the strings "NaN", "Infinity", "-Infinity"
+ * (protobuf's JSON mapping, which Feast's server uses). */
+void srv_put_float(srv_buf *b, double v);
+void srv_put_ts(srv_buf *b, int64_t us); /* a quoted RFC 3339 timestamp with Z */
+
+/* Routes (metrics labels). R_OTHER: every path that is not in the route table. */
+enum { R_GET_ONLINE, R_PUSH, R_WRITE_ONLINE, R_HEALTH, R_METRICS, R_OTHER, R__COUNT };
+
+/* The "code" of error bodies; docs/server.md lists them with their HTTP statuses. */
+enum {
+    E_INVALID_JSON,
+    E_TOO_DEEP,
+    E_INVALID_REQUEST,
+    E_UNKNOWN_FIELD,
+    E_UNKNOWN_FEATURE,
+    E_UNKNOWN_SERVICE,
+    E_NOTHING_APPLIED,
+    E_UNKNOWN_ENTITY_KEY,
+    E_MISSING_ENTITY_KEY,
+    E_MISSING_REQUEST_FIELD,
+    E_INVALID_ENTITY_VALUE,
+    E_LENGTH_MISMATCH,
+    E_TOO_MANY_ENTITIES,
+    E_BODY_TOO_LARGE,
+    E_UNSUPPORTED_MEDIA_TYPE,
+    E_NOT_FOUND,
+    E_METHOD_NOT_ALLOWED,
+    E_NOT_IMPLEMENTED,
+    E_INTERNAL,
+    E__COUNT
+};
+extern const char *const srv_error_codes[E__COUNT];
+
+/* Latency histogram buckets (upper bounds in microseconds; +Inf is implicit). */
+#define SRV_NBUCKETS 14
+extern const uint64_t srv_bucket_us[SRV_NBUCKETS];
+
+/* Counters of one worker thread. Only that thread writes them (relaxed atomics, no lock
+ * prefix); /metrics sums them over the threads. */
+typedef struct srv_metrics {
+    _Atomic uint64_t requests[R__COUNT][6]; /* [route][status / 100] */
+    _Atomic uint64_t errors[R__COUNT][E__COUNT];
+    _Atomic uint64_t buckets[R__COUNT][SRV_NBUCKETS + 1]; /* not cumulative; last: +Inf */
+    _Atomic uint64_t sum_us[R__COUNT];
+    _Atomic uint64_t entities; /* entity rows looked up */
+} srv_metrics;
+
+static inline void srv_count(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+typedef struct srv_conn srv_conn;
+
+/* One worker thread's state. */
+typedef struct srv_thread {
+    struct srv_thread *next; /* srv->threads */
+    tess_session *session;   /* made on the first lookup; NULL until then */
+    srv_buf out;             /* the response body being written (reused) */
+    srv_buf key;             /* the query-cache key being built (reused) */
+    tess_value *inputs;      /* entity rows of the lookup being run (reused) */
+    size_t inputs_cap;
+    srv_conn *free_conns; /* recycled per-connection states */
+    int nfree_conns;
+    srv_metrics m;
+} srv_thread;
+
+typedef struct srv_qentry srv_qentry;
+
+struct tess_server {
+    tess_store *st;
+    tess_server_opts o; /* with the defaults filled in */
+    char *host;         /* o.host points here */
+    int port;
+    struct MHD_Daemon *daemon;
+    pthread_key_t key; /* -> srv_thread */
+    int key_made;
+
+    pthread_mutex_t threads_lock; /* srv->threads */
+    srv_thread *threads;
+
+    pthread_mutex_t store_lock; /* every call on st */
+
+    /* the query cache (lookup.c) */
+    pthread_rwlock_t cache_lock;
+    srv_qentry **cache; /* SRV_CACHE_BUCKETS chains */
+    size_t cache_count;
+
+    /* the registry version watcher (lookup.c) */
+    _Atomic int64_t version; /* latest applied registry version seen; 0: none */
+    pthread_t watcher;
+    int watcher_started;
+    pthread_mutex_t watch_lock;
+    pthread_cond_t watch_cond;
+    int stopping;
+
+    _Atomic int64_t connections; /* open now */
+    uint64_t started_us;         /* monotonic clock at start */
+};
+
+/* A request as the handlers see it: the whole body, and where to answer. */
+typedef struct srv_req {
+    tess_server *srv;
+    srv_thread *th;
+    const char *body;
+    size_t n;
+    int route;
+    int ecode;         /* E_* of an error reply, -1 otherwise */
+    const char *ctype; /* content type of th->out */
+} srv_req;
+
+/* Writes the JSON error body into th->out and returns `status` (handlers return it). */
+int srv_error(srv_req *r, int status, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Monotonic clock in microseconds. */
+uint64_t srv_now_us(void);
+
+/* lookup.c */
+int srv_handle_get_online(srv_req *r);
+int srv_lookup_init(tess_server *srv); /* the cache and the watcher; TESS_OK or an error */
+void srv_lookup_release(tess_server *srv);
+void srv_thread_release_lookup(srv_thread *th);
+
+/* metrics.c */
+void srv_metrics_record(srv_thread *th, int route, int status, int ecode, uint64_t us);
+int srv_handle_metrics(srv_req *r);
+extern const char *const srv_route_names[R__COUNT];
+
+/* The offset of the first bracket deeper than max_depth in a JSON text, or -1. Strings are
+ * skipped (escapes included); the rest of the syntax is left to the parser. */
+long srv_json_too_deep(const char *p, size_t n, int max_depth);
+
+#endif

@@ -1,0 +1,865 @@
+/* online.c — the public API of the online store (include/tessera.h): queries, lookup
+ * sessions, lookups and materialization. What a record holds and how values are computed is
+ * src/online/oview.c's; this file resolves names, batches keys (one back-end round trip per
+ * lookup, whatever the number of views and entities), and walks the offline store.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/arena.h"
+#include "core/bytes.h"
+#include "core/time.h"
+#include "expr/expr_int.h"
+#include "offline/batch.h"
+#include "offline/evstore.h"
+#include "offline/segment.h"
+#include "offline/reader_int.h"
+#include "online/record.h"
+#include "registry/registry.h"
+#include "store/store_int.h"
+#include "tessera.h"
+
+#define OOM(err) tess__err_set((err), TESS_ENOMEM, "out of memory")
+
+const char *tess_type_name(int type)
+{
+    return tess__type_name((tess__type)(type >= 0 && type < TESS_T__COUNT ? type : 0));
+}
+
+const char *tess_status_name(int status)
+{
+    switch (status) {
+    case TESS_STATUS_PRESENT: return "PRESENT";
+    case TESS_STATUS_NOT_FOUND: return "NOT_FOUND";
+    case TESS_STATUS_NULL_VALUE: return "NULL_VALUE";
+    case TESS_STATUS_OUTSIDE_MAX_AGE: return "OUTSIDE_MAX_AGE";
+    default: return "UNKNOWN";
+    }
+}
+
+int tess_value_parse(const char *text, size_t n, int type, tess_value *out)
+{
+    const char *why;
+    bool b;
+    memset(out, 0, sizeof(*out));
+    out->type = type;
+    if (!text) return TESS_EINVAL;
+    switch (type) {
+    case TESS_TYPE_BOOL:
+        if (tess__rd_parse_bool(text, n, &b)) return TESS_EPARSE;
+        out->u.b = b;
+        return TESS_OK;
+    case TESS_TYPE_INT64:
+        return tess__rd_parse_i64(text, n, &out->u.i, &why) ? TESS_EPARSE : TESS_OK;
+    case TESS_TYPE_TIMESTAMP:
+        return tess__ts_parse(text, n, &out->u.i, &why) ? TESS_EPARSE : TESS_OK;
+    case TESS_TYPE_FLOAT64: {
+        char tmp[64], *end;
+        if (n == 0 || n >= sizeof tmp) return TESS_EPARSE;
+        memcpy(tmp, text, n);
+        tmp[n] = '\0';
+        if (tmp[0] == ' ' || tmp[0] == '\t') return TESS_EPARSE;
+        out->u.f = strtod(tmp, &end);
+        return *end == '\0' ? TESS_OK : TESS_EPARSE;
+    }
+    case TESS_TYPE_STRING:
+        out->u.s.p = text;
+        out->u.s.n = n;
+        return TESS_OK;
+    default:
+        return TESS_EINVAL;
+    }
+}
+
+size_t tess_value_format(const tess_value *v, char *buf, size_t cap)
+{
+    char tmp[64];
+    const char *p = tmp;
+    size_t n;
+    if (!v || v->null) {
+        p = "";
+        n = 0;
+    } else {
+        switch (v->type) {
+        case TESS_TYPE_BOOL: p = v->u.b ? "true" : "false"; n = strlen(p); break;
+        case TESS_TYPE_INT64: n = (size_t)snprintf(tmp, sizeof tmp, "%lld", (long long)v->u.i); break;
+        case TESS_TYPE_FLOAT64: n = tess__expr_format_float(v->u.f, tmp); break;
+        case TESS_TYPE_TIMESTAMP: n = tess__ts_format(v->u.i, tmp); break;
+        case TESS_TYPE_STRING: p = v->u.s.p; n = v->u.s.n; break;
+        default: p = ""; n = 0; break;
+        }
+    }
+    if (cap) {
+        size_t k = n < cap - 1 ? n : cap - 1;
+        memcpy(buf, p, k);
+        buf[k] = '\0';
+    }
+    return n;
+}
+
+/* ---- queries ------------------------------------------------------------------------------ */
+
+/* A view a query reads: its join keys come from inputs keyidx[], and it computes the view's
+ * features which[0..nwhich). */
+typedef struct qview {
+    const tess__oview *ov;
+    size_t *keyidx;
+    size_t *which;
+    size_t nwhich;
+} qview;
+
+/* An output: a view's feature (qv, pos in which) or an on-demand feature. */
+typedef struct qout {
+    long qv;
+    size_t pos;
+    const tess__odf *odf;
+    size_t *odf_qv, *odf_pos; /* per odf input: where its value comes from */
+    size_t *odf_req;          /* per request field: its input index */
+} qout;
+
+struct tess_query {
+    tess__snap *snap;
+    tess__arena arena; /* everything below */
+    size_t ninputs;
+    const char **in_names;
+    tess__type *in_types;
+    bool *in_req;
+    size_t nout;
+    const char **out_names;
+    tess__type *out_types;
+    qout *outs;
+    size_t nqv;
+    qview *qv;
+};
+
+void tess_query_free(tess_query *q)
+{
+    if (!q) return;
+    tess__snap_unref(q->snap);
+    tess__arena_release(&q->arena);
+    tess__free(q);
+}
+
+const tess__view *tess__query_view(const tess_query *q, size_t i)
+{
+    return i < q->nqv ? tess__oview_view(q->qv[i].ov) : NULL;
+}
+
+int64_t tess_query_version(const tess_query *q)
+{
+    return q->snap->version;
+}
+
+size_t tess_query_ninputs(const tess_query *q)
+{
+    return q->ninputs;
+}
+
+const char *tess_query_input(const tess_query *q, size_t i, int *type, int *is_request)
+{
+    if (i >= q->ninputs) return NULL;
+    if (type) *type = (int)q->in_types[i];
+    if (is_request) *is_request = q->in_req[i];
+    return q->in_names[i];
+}
+
+size_t tess_query_nfeatures(const tess_query *q)
+{
+    return q->nout;
+}
+
+const char *tess_query_feature(const tess_query *q, size_t i, int *type)
+{
+    if (i >= q->nout) return NULL;
+    if (type) *type = (int)q->out_types[i];
+    return q->out_names[i];
+}
+
+/* The input named `name` of type t, added if new. Errors: a name used with two types. */
+static int input_of(tess_query *q, const char *name, tess__type t, bool req, size_t cap,
+                    size_t *idx, tess__err *err)
+{
+    for (size_t i = 0; i < q->ninputs; i++)
+        if (strcmp(q->in_names[i], name) == 0) {
+            if (q->in_types[i] != t)
+                return tess__err_set(err, TESS_EINVAL, "input %s is used as %s and as %s", name,
+                                     tess__type_name(q->in_types[i]), tess__type_name(t));
+            *idx = i;
+            return TESS_OK;
+        }
+    if (q->ninputs == cap) return OOM(err);
+    q->in_names[q->ninputs] = name;
+    q->in_types[q->ninputs] = t;
+    q->in_req[q->ninputs] = req;
+    *idx = q->ninputs++;
+    return TESS_OK;
+}
+
+/* The (qview, position) of feature f, added if new. */
+static int feature_slot(tess_query *q, tess__snap *snap, const tess__feature *f, size_t *qvi,
+                        size_t *pos, size_t incap, tess__err *err)
+{
+    const tess__view *v = f->view;
+    size_t vi = 0;
+    while (vi < snap->defs->nviews && snap->defs->views[vi] != v) vi++;
+    if (vi == snap->defs->nviews || !snap->ov[vi])
+        return tess__err_set(err, TESS_NOTFOUND, "feature view %s is not served online (online: "
+                             "false)", v->name);
+    size_t k = 0;
+    while (k < q->nqv && q->qv[k].ov != snap->ov[vi]) k++;
+    qview *qv = &q->qv[k];
+    if (k == q->nqv) {
+        q->nqv++;
+        qv->ov = snap->ov[vi];
+        qv->keyidx = tess__arena_alloc(&q->arena, v->njoin * sizeof(size_t));
+        qv->which = tess__arena_alloc(&q->arena, v->nfeatures * sizeof(size_t));
+        if (!qv->keyidx || !qv->which) return OOM(err);
+        for (size_t j = 0; j < v->njoin; j++) {
+            const tess__column *c = &v->source->schema[v->join_cols[j]];
+            int rc = input_of(q, c->name, c->type, false, incap, &qv->keyidx[j], err);
+            if (rc) return rc;
+        }
+    }
+    size_t p = 0;
+    while (p < qv->nwhich && qv->which[p] != f->index) p++;
+    if (p == qv->nwhich) qv->which[qv->nwhich++] = f->index;
+    *qvi = k;
+    *pos = p;
+    return TESS_OK;
+}
+
+static int build_query(tess_query *q, tess__snap *snap, const tess__service_item *items,
+                       size_t nitems, int full_names, tess__err *err)
+{
+    const tess__defs *d = snap->defs;
+    /* bounds: inputs are join keys of views and request fields; views at most all of them */
+    size_t incap = 0;
+    for (size_t i = 0; i < d->nviews; i++) incap += d->views[i]->njoin;
+    for (size_t i = 0; i < nitems; i++)
+        if (items[i].odf) incap += items[i].odf->nrequest;
+    tess__arena *a = &q->arena;
+    q->in_names = tess__arena_alloc(a, (incap + 1) * sizeof(char *));
+    q->in_types = tess__arena_alloc(a, (incap + 1) * sizeof(tess__type));
+    q->in_req = tess__arena_alloc(a, (incap + 1) * sizeof(bool));
+    q->qv = tess__arena_alloc(a, (d->nviews + 1) * sizeof(qview));
+    q->outs = tess__arena_alloc(a, (nitems + 1) * sizeof(qout));
+    q->out_names = tess__arena_alloc(a, (nitems + 1) * sizeof(char *));
+    q->out_types = tess__arena_alloc(a, (nitems + 1) * sizeof(tess__type));
+    if (!q->in_names || !q->in_types || !q->in_req || !q->qv || !q->outs || !q->out_names ||
+        !q->out_types)
+        return OOM(err);
+    memset(q->qv, 0, (d->nviews + 1) * sizeof(qview));
+    memset(q->outs, 0, (nitems + 1) * sizeof(qout));
+    int rc = TESS_OK;
+    for (size_t i = 0; !rc && i < nitems; i++) {
+        qout *o = &q->outs[i];
+        if (items[i].feature) {
+            const tess__feature *f = items[i].feature;
+            size_t qvi;
+            rc = feature_slot(q, snap, f, &qvi, &o->pos, incap, err);
+            o->qv = (long)qvi;
+            q->out_types[i] = f->type;
+            if (full_names) {
+                size_t n = strlen(f->view->name) + 2 + strlen(f->name) + 1;
+                char *s = tess__arena_alloc(a, n);
+                if (!s) return OOM(err);
+                snprintf(s, n, "%s__%s", f->view->name, f->name);
+                q->out_names[i] = s;
+            } else {
+                q->out_names[i] = f->name;
+            }
+            continue;
+        }
+        const tess__odf *odf = items[i].odf;
+        o->qv = -1;
+        o->odf = odf;
+        q->out_names[i] = odf->name;
+        q->out_types[i] = odf->type;
+        o->odf_qv = tess__arena_alloc(a, (odf->ninputs + 1) * sizeof(size_t));
+        o->odf_pos = tess__arena_alloc(a, (odf->ninputs + 1) * sizeof(size_t));
+        o->odf_req = tess__arena_alloc(a, (odf->nrequest + 1) * sizeof(size_t));
+        if (!o->odf_qv || !o->odf_pos || !o->odf_req) return OOM(err);
+        for (size_t k = 0; !rc && k < odf->ninputs; k++)
+            rc = feature_slot(q, snap, odf->inputs[k], &o->odf_qv[k], &o->odf_pos[k], incap, err);
+        for (size_t k = 0; !rc && k < odf->nrequest; k++)
+            rc = input_of(q, odf->request[k].name, odf->request[k].type, true, incap,
+                          &o->odf_req[k], err);
+    }
+    q->nout = nitems;
+    return rc;
+}
+
+int tess_query_new(tess_store *st, const char *service, const char *const *features,
+                   size_t nfeatures, int full_feature_names, tess_query **out)
+{
+    if (out) *out = NULL;
+    int rc = tess__store_enter(st);
+    if (rc) return rc;
+    if (!out) return tess__err_set(&st->err, TESS_EINVAL, "no output pointer");
+    if ((service != NULL) == (features != NULL && nfeatures > 0))
+        return tess__err_set(&st->err, TESS_EINVAL,
+                             "give either a feature service or a list of features");
+    tess__snap *snap;
+    if ((rc = tess__store_snap(st, &snap))) return rc;
+    const tess__service_item *items;
+    tess__service_item *owned = NULL;
+    size_t nitems;
+    if (service) {
+        const tess__service *sv = tess__defs_service(snap->defs, service);
+        if (!sv)
+            return tess__err_set(&st->err, TESS_NOTFOUND, "no feature service \"%s\"", service);
+        items = sv->items;
+        nitems = sv->nitems;
+    } else {
+        if ((rc = tess__defs_resolve(snap->defs, features, nfeatures, &owned, &nitems, &st->err)))
+            return rc;
+        items = owned;
+    }
+    tess_query *q = tess__calloc(1, sizeof(*q));
+    if (!q) {
+        tess__free(owned);
+        return OOM(&st->err);
+    }
+    tess__snap_ref(snap);
+    q->snap = snap;
+    rc = build_query(q, snap, items, nitems, full_feature_names, &st->err);
+    tess__free(owned);
+    if (rc) {
+        tess_query_free(q);
+        return rc;
+    }
+    *out = q;
+    return TESS_OK;
+}
+
+/* ---- sessions and lookups ------------------------------------------------------------------ */
+
+struct tess_session {
+    tess__kv *kv;
+    tess__err err;
+    tess__arena arena;
+    tess__buf keybuf;
+    size_t cap; /* values of the result arrays */
+    tess_value *vals;
+    int *statuses;
+    int64_t *event_ts;
+    size_t kcap; /* keys */
+    tess__str *keys, *recs;
+    size_t *koff;
+};
+
+static pthread_mutex_t kv_open_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int tess_session_new(tess_store *st, tess_session **out)
+{
+    *out = NULL;
+    if (!st) return TESS_EINVAL;
+    if (st->open_rc) return st->open_rc;
+    tess__kv *kv;
+    pthread_mutex_lock(&kv_open_mu); /* sessions are made from several threads */
+    int rc = tess__store_kv(st, &kv);
+    pthread_mutex_unlock(&kv_open_mu);
+    if (rc) return rc;
+    tess_session *s = tess__calloc(1, sizeof(*s));
+    if (!s) return TESS_ENOMEM;
+    s->kv = kv;
+    *out = s;
+    return TESS_OK;
+}
+
+void tess_session_free(tess_session *s)
+{
+    if (!s) return;
+    tess__err_release(&s->err);
+    tess__arena_release(&s->arena);
+    tess__buf_release(&s->keybuf);
+    tess__free(s->vals);
+    tess__free(s->statuses);
+    tess__free(s->event_ts);
+    tess__free(s->keys);
+    tess__free(s->recs);
+    tess__free(s->koff);
+    tess__free(s);
+}
+
+const char *tess_session_errmsg(const tess_session *s)
+{
+    return s ? tess__err_msg(&s->err) : "no session";
+}
+
+static int reserve(tess_session *s, size_t nvals, size_t nkeys)
+{
+    if (nvals > s->cap) {
+        size_t c = nvals * 2;
+        tess_value *v = tess__realloc(s->vals, c * sizeof(*v));
+        if (v) s->vals = v;
+        int *st = tess__realloc(s->statuses, c * sizeof(int));
+        if (st) s->statuses = st;
+        int64_t *ts = tess__realloc(s->event_ts, c * sizeof(int64_t));
+        if (ts) s->event_ts = ts;
+        if (!v || !st || !ts) return TESS_ENOMEM;
+        s->cap = c;
+    }
+    if (nkeys > s->kcap) {
+        size_t c = nkeys * 2;
+        tess__str *k = tess__realloc(s->keys, c * sizeof(*k));
+        if (k) s->keys = k;
+        tess__str *r = tess__realloc(s->recs, c * sizeof(*r));
+        if (r) s->recs = r;
+        size_t *o = tess__realloc(s->koff, (c + 1) * sizeof(size_t));
+        if (o) s->koff = o;
+        if (!k || !r || !o) return TESS_ENOMEM;
+        s->kcap = c;
+    }
+    return TESS_OK;
+}
+
+/* A caller's value as an internal one of type `want` (int64 and timestamp interchange). */
+static bool to_internal(const tess_value *in, tess__type want, tess__value *out)
+{
+    if (in->null) {
+        *out = tess__null(want);
+        return true;
+    }
+    tess__type t = (tess__type)in->type;
+    if (t != want && !((t == TESS_T_INT64 || t == TESS_T_TIMESTAMP) &&
+                       (want == TESS_T_INT64 || want == TESS_T_TIMESTAMP)))
+        return false;
+    out->type = want;
+    out->null = false;
+    switch (want) {
+    case TESS_T_BOOL: out->u.b = in->u.b != 0; break;
+    case TESS_T_FLOAT64: out->u.f = in->u.f; break;
+    case TESS_T_STRING: out->u.s = (tess__str){in->u.s.p, in->u.s.n}; break;
+    default: out->u.i = in->u.i; break;
+    }
+    return true;
+}
+
+static void to_public(const tess__value *in, tess_value *out)
+{
+    out->type = (int)in->type;
+    out->null = in->null;
+    out->u.i = 0;
+    if (in->null) return;
+    switch (in->type) {
+    case TESS_T_BOOL: out->u.b = in->u.b; break;
+    case TESS_T_FLOAT64: out->u.f = in->u.f; break;
+    case TESS_T_STRING:
+        out->u.s.p = in->u.s.p;
+        out->u.s.n = in->u.s.n;
+        break;
+    default: out->u.i = in->u.i; break;
+    }
+}
+
+int tess_get_online(tess_session *s, const tess_query *q, const tess_value *inputs, size_t nrows,
+                    int64_t now, tess_online_result *out)
+{
+    if (!s) return TESS_EINVAL;
+    tess__err_clear(&s->err);
+    if (!q || !out || (nrows && !inputs))
+        return tess__err_set(&s->err, TESS_EINVAL, "missing query, inputs or result");
+    memset(out, 0, sizeof(*out));
+    tess__arena_reset(&s->arena);
+    tess__buf_reset(&s->keybuf);
+    if (now == 0 && tess__now(&now))
+        return tess__err_set(&s->err, TESS_EINVAL, "TESSERA_NOW is not a timestamp");
+    size_t nk = q->nqv * nrows, nv = q->nout * nrows;
+    if (reserve(s, nv, nk)) return OOM(&s->err);
+    /* typed inputs */
+    tess__value *in = tess__arena_alloc(&s->arena, (q->ninputs * nrows + 1) * sizeof(*in));
+    if (!in) return OOM(&s->err);
+    for (size_t r = 0; r < nrows; r++)
+        for (size_t i = 0; i < q->ninputs; i++) {
+            const tess_value *v = &inputs[r * q->ninputs + i];
+            if (!to_internal(v, q->in_types[i], &in[r * q->ninputs + i]))
+                return tess__err_set(&s->err, TESS_EINVAL, "row %zu: %s must be %s, got %s",
+                                     r + 1, q->in_names[i], tess__type_name(q->in_types[i]),
+                                     tess_type_name(v->type));
+        }
+    /* keys of every (view, row), then one batch read */
+    tess__value keyv[16];
+    for (size_t k = 0; k < q->nqv; k++) {
+        const qview *qv = &q->qv[k];
+        const tess__view *v = tess__oview_view(qv->ov);
+        for (size_t r = 0; r < nrows; r++) {
+            for (size_t j = 0; j < v->njoin && j < 16; j++)
+                keyv[j] = in[r * q->ninputs + qv->keyidx[j]];
+            s->koff[k * nrows + r] = s->keybuf.len;
+            int rc = tess__oview_key(qv->ov, keyv, &s->keybuf);
+            if (rc == TESS_NOTFOUND)
+                return tess__err_set(&s->err, TESS_EINVAL, "row %zu: a join key of view %s is "
+                                     "null", r + 1, v->name);
+            if (rc) return rc == TESS_ENOMEM ? OOM(&s->err) : tess__err_set(&s->err, rc, "bad key");
+        }
+    }
+    s->koff[nk] = s->keybuf.len;
+    for (size_t i = 0; i < nk; i++)
+        s->keys[i] = (tess__str){s->keybuf.p + s->koff[i], s->koff[i + 1] - s->koff[i]};
+    int rc = nk ? tess__kv_get(s->kv, s->keys, nk, s->recs, &s->arena, &s->err) : TESS_OK;
+    if (rc) return rc;
+    /* evaluate each view's features per row */
+    size_t maxw = 0;
+    for (size_t k = 0; k < q->nqv; k++)
+        if (q->qv[k].nwhich > maxw) maxw = q->qv[k].nwhich;
+    tess__value **vv = tess__arena_alloc(&s->arena, (q->nqv + 1) * sizeof(*vv));
+    int **vs = tess__arena_alloc(&s->arena, (q->nqv + 1) * sizeof(*vs));
+    int64_t **vt = tess__arena_alloc(&s->arena, (q->nqv + 1) * sizeof(*vt));
+    if (!vv || !vs || !vt) return OOM(&s->err);
+    for (size_t k = 0; k < q->nqv; k++) {
+        const qview *qv = &q->qv[k];
+        size_t m = qv->nwhich * nrows + 1;
+        vv[k] = tess__arena_alloc(&s->arena, m * sizeof(tess__value));
+        vs[k] = tess__arena_alloc(&s->arena, m * sizeof(int));
+        vt[k] = tess__arena_alloc(&s->arena, m * sizeof(int64_t));
+        if (!vv[k] || !vs[k] || !vt[k]) return OOM(&s->err);
+        for (size_t r = 0; r < nrows; r++) {
+            const tess__str *rec = &s->recs[k * nrows + r];
+            size_t o = r * qv->nwhich;
+            rc = tess__oview_eval(qv->ov, rec->p, rec->n, now, qv->which, qv->nwhich, &s->arena,
+                                  vv[k] + o, vs[k] + o, vt[k] + o, &s->err);
+            if (rc) return rc;
+        }
+    }
+    /* outputs */
+    tess__value tmp[64];
+    for (size_t r = 0; r < nrows; r++)
+        for (size_t i = 0; i < q->nout; i++) {
+            const qout *o = &q->outs[i];
+            size_t at = r * q->nout + i;
+            if (o->qv >= 0) {
+                size_t src = r * q->qv[o->qv].nwhich + o->pos;
+                to_public(&vv[o->qv][src], &s->vals[at]);
+                s->statuses[at] = vs[o->qv][src];
+                s->event_ts[at] = vt[o->qv][src];
+                continue;
+            }
+            const tess__odf *odf = o->odf;
+            size_t nvars = odf->ninputs + odf->nrequest;
+            tess__value *vars = nvars <= 64 ? tmp : tess__arena_alloc(&s->arena, nvars * sizeof(*vars));
+            if (!vars) return OOM(&s->err);
+            for (size_t k = 0; k < odf->ninputs; k++)
+                vars[k] = vv[o->odf_qv[k]][r * q->qv[o->odf_qv[k]].nwhich + o->odf_pos[k]];
+            for (size_t k = 0; k < odf->nrequest; k++)
+                vars[odf->ninputs + k] = in[r * q->ninputs + o->odf_req[k]];
+            tess__value res;
+            rc = tess__expr_eval(odf->expr, vars, &s->arena, &res);
+            if (rc) return rc == TESS_ENOMEM ? OOM(&s->err)
+                                             : tess__err_set(&s->err, rc, "on-demand feature %s "
+                                                             "failed", odf->name);
+            to_public(&res, &s->vals[at]);
+            s->statuses[at] = res.null ? TESS_STATUS_NULL_VALUE : TESS_STATUS_PRESENT;
+            s->event_ts[at] = 0;
+        }
+    out->nrows = nrows;
+    out->nfeatures = q->nout;
+    out->values = s->vals;
+    out->statuses = s->statuses;
+    out->event_ts = s->event_ts;
+    return TESS_OK;
+}
+
+/* ---- materialization ------------------------------------------------------------------------ */
+
+#define META_VERSION 1
+
+typedef struct meta {
+    bool present;
+    uint64_t fp;
+    uint32_t watermark; /* every ingest number up to it is in the online store */
+    int64_t at;
+} meta;
+
+static int meta_read(tess__kv *kv, const tess__oview *ov, meta *m, tess__arena *a, tess__err *err)
+{
+    tess__buf k = TESS__BUF_INIT;
+    memset(m, 0, sizeof(*m));
+    if (tess__oview_meta_key(ov, &k)) return OOM(err);
+    tess__str key = {k.p, k.len}, val;
+    int rc = tess__kv_get(kv, &key, 1, &val, a, err);
+    tess__buf_release(&k);
+    if (rc || !val.p) return rc;
+    tess__cur r = tess__cur_init(val.p, val.n);
+    uint8_t ver = tess__cur_u8(&r);
+    m->fp = tess__cur_u64(&r);
+    m->watermark = tess__cur_u32(&r);
+    m->at = tess__cur_i64(&r);
+    if (r.bad || ver != META_VERSION || tess__cur_left(&r) != 0)
+        return tess__err_set(err, TESS_EIO, "damaged online meta record of view %s",
+                             tess__oview_view(ov)->name);
+    m->present = true;
+    return TESS_OK;
+}
+
+static int meta_write(tess__kv *kv, const tess__oview *ov, const meta *m, tess__err *err)
+{
+    tess__buf k = TESS__BUF_INIT, v = TESS__BUF_INIT;
+    int rc = tess__oview_meta_key(ov, &k);
+    if (!rc && !m->present) { /* no watermark: delete it */
+        tess__str key = {k.p, k.len}, none = {NULL, 0};
+        rc = tess__kv_put(kv, &key, &none, 1, err);
+        tess__buf_release(&k);
+        return rc;
+    }
+    if (!rc) rc = tess__put_u8(&v, META_VERSION);
+    if (!rc) rc = tess__put_u64(&v, m->fp);
+    if (!rc) rc = tess__put_u32(&v, m->watermark);
+    if (!rc) rc = tess__put_i64(&v, m->at);
+    if (rc) rc = OOM(err);
+    else {
+        tess__str key = {k.p, k.len}, val = {v.p, v.len};
+        rc = tess__kv_put(kv, &key, &val, 1, err);
+    }
+    tess__buf_release(&k);
+    tess__buf_release(&v);
+    return rc;
+}
+
+/* Entities waiting to be written: their keys and rows (row-major, schema order). */
+typedef struct pending {
+    const tess__oview *ov;
+    int64_t now;
+    size_t ncols;
+    size_t n, cap;
+    tess__buf keys;
+    size_t *koff;
+    size_t *first; /* first row of each entity in rows/seq; first[n] = nrows */
+    tess__value *rows;
+    int64_t *seq;
+    size_t nrows, rcap;
+    tess__arena arena; /* string bytes of rows */
+    tess__arena scratch;
+    tess__buf out; /* the record being encoded */
+    tess__err *err;
+    uint64_t entities, events;
+} pending;
+
+/* Applies entity i's rows to its old record. The new record is copied into the scratch arena:
+ * the back end reads it after fn returns. */
+static int flush_fn(void *arg, size_t i, tess__str old, tess__str *new_val, bool *del)
+{
+    pending *p = arg;
+    tess__buf_reset(&p->out);
+    int rc = tess__oview_apply(p->ov, old.p, old.n, p->rows + p->first[i] * p->ncols,
+                               p->seq + p->first[i], p->first[i + 1] - p->first[i], p->now,
+                               &p->scratch, &p->out, p->err);
+    if (rc) return rc;
+    char *c = tess__arena_alloc(&p->scratch, p->out.len);
+    if (!c) return OOM(p->err);
+    memcpy(c, p->out.p, p->out.len);
+    *new_val = (tess__str){c, p->out.len};
+    *del = false;
+    return TESS_OK;
+}
+
+static int pending_flush(tess__kv *kv, pending *p)
+{
+    if (p->n == 0) return TESS_OK;
+    tess__str *keys = tess__arena_alloc(&p->scratch, p->n * sizeof(*keys));
+    if (!keys) return OOM(p->err);
+    p->koff[p->n] = p->keys.len;
+    p->first[p->n] = p->nrows;
+    for (size_t i = 0; i < p->n; i++)
+        keys[i] = (tess__str){p->keys.p + p->koff[i], p->koff[i + 1] - p->koff[i]};
+    int rc = tess__kv_update(kv, keys, p->n, flush_fn, p, p->err);
+    p->entities += p->n;
+    p->n = 0;
+    p->nrows = 0;
+    tess__buf_reset(&p->keys);
+    tess__arena_reset(&p->arena);
+    tess__arena_reset(&p->scratch);
+    return rc;
+}
+
+#define FLUSH_ENTITIES 1024
+#define FLUSH_ROWS 65536
+
+static int pending_row(pending *p, const tess__batch *b, size_t row)
+{
+    if (p->nrows == p->rcap) {
+        size_t c = p->rcap ? p->rcap * 2 : 4096;
+        tess__value *r = tess__realloc(p->rows, c * p->ncols * sizeof(*r));
+        if (r) p->rows = r;
+        int64_t *s = tess__realloc(p->seq, c * sizeof(int64_t));
+        if (s) p->seq = s;
+        if (!r || !s) return OOM(p->err);
+        p->rcap = c;
+    }
+    tess__value *dst = &p->rows[p->nrows * p->ncols];
+    for (size_t c = 0; c < p->ncols; c++) {
+        dst[c] = tess__col_get(&b->cols[c], row);
+        if (!dst[c].null && dst[c].type == TESS_T_STRING) {
+            char *s = tess__arena_strndup(&p->arena, dst[c].u.s.p, dst[c].u.s.n);
+            if (!s) return OOM(p->err);
+            dst[c].u.s.p = s;
+        }
+    }
+    p->seq[p->nrows++] = b->seq ? b->seq[row] : (int64_t)row;
+    p->events++;
+    return TESS_OK;
+}
+
+/* Starts a new entity at row `row` of b (its key). */
+static int pending_entity(pending *p, const tess__batch *b, size_t row)
+{
+    if (p->n + 1 >= p->cap) {
+        size_t c = p->cap ? p->cap * 2 : FLUSH_ENTITIES * 2;
+        size_t *k = tess__realloc(p->koff, (c + 1) * sizeof(size_t));
+        if (k) p->koff = k;
+        size_t *f = tess__realloc(p->first, (c + 1) * sizeof(size_t));
+        if (f) p->first = f;
+        if (!k || !f) return OOM(p->err);
+        p->cap = c;
+    }
+    const tess__view *v = tess__oview_view(p->ov);
+    p->koff[p->n] = p->keys.len;
+    p->first[p->n] = p->nrows;
+    int rc = tess__oview_prefix(p->ov, &p->keys);
+    if (!rc) rc = tess__evkey_encode(&p->keys, b->cols, v->join_cols, v->njoin, row);
+    if (rc) return rc == TESS_ENOMEM ? OOM(p->err) : tess__err_set(p->err, rc, "bad key");
+    p->n++;
+    return TESS_OK;
+}
+
+static void pending_release(pending *p)
+{
+    tess__buf_release(&p->keys);
+    tess__buf_release(&p->out);
+    tess__free(p->koff);
+    tess__free(p->first);
+    tess__free(p->rows);
+    tess__free(p->seq);
+    tess__arena_release(&p->arena);
+    tess__arena_release(&p->scratch);
+}
+
+/* Materializes one view; appends its report to `views`. */
+static int materialize_view(tess_store *st, tess__kv *kv, tess__evstore *es, const tess__oview *ov,
+                            const tess_materialize_opts *opts, int64_t now, json_t *views)
+{
+    tess__err *err = &st->err;
+    const tess__view *v = tess__oview_view(ov);
+    tess__arena a = TESS__ARENA_INIT;
+    meta m;
+    int rc = meta_read(kv, ov, &m, &a, err);
+    tess__arena_release(&a);
+    if (rc) return rc;
+    /* a time range rebuilds the view from the events in it, and leaves no watermark: the next
+       materialization without a range rebuilds it whole */
+    bool full = opts->full || opts->has_range || !m.present || m.fp != tess__oview_fingerprint(ov);
+    uint32_t from = full ? 0 : m.watermark;
+    tess__evstats es_st;
+    if ((rc = tess__evstore_stats(es, v->source, &es_st, err))) {
+        tess__evstats_release(&es_st);
+        return rc;
+    }
+    uint32_t to = es_st.ingests;
+    tess__evstats_release(&es_st);
+    if (full) {
+        tess__buf pre = TESS__BUF_INIT;
+        if (tess__oview_prefix(ov, &pre)) return OOM(err);
+        rc = tess__kv_drop_prefix(kv, (tess__str){pre.p, pre.len}, NULL, err);
+        tess__buf_release(&pre);
+        if (rc) return rc;
+    }
+    pending p = {0};
+    p.ov = ov;
+    p.now = now;
+    p.ncols = v->source->nschema;
+    p.err = err;
+    if (to > from) {
+        tess__evscan *scan = NULL;
+        tess__evorder ord = tess__evorder_of(v->source, v->join_cols, v->njoin);
+        rc = tess__evscan_open(es, v->source, v->join_cols, v->njoin, NULL, 0, &scan, err);
+        const tess__batch *b;
+        while (!rc && (rc = tess__evscan_next(scan, &b, err)) == TESS_OK) {
+            for (size_t r = 0; !rc && r < b->nrows;) {
+                size_t e = r + 1; /* the entity's rows: [r, e) */
+                while (e < b->nrows && tess__ev_cmp_keys(&ord, b, r, b, e) == 0)
+                    e++;
+                bool started = false;
+                for (size_t i = r; !rc && i < e; i++) {
+                    uint32_t ing = (uint32_t)((uint64_t)b->seq[i] >> 32);
+                    if (ing <= from || ing > to) continue;
+                    if (opts->has_range) {
+                        int64_t ts = ((const int64_t *)b->cols[v->source->ts_col].data)[i];
+                        if (ts < opts->start || ts > opts->end) continue;
+                    }
+                    if (!started && (rc = pending_entity(&p, b, r))) break;
+                    started = true;
+                    rc = pending_row(&p, b, i);
+                }
+                if (!rc && (p.n >= FLUSH_ENTITIES || p.nrows >= FLUSH_ROWS))
+                    rc = pending_flush(kv, &p);
+                r = e;
+            }
+        }
+        if (rc == TESS_NOTFOUND) rc = TESS_OK;
+        if (!rc) rc = pending_flush(kv, &p);
+        if (scan) tess__evscan_close(scan);
+    }
+    if (!rc) {
+        meta nm = {!opts->has_range, tess__oview_fingerprint(ov), to > from ? to : from, now};
+        rc = meta_write(kv, ov, &nm, err);
+    }
+    if (!rc) {
+        json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I}", "view", v->name, "mode",
+                              full ? "full" : "incremental", "events", (json_int_t)p.events,
+                              "entities", (json_int_t)p.entities, "watermark", (json_int_t)to);
+        if (!o || json_array_append_new(views, o)) rc = OOM(err);
+    }
+    pending_release(&p);
+    return rc;
+}
+
+int tess_materialize(tess_store *st, const tess_materialize_opts *opts, char **json_out)
+{
+    if (json_out) *json_out = NULL;
+    int rc = tess__store_enter(st);
+    if (rc) return rc;
+    tess_materialize_opts none = {0};
+    if (!opts) opts = &none;
+    if (!json_out) return tess__err_set(&st->err, TESS_EINVAL, "no output pointer");
+    if (opts->has_range && opts->start > opts->end)
+        return tess__err_set(&st->err, TESS_EINVAL, "--start is after --end");
+    tess__snap *snap;
+    tess__kv *kv;
+    tess__evstore *es;
+    if ((rc = tess__store_snap(st, &snap)) || (rc = tess__store_kv(st, &kv)) ||
+        (rc = tess__store_evstore(st, &es)))
+        return rc;
+    const tess__defs *d = snap->defs;
+    for (size_t i = 0; i < opts->nviews; i++) {
+        const tess__view *v = tess__defs_view(d, opts->views[i]);
+        if (!v) return tess__err_set(&st->err, TESS_NOTFOUND, "no feature view \"%s\"",
+                                     opts->views[i]);
+        if (!v->online)
+            return tess__err_set(&st->err, TESS_EINVAL, "feature view %s is not online (online: "
+                                 "false)", v->name);
+    }
+    int64_t now;
+    if (tess__now(&now)) return tess__err_set(&st->err, TESS_EINVAL, "TESSERA_NOW is not a timestamp");
+    json_t *views = json_array();
+    if (!views) return OOM(&st->err);
+    tess__snap_ref(snap);
+    for (size_t i = 0; !rc && i < d->nviews; i++) {
+        if (!snap->ov[i]) continue;
+        bool chosen = opts->nviews == 0;
+        for (size_t k = 0; k < opts->nviews && !chosen; k++)
+            chosen = strcmp(opts->views[k], d->views[i]->name) == 0;
+        if (chosen) rc = materialize_view(st, kv, es, snap->ov[i], opts, now, views);
+    }
+    tess__snap_unref(snap);
+    json_t *res = rc ? NULL : json_pack("{s:o}", "views", views);
+    if (rc) json_decref(views);
+    if (!rc) {
+        *json_out = res ? tess__json_text(res, JSON_COMPACT) : NULL;
+        if (!*json_out) rc = OOM(&st->err);
+    }
+    json_decref(res);
+    return rc;
+}

@@ -1,0 +1,376 @@
+#!/usr/bin/env bash
+# The HTTP feature server (`tessera serve`): lookups in Feast's shapes, /health, /metrics, every
+# caller mistake answered with a 4xx and a JSON error body, oversized and malformed requests,
+# slow clients holding connections while others are served, a new registry version picked up
+# without a restart, and a clean stop on SIGTERM.
+. "$(dirname "$0")/lib.sh"
+
+export TESSERA_NOW=2026-01-01T12:00:00Z
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3 # the system's starts fastest (no pyenv shim)
+R="$TMP/repo"
+mkdir -p "$R/data"
+cat >"$R/tessera.yaml" <<'Y'
+project: serve_test
+Y
+cat >"$R/defs.yaml" <<'Y'
+entities:
+  - {name: user, join_keys: [user_id]}
+sources:
+  - name: tx
+    type: batch
+    path: data/tx*.csv
+    timestamp: ts
+    schema: {user_id: int64, amount: float64, channel: string, ts: timestamp}
+feature_views:
+  - name: spend
+    entities: [user]
+    source: tx
+    ttl: 1d
+    hop: 1h
+    features:
+      - {name: last_amount, expr: amount}
+      - {name: last_channel, expr: channel}
+      - {name: n_2h, agg: count, window: 2h}
+      - {name: sum_1d, agg: sum, expr: amount, window: 1d}
+on_demand_features:
+  - name: ratio
+    inputs: {features: ["spend:sum_1d"], request: {req: float64}}
+    expr: "req / sum_1d"
+feature_services:
+  - name: svc
+    features: ["spend:*", ratio]
+Y
+cat >"$R/data/tx1.csv" <<'C'
+user_id,amount,channel,ts
+1,10.50,web,2026-01-01T10:00:00Z
+1,20.00,app,2026-01-01T11:30:00Z
+2,5.25,"we""b",2026-01-01T09:00:00Z
+3,1.5,old,2025-12-30T09:00:00Z
+C
+T() { run "$TESSERA" -C "$R" "$@"; }
+
+T serve --help
+expect_rc "serve --help" 0
+expect_out "serve --help lists --port" "--port"
+T serve --port 70000
+expect_rc "serve --port 70000 is a usage error" 2
+T serve --threads 0
+expect_rc "serve --threads 0 is a usage error" 2
+run "$TESSERA" -C "$TMP" serve --port 0
+expect_rc "serve outside a repo fails" 1
+
+T apply
+expect_rc "apply" 0
+T ingest tx
+expect_rc "ingest" 0
+T materialize
+expect_rc "materialize" 0
+
+# ---- start --------------------------------------------------------------------------------
+SOUT="$TMP/serve.out"
+SERR="$TMP/serve.err"
+"$TESSERA" -C "$R" serve --port 0 --threads 2 --timeout 2 --max-body 4096 --max-entities 100 \
+  --max-depth 8 >"$SOUT" 2>"$SERR" &
+SPID=$!
+trap 'kill $SPID 2>/dev/null; rm -rf "$TMP"' EXIT
+for _ in $(seq 1 200); do
+  [ -s "$SOUT" ] && break
+  sleep 0.05
+done
+line=$(head -n 1 "$SOUT")
+PORT=${line##*:}
+check "serve prints 'serving on http://127.0.0.1:PORT'" \
+  '[[ "$line" =~ ^serving\ on\ http://127\.0\.0\.1:[0-9]+$ ]] && [ "$PORT" -gt 0 ]'
+U="http://127.0.0.1:$PORT"
+if ! [[ "$PORT" =~ ^[0-9]+$ ]]; then
+  echo "not ok - the server did not start: $(head -c 2000 "$SERR")"
+  exit 1
+fi
+
+# req METHOD PATH [BODY [curl options...]]: status in $CODE, body in $BODY, headers in $HDRS.
+# The body goes with Content-Type $CT (default application/json).
+req() {
+  local m=$1 p=$2
+  shift 2
+  local args=(-s -S -X "$m" -o "$TMP/body" -D "$TMP/hdrs" -w '%{http_code}')
+  if [ $# -gt 0 ]; then
+    args+=(-H "Content-Type: ${CT:-application/json}" --data-binary "$1")
+    shift
+  fi
+  CODE=$(curl "${args[@]}" "$@" "$U$p" 2>"$TMP/curl.err")
+  BODY=$(cat "$TMP/body" 2>/dev/null)
+  HDRS=$(cat "$TMP/hdrs" 2>/dev/null)
+}
+# expect_http NAME CODE ERROR_CODE [TEXT]: the last req answered CODE with that error code.
+expect_http() {
+  local ok=1
+  [ "$CODE" = "$2" ] || ok=0
+  [ -z "${3:-}" ] || [[ "$BODY" == *"{\"error\":{\"code\":\"$3\",\"message\":"* ]] || ok=0
+  [ -z "${4:-}" ] || [[ "$BODY" == *"$4"* ]] || ok=0
+  if [ $ok = 1 ]; then ok "$1"; else not_ok "$1" "status $CODE (expected $2), body: $BODY"; fi
+}
+# checkv NAME CONDITION: like check, showing $out when it fails.
+checkv() {
+  if eval "$2"; then ok "$1"; else not_ok "$1" "condition: $2" "got: $out"; fi
+}
+# jq-free JSON checks: python3 evaluates an expression over the body as `d`.
+jcheck() {
+  local name=$1 expr=$2
+  if printf '%s' "$BODY" | "$PY" -c "import json,sys; d=json.load(sys.stdin); sys.exit(0 if ($expr) else 1)" 2>/dev/null
+  then ok "$name"; else not_ok "$name" "expression: $expr" "body: $BODY"; fi
+}
+
+req GET /health
+check "GET /health is 200" '[ "$CODE" = 200 ]'
+check "GET /health reports the registry version" \
+  '[ "$BODY" = "{\"status\":\"ok\",\"version\":1}" ]'
+req HEAD /health
+check "HEAD /health is 200" '[ "$CODE" = 200 ]'
+
+# ---- lookups ------------------------------------------------------------------------------
+req POST /get-online-features '{"feature_service": "svc", "entities": {"user_id": [1, 2, 9, 3], "req": [100, 1, 2, null]}}'
+check "lookup by service is 200" '[ "$CODE" = 200 ]'
+check "lookup answers application/json" '[[ "$HDRS" == *"Content-Type: application/json"* ]]'
+jcheck "feature_names: join key first, then the service's features" \
+  'd["metadata"]["feature_names"] == ["user_id","last_amount","last_channel","n_2h","sum_1d","ratio"]'
+jcheck "one result per name, one value per entity" \
+  'len(d["results"]) == 6 and all(len(r[k]) == 4 for r in d["results"] for k in ("values","statuses","event_timestamps"))'
+jcheck "join key echoed, PRESENT, epoch timestamps" \
+  'd["results"][0] == {"values":[1,2,9,3],"statuses":["PRESENT"]*4,"event_timestamps":["1970-01-01T00:00:00Z"]*4}'
+jcheck "row-level values, statuses and event timestamps (latest row; ttl)" \
+  'd["results"][1] == {"values":[20.0,5.25,None,None],"statuses":["PRESENT","PRESENT","NOT_FOUND","OUTSIDE_MAX_AGE"],"event_timestamps":["2026-01-01T11:30:00Z","2026-01-01T09:00:00Z","1970-01-01T00:00:00Z","2025-12-30T09:00:00Z"]}'
+jcheck "strings are escaped" 'd["results"][2]["values"][:2] == ["app", "we\"b"]'
+jcheck "window aggregates (count 2h, sum 1d) at TESSERA_NOW" \
+  'd["results"][3]["values"][:2] == [2, 0] and d["results"][4]["values"][:2] == [30.5, 5.25]'
+jcheck "on-demand feature over a request field" \
+  'd["results"][5]["values"][:2] == [100/30.5, 1/5.25] and d["results"][5]["statuses"][3] == "NULL_VALUE"'
+check "a float64 value is written as a float (20.0, not 20)" '[[ "$BODY" == *"\"values\":[20.0,5.25,null,null]"* ]]'
+
+req POST /get-online-features '{"features": ["spend:last_amount", "spend:last_channel"], "full_feature_names": true, "entities": {"user_id": [1]}}'
+check "lookup by features is 200" '[ "$CODE" = 200 ]'
+check "full_feature_names: view__feature, the exact response" \
+  '[ "$BODY" = "{\"metadata\":{\"feature_names\":[\"user_id\",\"spend__last_amount\",\"spend__last_channel\"]},\"results\":[{\"values\":[1],\"statuses\":[\"PRESENT\"],\"event_timestamps\":[\"1970-01-01T00:00:00Z\"]},{\"values\":[20.0],\"statuses\":[\"PRESENT\"],\"event_timestamps\":[\"2026-01-01T11:30:00Z\"]},{\"values\":[\"app\"],\"statuses\":[\"PRESENT\"],\"event_timestamps\":[\"2026-01-01T11:30:00Z\"]}]}" ]'
+req POST /get-online-features '{"features": ["spend:*"], "entities": {"user_id": []}}'
+jcheck "zero entities: empty columns" 'd["results"][0]["values"] == [] and len(d["results"]) == 5'
+# curl -d without a content type (Feast's own examples) is accepted
+CODE=$(curl -s -o "$TMP/body" -w '%{http_code}' -d '{"features":["spend:n_2h"],"entities":{"user_id":[1]}}' "$U/get-online-features")
+check "curl -d (form content type, JSON body) is accepted" '[ "$CODE" = 200 ]'
+
+# ---- caller mistakes: 4xx with a JSON error body ------------------------------------------------
+req POST /get-online-features '{"feature_service": "svc", "entities": {"user_id": [1]'
+expect_http "malformed JSON: 400 invalid_json" 400 invalid_json "line 1, column"
+req POST /get-online-features '{"feature_service": "svc",
+  "entities": {"user_id": [1,]}}'
+expect_http "malformed JSON says the line" 400 invalid_json "line 2"
+req POST /get-online-features ''
+expect_http "empty body: 400 invalid_json" 400 invalid_json
+req POST /get-online-features '[1, 2]'
+expect_http "not an object: 400" 400 invalid_request
+req POST /get-online-features '{"feature_service": "svc", "entities": {"user_id": ["x"], "req": [1]}}'
+expect_http "wrong entity type names the key and index" 400 invalid_entity_value "entities.user_id[0]: expected an integer (int64), got string"
+req POST /get-online-features '{"feature_service": "svc", "entities": {"user_id": [1, 2], "req": [1, "a"]}}'
+expect_http "wrong request field type names the index" 400 invalid_entity_value "entities.req[1]"
+req POST /get-online-features '{"feature_service": "svc", "entities": {"user_id": [null], "req": [1]}}'
+expect_http "null join key: 400" 400 invalid_entity_value "cannot be null"
+req POST /get-online-features '{"feature_service": "svc", "entities": {"user_id": 1, "req": [1]}}'
+expect_http "a column that is not an array: 400" 400 invalid_entity_value "must be an array"
+req POST /get-online-features '{"feature_service": "nope", "entities": {"user_id": [1]}}'
+expect_http "unknown service: 404" 404 unknown_feature_service "nope"
+req POST /get-online-features '{"features": ["spend:nope"], "entities": {"user_id": [1]}}'
+expect_http "unknown feature: 404" 404 unknown_feature "nope"
+req POST /get-online-features '{"features": ["spend:last_amount"], "entities": {"user_id": [1], "merchant_id": [2]}}'
+expect_http "unknown entity key: 400" 400 unknown_entity_key "merchant_id"
+req POST /get-online-features '{"features": ["spend:last_amount"], "entities": {}}'
+expect_http "missing join key: 400" 400 missing_entity_key "user_id"
+req POST /get-online-features '{"feature_service": "svc", "entities": {"user_id": [1]}}'
+expect_http "missing request field: 400" 400 missing_request_field "req"
+req POST /get-online-features '{"feature_service": "svc", "entities": {"user_id": [1, 2], "req": [1]}}'
+expect_http "columns of different lengths: 400" 400 length_mismatch
+req POST /get-online-features '{"feature_service": "svc", "features": ["spend:n_2h"], "entities": {"user_id": [1]}}'
+expect_http "service and features together: 400" 400 invalid_request
+req POST /get-online-features '{"entities": {"user_id": [1]}}'
+expect_http "neither service nor features: 400" 400 invalid_request
+req POST /get-online-features '{"features": ["spend:n_2h"]}'
+expect_http "no entities: 400" 400 invalid_request "entities"
+req POST /get-online-features '{"features": ["spend:n_2h"], "entites": {"user_id": [1]}}'
+expect_http "unknown field: 400" 400 unknown_field "entites"
+req POST /get-online-features '{"features": ["spend:n_2h"], "full_feature_names": "yes", "entities": {"user_id": [1]}}'
+expect_http "full_feature_names not a boolean: 400" 400 invalid_request
+req POST /get-online-features '{"features": ["spend:n_2h"], "entities": {"user_id": [1]}, "entities": {"user_id": [2]}}'
+expect_http "duplicate keys: 400" 400 invalid_json "duplicate"
+ids=$(seq -s, 1 101)
+req POST /get-online-features "{\"features\": [\"spend:n_2h\"], \"entities\": {\"user_id\": [$ids]}}"
+expect_http "too many entities: 413" 413 too_many_entities "limit is 100"
+ids=$(seq -s, 1 100)
+req POST /get-online-features "{\"features\": [\"spend:n_2h\"], \"entities\": {\"user_id\": [$ids]}}"
+check "100 entities (the limit) are served" '[ "$CODE" = 200 ]'
+req POST /get-online-features '{"features": ["spend:n_2h"], "entities": {"user_id": [[[[[[[[[1]]]]]]]]]}}'
+expect_http "nesting deeper than --max-depth: 400 too_deep" 400 too_deep "deeper than 8"
+req POST /get-online-features '{"features": ["spend:n_2h"], "entities": {"user_id": [1]}, "x": "[[[[[[[[[[[[[[[[\"]]"}'
+expect_http "brackets inside strings do not count as nesting" 400 unknown_field
+big=$(head -c 5000 /dev/zero | tr '\0' ' ')
+req POST /get-online-features "{$big}"
+expect_http "body larger than --max-body: 413" 413 body_too_large
+CT=text/plain req POST /get-online-features '{}'
+expect_http "wrong content type: 415" 415 unsupported_media_type "text/plain"
+req GET /nope
+expect_http "unknown route: 404" 404 not_found "/nope"
+req GET /get-online-features
+expect_http "wrong method: 405" 405 method_not_allowed
+check "405 says Allow: POST" '[[ "$HDRS" == *"Allow: POST"* ]]'
+req POST /health '{}'
+expect_http "POST /health: 405" 405 method_not_allowed
+check "405 says Allow: GET, HEAD" '[[ "$HDRS" == *"Allow: GET, HEAD"* ]]'
+req POST /push '{"push_source_name": "x", "df": {}}'
+expect_http "POST /push: 501 for now" 501 not_implemented
+req POST /write-to-online-store '{}'
+expect_http "POST /write-to-online-store: 501 for now" 501 not_implemented
+
+# ---- raw sockets: huge declared length, truncated bodies, garbage, slow clients --------------
+cat >"$TMP/raw.py" <<'PY'
+import socket, sys, time, http.client
+port = int(sys.argv[1]); what = sys.argv[2]
+def conn():
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    return s
+def recv_all(s):
+    out = b""
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b: break
+            out += b
+    except (ConnectionResetError, socket.timeout):
+        pass
+    return out
+def health():
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    c.request("GET", "/health"); r = c.getresponse(); r.read(); c.close()
+    return r.status
+if what == "huge":   # declared 1 TB: refused before anything is read
+    s = conn()
+    s.sendall(b"POST /get-online-features HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: 1000000000000\r\n\r\n{")
+    print(recv_all(s).split(b"\r\n")[0].decode())
+elif what == "truncated":   # declares 100 bytes, sends 20, closes its side: no answer, no harm
+    s = conn()
+    s.sendall(b"POST /get-online-features HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
+              b'{"features": ["spend')
+    s.shutdown(socket.SHUT_WR)
+    r = recv_all(s)
+    print("closed" if r == b"" or b" 400 " in r.split(b"\r\n")[0] else "answered " + repr(r[:60]))
+elif what == "chunked":   # no declared length: the body passes --max-body while read
+    s = conn()
+    s.sendall(b"POST /get-online-features HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+    for i in range(5):
+        s.sendall(b"3e8\r\n" + b" " * 1000 + b"\r\n")
+    s.sendall(b"0\r\n\r\n")
+    print(recv_all(s).split(b"\r\n")[0].decode())
+elif what == "endless":   # chunked, far past the limit: the server hangs up
+    s = conn()
+    s.sendall(b"POST /get-online-features HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+    try:
+        for i in range(1000):
+            s.sendall(b"3e8\r\n" + b" " * 1000 + b"\r\n")
+        print("all sent")
+    except (BrokenPipeError, ConnectionResetError):
+        print("closed")
+elif what == "garbage":
+    s = conn()
+    s.sendall(b"HELLO THERE\r\n\r\n")
+    print(recv_all(s).split(b"\r\n")[0].decode())
+elif what == "headers":   # 40 KiB of headers: more than the connection's memory
+    s = conn()
+    s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 40000 + b"\r\n\r\n")
+    print(recv_all(s).split(b"\r\n")[0].decode())
+elif what == "slow":
+    # 30 clients send half a request and wait; everyone else is still served at once; the
+    # server closes the idle ones after its --timeout (2 s)
+    slow = []
+    for i in range(30):
+        s = conn()
+        s.sendall(b"POST /get-online-features HTTP/1.1\r\nHost: x\r\nContent-Le")
+        slow.append(s)
+    t0 = time.time()
+    codes = [health() for _ in range(20)]
+    took = time.time() - t0
+    body = conn()   # and one that sends its body slowly, byte by byte, within the timeout
+    req = (b'{"features":["spend:n_2h"],"entities":{"user_id":[1]}}')
+    body.sendall(b"POST /get-online-features HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                 b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(req))
+    for i in range(0, len(req), 8):
+        body.sendall(req[i:i + 8]); time.sleep(0.02)
+    slow_answer = recv_all(body).split(b"\r\n")[0].decode()
+    time.sleep(3.5)
+    closed = 0
+    for s in slow:
+        s.settimeout(3)
+        try:
+            if s.recv(100) == b"": closed += 1
+        except ConnectionResetError:
+            closed += 1
+        except socket.timeout:
+            pass
+    print("health=%s took=%s slow_body=%s closed=%d" % (
+        "all200" if all(c == 200 for c in codes) else codes, "fast" if took < 5 else took,
+        slow_answer, closed))
+PY
+out=$("$PY" "$TMP/raw.py" "$PORT" huge 2>&1)
+checkv "huge declared Content-Length: 413 before reading" '[[ "$out" == *" 413 "* ]]'
+out=$("$PY" "$TMP/raw.py" "$PORT" truncated 2>&1)
+checkv "truncated body: connection closed, no answer" '[ "$out" = closed ]'
+out=$("$PY" "$TMP/raw.py" "$PORT" chunked 2>&1)
+checkv "chunked body larger than --max-body: 413" '[[ "$out" == *" 413 "* ]]'
+out=$("$PY" "$TMP/raw.py" "$PORT" endless 2>&1)
+checkv "endless chunked body: the server hangs up" '[ "$out" = closed ]'
+out=$("$PY" "$TMP/raw.py" "$PORT" garbage 2>&1)
+checkv "garbage request line: 400 from the HTTP layer" '[[ "$out" == *" 400 "* ]]'
+out=$("$PY" "$TMP/raw.py" "$PORT" headers 2>&1)
+checkv "oversized headers: 431" '[[ "$out" == *" 431 "* ]]'
+out=$("$PY" "$TMP/raw.py" "$PORT" slow 2>&1)
+checkv "slow clients: others are served at once, idle ones are closed after --timeout" \
+  '[ "$out" = "health=all200 took=fast slow_body=HTTP/1.1 200 OK closed=30" ]'
+req GET /health
+check "still serving after the abuse" '[ "$CODE" = 200 ]'
+
+# ---- metrics ------------------------------------------------------------------------------------
+req GET /metrics
+check "GET /metrics is 200 text" '[ "$CODE" = 200 ] && [[ "$HDRS" == *"Content-Type: text/plain"* ]]'
+check "metrics: requests per route and status class" \
+  '[[ "$BODY" =~ tessera_http_requests_total\{route=\"/get-online-features\",code=\"2xx\"\}\ [1-9] ]] && [[ "$BODY" =~ tessera_http_requests_total\{route=\"/get-online-features\",code=\"4xx\"\}\ [1-9] ]]'
+check "metrics: errors per route and code" \
+  '[[ "$BODY" == *"tessera_http_errors_total{route=\"/get-online-features\",error=\"invalid_json\"} 4"* ]]'
+check "metrics: latency histogram per route" \
+  '[[ "$BODY" == *"tessera_http_request_duration_seconds_bucket{route=\"/health\",le=\"+Inf\"}"* ]] && [[ "$BODY" == *"tessera_http_request_duration_seconds_count{route=\"/get-online-features\"}"* ]]'
+check "metrics: pushes counter (0 until /push)" '[[ "$BODY" == *"tessera_pushes_total 0"* ]]'
+check "metrics: entities looked up" '[[ "$BODY" =~ tessera_lookup_entities_total\ [1-9] ]]'
+check "metrics: registry version" '[[ "$BODY" == *"tessera_registry_version 1"* ]]'
+
+# ---- a new registry version is picked up without a restart ---------------------------------------
+sed -i 's/      - {name: sum_1d, agg: sum, expr: amount, window: 1d}/&\n      - {name: max_1d, agg: max, expr: amount, window: 1d}/' "$R/defs.yaml"
+T apply
+expect_rc "apply a second version while serving" 0
+T materialize
+v=""
+for _ in $(seq 1 40); do
+  req GET /health
+  [ "$BODY" = '{"status":"ok","version":2}' ] && v=2 && break
+  sleep 0.1
+done
+check "the server picks up version 2 within a few seconds" '[ "$v" = 2 ]'
+req POST /get-online-features '{"feature_service": "svc", "entities": {"user_id": [1], "req": [1]}}'
+jcheck "the service's cached query is rebuilt: it now has max_1d" \
+  '"max_1d" in d["metadata"]["feature_names"] and d["results"][d["metadata"]["feature_names"].index("max_1d")]["values"] == [20.0]'
+
+# ---- stop ---------------------------------------------------------------------------------------
+kill -TERM $SPID
+rc=0
+for _ in $(seq 1 100); do
+  kill -0 $SPID 2>/dev/null || break
+  sleep 0.1
+done
+wait $SPID
+rc=$?
+check "SIGTERM stops the server with exit 0" '[ "$rc" = 0 ]'
+check "the server wrote no sanitizer report" '! grep -q "Sanitizer" "$SERR"'

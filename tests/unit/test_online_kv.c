@@ -1,0 +1,1650 @@
+/* test_online_kv.c — the conformance suite of the online store's key-value interface (kv.h).
+ *
+ * Every test is written against kv.h alone and runs once per back end in BACKENDS (for now
+ * LMDB; Redis and Redis Cluster add a row each). A back end's row says how to make a fresh,
+ * empty store for one test (setup) and which URL and directory tess__kv_open gets; tests that
+ * need a store living in a local directory (damaged files, map size) check `local` and skip
+ * otherwise. Test names are "<back end>/<test>".
+ *
+ * Random tests compare the store with an in-memory model (a sorted array of keys and values)
+ * over thousands of operations. The seed is printed with every failure; rerun one with
+ * TESS_SEED=<seed> (and TESS_KV_OPS=<n> to change the number of random operations).
+ *
+ * LMDB stores go under TESS_TEST_TMP, else /dev/shm when it has 1 GiB free (each commit
+ * fsyncs: on a disk the suite would wait for thousands of flushes), else $TMPDIR or /tmp.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "online/kv.h"
+#include "tessera.h"
+
+/* ---- back ends ------------------------------------------------------------------------------ */
+
+typedef struct fixture fixture;
+
+typedef struct backend {
+    const char *name;
+    const char *url;             /* given to tess__kv_open */
+    bool local;                  /* the store is a local directory (file-system tests apply) */
+    int (*setup)(fixture *f);    /* make a fresh, empty store for one test */
+    void (*teardown)(fixture *f);
+} backend;
+
+struct fixture {
+    const backend *be;
+    char root[512]; /* scratch directory of the test */
+    char dir[600];  /* the store directory given to tess__kv_open */
+    uint64_t seed;
+};
+
+static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(p);
+}
+
+static const char *tmp_base(void)
+{
+    const char *t = getenv("TESS_TEST_TMP");
+    if (t && *t) return t;
+    struct statvfs vs;
+    if (access("/dev/shm", W_OK) == 0 && statvfs("/dev/shm", &vs) == 0 &&
+        (uint64_t)vs.f_bavail * vs.f_frsize >= (1ull << 30)) /* docker's default is 64 MB */
+        return "/dev/shm";
+    t = getenv("TMPDIR");
+    return t && *t ? t : "/tmp";
+}
+
+static int lmdb_setup(fixture *f)
+{
+    snprintf(f->root, sizeof(f->root), "%s/tess-kv.XXXXXX", tmp_base());
+    if (!mkdtemp(f->root)) return -1;
+    snprintf(f->dir, sizeof(f->dir), "%s/online", f->root);
+    return 0;
+}
+
+static void lmdb_teardown(fixture *f)
+{
+    nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static const backend BACKENDS[] = {
+    {"lmdb", NULL, true, lmdb_setup, lmdb_teardown},
+};
+
+/* Opens the test's store (fresh and empty at the start of each test). */
+static int open_store(fixture *f, const tess__kv_opts *o, tess__kv **kv, tess__err *err)
+{
+    return tess__kv_open(f->be->url, f->dir, o, kv, err);
+}
+
+static tess__kv *must_open(fixture *f, const tess__kv_opts *o)
+{
+    tess__err err = TESS__ERR_INIT;
+    tess__kv *kv = NULL;
+    int rc = open_store(f, o, &kv, &err);
+    if (rc != TESS_OK) fprintf(stderr, "[  ERROR   ] open: %d %s\n", rc, tess__err_msg(&err));
+    assert_int_equal(rc, TESS_OK);
+    tess__err_release(&err);
+    return kv;
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    if (!f) return -1;
+    f->be = *state;
+    const char *s = getenv("TESS_SEED");
+    f->seed = s && *s ? strtoull(s, NULL, 10)
+                      : ((uint64_t)time(NULL) * 2654435761u) ^ ((uint64_t)getpid() << 16);
+    if (f->be->setup(f) != 0) {
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    f->be->teardown(f);
+    free(f);
+    return 0;
+}
+
+/* A failed check prints the seed (cmocka's asserts cannot). */
+#define EXPECT(f, cond, ...)                                                                      \
+    do {                                                                                          \
+        if (!(cond)) {                                                                            \
+            fprintf(stderr, "[  ERROR   ] %s:%d: seed %" PRIu64 " (rerun: TESS_SEED=%" PRIu64     \
+                            "): ", __FILE__, __LINE__, (f)->seed, (f)->seed);                     \
+            fprintf(stderr, __VA_ARGS__);                                                         \
+            fprintf(stderr, "\n");                                                                \
+            fail();                                                                               \
+        }                                                                                         \
+    } while (0)
+
+#define EXPECT_OK(f, rc, err)                                                                     \
+    EXPECT(f, (rc) == TESS_OK, "rc %d: %s", (int)(rc), tess__err_msg(err))
+
+/* ---- random numbers ------------------------------------------------------------------------- */
+
+static uint64_t rnd(uint64_t *s)
+{
+    /* splitmix64 */
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static size_t rndn(uint64_t *s, size_t n)
+{
+    return n ? (size_t)(rnd(s) % n) : 0;
+}
+
+/* ---- the model: a sorted array of (key, value) ------------------------------------------------ */
+
+typedef struct mentry {
+    char *k;
+    size_t kn;
+    char *v;
+    size_t vn;
+} mentry;
+
+typedef struct model {
+    mentry *e;
+    size_t n, cap;
+} model;
+
+static int keycmp(const char *a, size_t an, const char *b, size_t bn)
+{
+    size_t m = an < bn ? an : bn;
+    int c = m ? memcmp(a, b, m) : 0;
+    if (c) return c;
+    return an < bn ? -1 : an > bn;
+}
+
+/* Index of key, or of where it would go (*found says which). */
+static size_t model_find(const model *m, const char *k, size_t kn, bool *found)
+{
+    size_t lo = 0, hi = m->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = keycmp(m->e[mid].k, m->e[mid].kn, k, kn);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    *found = false;
+    return lo;
+}
+
+static char *dupmem(const char *p, size_t n)
+{
+    char *d = malloc(n + 1);
+    assert_non_null(d);
+    if (n) memcpy(d, p, n);
+    d[n] = 0;
+    return d;
+}
+
+static void model_set(model *m, const char *k, size_t kn, const char *v, size_t vn)
+{
+    bool found;
+    size_t i = model_find(m, k, kn, &found);
+    if (found) {
+        free(m->e[i].v);
+        m->e[i].v = dupmem(v, vn);
+        m->e[i].vn = vn;
+        return;
+    }
+    if (m->n == m->cap) {
+        m->cap = m->cap ? m->cap * 2 : 64;
+        m->e = realloc(m->e, m->cap * sizeof(mentry));
+        assert_non_null(m->e);
+    }
+    memmove(m->e + i + 1, m->e + i, (m->n - i) * sizeof(mentry));
+    m->e[i] = (mentry){dupmem(k, kn), kn, dupmem(v, vn), vn};
+    m->n++;
+}
+
+static void model_del_at(model *m, size_t i)
+{
+    free(m->e[i].k);
+    free(m->e[i].v);
+    memmove(m->e + i, m->e + i + 1, (m->n - i - 1) * sizeof(mentry));
+    m->n--;
+}
+
+static void model_del(model *m, const char *k, size_t kn)
+{
+    bool found;
+    size_t i = model_find(m, k, kn, &found);
+    if (found) model_del_at(m, i);
+}
+
+static const mentry *model_get(const model *m, const char *k, size_t kn)
+{
+    bool found;
+    size_t i = model_find(m, k, kn, &found);
+    return found ? &m->e[i] : NULL;
+}
+
+static bool starts_with(const char *k, size_t kn, const char *p, size_t pn)
+{
+    return kn >= pn && (pn == 0 || memcmp(k, p, pn) == 0);
+}
+
+static uint64_t model_drop_prefix(model *m, const char *p, size_t pn)
+{
+    uint64_t d = 0;
+    for (size_t i = 0; i < m->n;) {
+        if (starts_with(m->e[i].k, m->e[i].kn, p, pn)) {
+            model_del_at(m, i);
+            d++;
+        } else {
+            i++;
+        }
+    }
+    return d;
+}
+
+static void model_free(model *m)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        free(m->e[i].k);
+        free(m->e[i].v);
+    }
+    free(m->e);
+    *m = (model){0};
+}
+
+/* ---- scan collection -------------------------------------------------------------------------- */
+
+typedef struct collected {
+    model got; /* in the order the scan gave them (appended, not sorted) */
+    int stop_after; /* >0: return 99 after this many */
+} collected;
+
+static int collect_fn(void *arg, tess__str key, tess__str val)
+{
+    collected *c = arg;
+    model *m = &c->got;
+    if (m->n == m->cap) {
+        m->cap = m->cap ? m->cap * 2 : 64;
+        m->e = realloc(m->e, m->cap * sizeof(mentry));
+        if (!m->e) return -100;
+    }
+    if (!val.p && val.n) return -101;
+    m->e[m->n++] = (mentry){dupmem(key.p, key.n), key.n, dupmem(val.p, val.n), val.n};
+    if (c->stop_after > 0 && m->n == (size_t)c->stop_after) return 99;
+    return 0;
+}
+
+/* Scans `prefix` and compares with the model, in order. */
+static void check_scan(fixture *f, tess__kv *kv, const model *m, const char *p, size_t pn)
+{
+    tess__err err = TESS__ERR_INIT;
+    collected c = {{0}, 0};
+    int rc = tess__kv_scan(kv, (tess__str){p, pn}, collect_fn, &c, &err);
+    EXPECT_OK(f, rc, &err);
+    size_t j = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        const mentry *e = &m->e[i];
+        if (!starts_with(e->k, e->kn, p, pn)) continue;
+        EXPECT(f, j < c.got.n, "scan of a %zu-byte prefix stopped after %zu keys", pn, j);
+        const mentry *g = &c.got.e[j];
+        EXPECT(f, g->kn == e->kn && memcmp(g->k, e->k, e->kn) == 0,
+               "scan key %zu: got %zu bytes, model %zu bytes", j, g->kn, e->kn);
+        EXPECT(f, g->vn == e->vn && (e->vn == 0 || memcmp(g->v, e->v, e->vn) == 0),
+               "scan value %zu (key of %zu bytes): got %zu bytes, model %zu bytes", j, e->kn,
+               g->vn, e->vn);
+        j++;
+    }
+    EXPECT(f, j == c.got.n, "scan of a %zu-byte prefix: %zu keys, model %zu", pn, c.got.n, j);
+    model_free(&c.got);
+    tess__err_release(&err);
+}
+
+static void check_get(fixture *f, tess__kv *kv, const model *m, const tess__str *keys, size_t n)
+{
+    tess__err err = TESS__ERR_INIT;
+    tess__arena arena = TESS__ARENA_INIT;
+    tess__str *vals = calloc(n ? n : 1, sizeof(tess__str));
+    int rc = tess__kv_get(kv, keys, n, vals, &arena, &err);
+    EXPECT_OK(f, rc, &err);
+    for (size_t i = 0; i < n; i++) {
+        const mentry *e = model_get(m, keys[i].p, keys[i].n);
+        if (!e) {
+            EXPECT(f, vals[i].p == NULL && vals[i].n == 0,
+                   "get %zu (key of %zu bytes): absent in the model, got %zu bytes", i,
+                   keys[i].n, vals[i].n);
+        } else {
+            EXPECT(f, vals[i].p != NULL, "get %zu (key of %zu bytes): missing, model has %zu bytes",
+                   i, keys[i].n, e->vn);
+            EXPECT(f, vals[i].n == e->vn && memcmp(vals[i].p, e->v, e->vn) == 0,
+                   "get %zu (key of %zu bytes): %zu bytes, model %zu bytes", i, keys[i].n,
+                   vals[i].n, e->vn);
+            EXPECT(f, vals[i].p[vals[i].n] == '\0', "get %zu: value not NUL-terminated", i);
+        }
+    }
+    free(vals);
+    tess__arena_release(&arena);
+    tess__err_release(&err);
+}
+
+static void check_all(fixture *f, tess__kv *kv, const model *m)
+{
+    check_scan(f, kv, m, "", 0);
+    tess__err err = TESS__ERR_INIT;
+    uint64_t bytes = 0, keys = 0;
+    int rc = tess__kv_stats(kv, &bytes, &keys, &err);
+    EXPECT_OK(f, rc, &err);
+    EXPECT(f, keys == m->n, "stats: %" PRIu64 " keys, model %zu", keys, m->n);
+    tess__err_release(&err);
+}
+
+/* ---- random keys and values --------------------------------------------------------------------- */
+
+static const char *const PREFIXES[] = {
+    "u:",  "u:\0", "u:\0\0", "v\xff", "\xff\xff", "\xff", "\0", "m:item:", "m:itemx", "a",
+};
+static const size_t PREFIX_LEN[] = {2, 3, 4, 2, 2, 1, 1, 7, 7, 1};
+#define NPREFIXES (sizeof(PREFIX_LEN) / sizeof(PREFIX_LEN[0]))
+
+static const char ALPHABET[] = {0, 1, 'a', 'b', 0x7f, (char)0x80, (char)0xfe, (char)0xff};
+
+/* A key into buf (at least TESS__KV_MAX_KEY bytes): often an existing key of the model. */
+static size_t rnd_key(uint64_t *s, const model *m, char *buf)
+{
+    if (m->n && rndn(s, 2) == 0) {
+        const mentry *e = &m->e[rndn(s, m->n)];
+        memcpy(buf, e->k, e->kn);
+        return e->kn;
+    }
+    size_t p = rndn(s, NPREFIXES);
+    size_t n = PREFIX_LEN[p];
+    memcpy(buf, PREFIXES[p], n);
+    size_t extra = rndn(s, 100) == 0 ? TESS__KV_MAX_KEY - n - rndn(s, 80) : rndn(s, 5);
+    for (size_t i = 0; i < extra; i++) buf[n++] = ALPHABET[rndn(s, sizeof(ALPHABET))];
+    return n;
+}
+
+/* A value into *buf (grown as needed): empty, small, medium or (rarely) a few MB. */
+static size_t rnd_val(uint64_t *s, char **buf, size_t *cap)
+{
+    size_t r = rndn(s, 1000), n;
+    if (r < 80) n = 0;
+    else if (r < 800) n = 1 + rndn(s, 40);
+    else if (r < 996) n = 100 + rndn(s, 5000);
+    else n = (1u << 20) + rndn(s, 3u << 20);
+    if (n + 1 > *cap) {
+        *cap = n + 1;
+        *buf = realloc(*buf, *cap);
+        assert_non_null(*buf);
+    }
+    uint64_t x = rnd(s);
+    for (size_t i = 0; i < n; i++) {
+        if ((i & 7) == 0) x = rnd(s);
+        (*buf)[i] = (char)(x >> ((i & 7) * 8));
+    }
+    return n;
+}
+
+/* ---- update plans for the random test ------------------------------------------------------------ */
+
+enum { P_SET, P_KEEP, P_DEL };
+
+typedef struct plan {
+    size_t n;
+    int what[16];
+    char *val[16];
+    size_t vn[16];
+    size_t abort_at; /* SIZE_MAX: no abort */
+    /* what fn saw (the last call for each i: network back ends may retry) */
+    char *old[16];
+    size_t oldn[16];
+    bool old_present[16];
+} plan;
+
+static int plan_fn(void *arg, size_t i, tess__str old, tess__str *nv, bool *del)
+{
+    plan *p = arg;
+    if (i >= p->n) return -200;
+    free(p->old[i]);
+    p->old_present[i] = old.p != NULL;
+    p->old[i] = old.p ? dupmem(old.p, old.n) : NULL;
+    p->oldn[i] = old.n;
+    if (i == p->abort_at) return 77;
+    switch (p->what[i]) {
+    case P_SET: *nv = (tess__str){p->val[i], p->vn[i]}; break;
+    case P_DEL: *del = true; break;
+    default: break;
+    }
+    return 0;
+}
+
+/* ---- tests ---------------------------------------------------------------------------------- */
+
+/* Random puts, updates, deletes, drops, gets and scans against the model. */
+static void test_random_ops(void **state)
+{
+    fixture *f = *state;
+    uint64_t s = f->seed;
+    const char *ops_env = getenv("TESS_KV_OPS");
+    size_t nops = ops_env && *ops_env ? strtoul(ops_env, NULL, 10) : 3000;
+    tess__kv *kv = must_open(f, NULL);
+    tess__err err = TESS__ERR_INIT;
+    model m = {0};
+    char keybuf[16][TESS__KV_MAX_KEY];
+    tess__str keys[16];
+    char *vbuf[16] = {0};
+    size_t vcap[16] = {0};
+
+    for (size_t op = 0; op < nops; op++) {
+        size_t r = rndn(&s, 100);
+        size_t n = 1 + rndn(&s, 8);
+        int rc;
+        if (r < 30) { /* put, some deletes */
+            tess__str vals[16];
+            for (size_t i = 0; i < n; i++) {
+                keys[i] = (tess__str){keybuf[i], rnd_key(&s, &m, keybuf[i])};
+                if (rndn(&s, 6) == 0) {
+                    vals[i] = (tess__str){NULL, 0};
+                } else {
+                    size_t vn = rnd_val(&s, &vbuf[i], &vcap[i]);
+                    vals[i] = (tess__str){vbuf[i], vn};
+                }
+            }
+            rc = tess__kv_put(kv, keys, vals, n, &err);
+            EXPECT_OK(f, rc, &err);
+            for (size_t i = 0; i < n; i++) {
+                if (vals[i].p) model_set(&m, keys[i].p, keys[i].n, vals[i].p, vals[i].n);
+                else model_del(&m, keys[i].p, keys[i].n);
+            }
+        } else if (r < 55) { /* update: set / keep / delete, repeated keys, sometimes abort */
+            plan p = {0};
+            p.n = n;
+            p.abort_at = rndn(&s, 8) == 0 ? rndn(&s, n) : SIZE_MAX;
+            for (size_t i = 0; i < n; i++) {
+                if (i > 0 && rndn(&s, 4) == 0) keys[i] = keys[rndn(&s, i)]; /* a repeat */
+                else keys[i] = (tess__str){keybuf[i], rnd_key(&s, &m, keybuf[i])};
+                size_t w = rndn(&s, 10);
+                p.what[i] = w < 6 ? P_SET : w < 8 ? P_KEEP : P_DEL;
+                if (p.what[i] == P_SET) {
+                    p.vn[i] = rnd_val(&s, &vbuf[i], &vcap[i]);
+                    p.val[i] = vbuf[i];
+                }
+            }
+            rc = tess__kv_update(kv, keys, n, plan_fn, &p, &err);
+            if (p.abort_at != SIZE_MAX) {
+                EXPECT(f, rc == 77, "update aborted by fn returned %d, not 77", rc);
+            } else {
+                EXPECT_OK(f, rc, &err);
+            }
+            /* replay on the model: what fn saw must be what the model had at that point */
+            size_t upto = p.abort_at != SIZE_MAX ? p.abort_at + 1 : n;
+            model shadow = {0};
+            for (size_t i = 0; i < upto; i++) {
+                const mentry *e = NULL;
+                bool in_shadow = false;
+                for (size_t j = 0; j < shadow.n; j++) {
+                    if (keycmp(shadow.e[j].k, shadow.e[j].kn, keys[i].p, keys[i].n) == 0) {
+                        e = shadow.e[j].v ? &shadow.e[j] : NULL;
+                        in_shadow = true;
+                    }
+                }
+                if (!in_shadow) e = model_get(&m, keys[i].p, keys[i].n);
+                EXPECT(f, p.old_present[i] == (e != NULL),
+                       "update op %zu key %zu: fn saw %s, model %s", op, i,
+                       p.old_present[i] ? "a value" : "no value", e ? "a value" : "no value");
+                if (e)
+                    EXPECT(f, p.oldn[i] == e->vn && memcmp(p.old[i], e->v, e->vn) == 0,
+                           "update op %zu key %zu: fn saw %zu bytes, model %zu", op, i,
+                           p.oldn[i], e->vn);
+                if (i == p.abort_at) break;
+                /* shadow: the batch's own writes (v == NULL: deleted) */
+                if (p.what[i] == P_KEEP) continue;
+                size_t j = 0;
+                while (j < shadow.n &&
+                       keycmp(shadow.e[j].k, shadow.e[j].kn, keys[i].p, keys[i].n) != 0)
+                    j++;
+                if (j == shadow.n) {
+                    shadow.e = realloc(shadow.e, (shadow.n + 1) * sizeof(mentry));
+                    shadow.e[shadow.n++] = (mentry){dupmem(keys[i].p, keys[i].n), keys[i].n,
+                                                    NULL, 0};
+                }
+                free(shadow.e[j].v);
+                shadow.e[j].v = p.what[i] == P_SET ? dupmem(p.val[i], p.vn[i]) : NULL;
+                shadow.e[j].vn = p.what[i] == P_SET ? p.vn[i] : 0;
+            }
+            if (p.abort_at == SIZE_MAX) {
+                for (size_t j = 0; j < shadow.n; j++) {
+                    if (shadow.e[j].v)
+                        model_set(&m, shadow.e[j].k, shadow.e[j].kn, shadow.e[j].v,
+                                  shadow.e[j].vn);
+                    else
+                        model_del(&m, shadow.e[j].k, shadow.e[j].kn);
+                }
+            }
+            for (size_t j = 0; j < shadow.n; j++) {
+                free(shadow.e[j].k);
+                free(shadow.e[j].v);
+            }
+            free(shadow.e);
+            for (size_t i = 0; i < n; i++) free(p.old[i]);
+        } else if (r < 58) { /* drop a prefix: of the pool, or a cut of an existing key */
+            char pb[TESS__KV_MAX_KEY];
+            size_t pn;
+            if (m.n && rndn(&s, 2)) {
+                const mentry *e = &m.e[rndn(&s, m.n)];
+                pn = 1 + rndn(&s, e->kn);
+                memcpy(pb, e->k, pn);
+            } else {
+                size_t i = rndn(&s, NPREFIXES);
+                pn = PREFIX_LEN[i];
+                memcpy(pb, PREFIXES[i], pn);
+            }
+            uint64_t deleted = 12345;
+            rc = tess__kv_drop_prefix(kv, (tess__str){pb, pn}, &deleted, &err);
+            EXPECT_OK(f, rc, &err);
+            uint64_t want = model_drop_prefix(&m, pb, pn);
+            EXPECT(f, deleted == want, "drop_prefix of %zu bytes: %" PRIu64 " deleted, model %"
+                   PRIu64, pn, deleted, want);
+        } else if (r < 85) { /* batch get */
+            n = 1 + rndn(&s, 12);
+            for (size_t i = 0; i < n; i++)
+                keys[i] = (tess__str){keybuf[i], rnd_key(&s, &m, keybuf[i])};
+            check_get(f, kv, &m, keys, n);
+        } else { /* scan a prefix: empty, of the pool, a whole key, a cut of a key */
+            char pb[TESS__KV_MAX_KEY];
+            size_t pn = 0, w = rndn(&s, 4);
+            if (w == 1) {
+                size_t i = rndn(&s, NPREFIXES);
+                pn = PREFIX_LEN[i];
+                memcpy(pb, PREFIXES[i], pn);
+            } else if (w >= 2 && m.n) {
+                const mentry *e = &m.e[rndn(&s, m.n)];
+                pn = w == 2 ? e->kn : rndn(&s, e->kn + 1);
+                memcpy(pb, e->k, pn);
+            }
+            check_scan(f, kv, &m, pb, pn);
+        }
+        if (op % 500 == 499) check_all(f, kv, &m);
+    }
+    check_all(f, kv, &m);
+    tess__kv_close(kv);
+    /* and all of it after reopening */
+    kv = must_open(f, NULL);
+    check_all(f, kv, &m);
+    tess__kv_close(kv);
+    for (int i = 0; i < 16; i++) free(vbuf[i]);
+    model_free(&m);
+    tess__err_release(&err);
+}
+
+/* update's contract, case by case. */
+typedef struct upd {
+    int abort_at;            /* index at which fn fails with 42, -1: never */
+    const char *set[8];      /* new values (NULL: see del/keep) */
+    bool del[8];
+    char seen[8][32];        /* old values as fn saw them ("<absent>" if none) */
+    size_t calls;
+} upd;
+
+static int upd_fn(void *arg, size_t i, tess__str old, tess__str *nv, bool *del)
+{
+    upd *u = arg;
+    u->calls++;
+    snprintf(u->seen[i], sizeof(u->seen[i]), "%.*s", old.p ? (int)old.n : 8,
+             old.p ? old.p : "<absent>");
+    if ((int)i == u->abort_at) return 42;
+    if (u->del[i]) *del = true;
+    else if (u->set[i]) *nv = (tess__str){u->set[i], strlen(u->set[i])};
+    return 0;
+}
+
+static void get_strs(fixture *f, tess__kv *kv, const char *const *ks, size_t n, char out[][32])
+{
+    tess__str keys[8] = {{0}}, vals[8] = {{0}};
+    tess__arena arena = TESS__ARENA_INIT;
+    tess__err err = TESS__ERR_INIT;
+    assert_true(n <= 8);
+    for (size_t i = 0; i < n; i++) keys[i] = (tess__str){ks[i], strlen(ks[i])};
+    int rc = tess__kv_get(kv, keys, n, vals, &arena, &err);
+    EXPECT_OK(f, rc, &err);
+    for (size_t i = 0; i < n; i++)
+        snprintf(out[i], 32, "%.*s", vals[i].p ? (int)vals[i].n : 8,
+                 vals[i].p ? vals[i].p : "<absent>");
+    tess__arena_release(&arena);
+    tess__err_release(&err);
+}
+
+static void test_update_semantics(void **state)
+{
+    fixture *f = *state;
+    tess__kv *kv = must_open(f, NULL);
+    tess__err err = TESS__ERR_INIT;
+    const char *ks[] = {"a", "b", "c", "d"};
+    tess__str keys[8];
+    char got[8][32];
+    for (int i = 0; i < 4; i++) keys[i] = (tess__str){ks[i], 1};
+
+    /* set a, b, c */
+    upd u = {.abort_at = -1, .set = {"a1", "b1", "c1"}};
+    int rc = tess__kv_update(kv, keys, 3, upd_fn, &u, &err);
+    EXPECT_OK(f, rc, &err);
+    assert_string_equal(u.seen[0], "<absent>");
+    get_strs(f, kv, ks, 4, got);
+    assert_string_equal(got[0], "a1");
+    assert_string_equal(got[2], "c1");
+    assert_string_equal(got[3], "<absent>");
+
+    /* fn fails at the third key after setting two: nothing is written, its code comes back */
+    u = (upd){.abort_at = 2, .set = {"a2", "b2", "c2"}};
+    rc = tess__kv_update(kv, keys, 3, upd_fn, &u, &err);
+    assert_int_equal(rc, 42);
+    get_strs(f, kv, ks, 3, got);
+    assert_string_equal(got[0], "a1");
+    assert_string_equal(got[1], "b1");
+    assert_string_equal(got[2], "c1");
+
+    /* repeated keys: the later occurrence sees the earlier new value; delete via *del;
+     * {NULL, 0} keeps the key; a deleted key then re-set in the same batch */
+    tess__str rk[6] = {{"a", 1}, {"a", 1}, {"b", 1}, {"c", 1}, {"c", 1}, {"a", 1}};
+    u = (upd){.abort_at = -1, .set = {"a2", "a3", NULL, NULL, "c3", NULL}};
+    u.del[2] = true;  /* b deleted */
+    u.del[3] = true;  /* c deleted, then set again */
+    rc = tess__kv_update(kv, rk, 6, upd_fn, &u, &err);
+    EXPECT_OK(f, rc, &err);
+    assert_string_equal(u.seen[0], "a1");
+    assert_string_equal(u.seen[1], "a2");
+    assert_string_equal(u.seen[2], "b1");
+    assert_string_equal(u.seen[3], "c1");
+    assert_string_equal(u.seen[4], "<absent>");
+    assert_string_equal(u.seen[5], "a3");
+    get_strs(f, kv, ks, 3, got);
+    assert_string_equal(got[0], "a3");
+    assert_string_equal(got[1], "<absent>");
+    assert_string_equal(got[2], "c3");
+
+    /* deleting an absent key is fine */
+    u = (upd){.abort_at = -1};
+    u.del[0] = true;
+    rc = tess__kv_update(kv, &keys[3], 1, upd_fn, &u, &err);
+    EXPECT_OK(f, rc, &err);
+
+    /* an empty value is a value, not an absence */
+    u = (upd){.abort_at = -1, .set = {""}};
+    rc = tess__kv_update(kv, &keys[3], 1, upd_fn, &u, &err);
+    EXPECT_OK(f, rc, &err);
+    tess__str v;
+    tess__arena arena = TESS__ARENA_INIT;
+    rc = tess__kv_get(kv, &keys[3], 1, &v, &arena, &err);
+    EXPECT_OK(f, rc, &err);
+    assert_non_null(v.p);
+    assert_int_equal(v.n, 0);
+    u = (upd){.abort_at = -1, .set = {"d1"}};
+    rc = tess__kv_update(kv, &keys[3], 1, upd_fn, &u, &err);
+    EXPECT_OK(f, rc, &err);
+    assert_string_equal(u.seen[0], "");
+
+    /* an empty batch does nothing */
+    rc = tess__kv_update(kv, keys, 0, upd_fn, &u, &err);
+    EXPECT_OK(f, rc, &err);
+    tess__arena_release(&arena);
+    tess__err_release(&err);
+    tess__kv_close(kv);
+}
+
+/* A new value that points into the old one's bytes (fn returning a slice of old). */
+static int slice_fn(void *arg, size_t i, tess__str old, tess__str *nv, bool *del)
+{
+    (void)arg, (void)i, (void)del;
+    if (old.p && old.n > 1) *nv = (tess__str){old.p + 1, old.n - 1};
+    return 0;
+}
+
+static void test_update_aliasing(void **state)
+{
+    fixture *f = *state;
+    tess__kv *kv = must_open(f, NULL);
+    tess__err err = TESS__ERR_INIT;
+    char big[6000];
+    for (size_t i = 0; i < sizeof(big); i++) big[i] = (char)('a' + i % 26);
+    tess__str keys[] = {{"k1", 2}, {"k2", 2}, {"k1", 2}};
+    tess__str vals[] = {{big, sizeof(big)}, {big, 10}};
+    int rc = tess__kv_put(kv, keys, vals, 2, &err);
+    EXPECT_OK(f, rc, &err);
+    rc = tess__kv_update(kv, keys, 3, slice_fn, NULL, &err);
+    EXPECT_OK(f, rc, &err);
+    tess__str got[2];
+    tess__arena arena = TESS__ARENA_INIT;
+    rc = tess__kv_get(kv, keys, 2, got, &arena, &err);
+    EXPECT_OK(f, rc, &err);
+    assert_int_equal(got[0].n, sizeof(big) - 2);
+    assert_memory_equal(got[0].p, big + 2, sizeof(big) - 2);
+    assert_int_equal(got[1].n, 9);
+    assert_memory_equal(got[1].p, big + 1, 9);
+    tess__arena_release(&arena);
+    tess__err_release(&err);
+    tess__kv_close(kv);
+}
+
+/* ---- concurrency ----------------------------------------------------------------------------- */
+
+typedef struct shared {
+    tess__kv *kv;
+    atomic_int done;
+    atomic_long errors;
+    atomic_long reads;
+    int iters;
+    char msg[256];
+} shared;
+
+static long parse_long(tess__str v)
+{
+    char b[32];
+    size_t n = v.n < sizeof(b) - 1 ? v.n : sizeof(b) - 1;
+    memcpy(b, v.p, n);
+    b[n] = 0;
+    return strtol(b, NULL, 10);
+}
+
+/* Sets every key of the batch to (first key's old value + 1). */
+static int incr_all_fn(void *arg, size_t i, tess__str old, tess__str *nv, bool *del)
+{
+    char(*buf)[32] = arg;
+    (void)del;
+    if (i == 0) snprintf(buf[0], 32, "%ld", old.p ? parse_long(old) + 1 : 1);
+    *nv = (tess__str){buf[0], strlen(buf[0])};
+    return 0;
+}
+
+static void *snap_writer(void *arg)
+{
+    shared *sh = arg;
+    tess__err err = TESS__ERR_INIT;
+    tess__str keys[] = {{"snap:A", 6}, {"snap:B", 6}};
+    char buf[1][32];
+    for (int i = 0; i < sh->iters; i++) {
+        if (tess__kv_update(sh->kv, keys, 2, incr_all_fn, buf, &err) != TESS_OK) {
+            snprintf(sh->msg, sizeof(sh->msg), "writer: %s", tess__err_msg(&err));
+            atomic_fetch_add(&sh->errors, 1);
+            break;
+        }
+    }
+    atomic_store(&sh->done, 1);
+    tess__err_release(&err);
+    return NULL;
+}
+
+typedef struct pair_scan {
+    long v[2];
+    int n;
+} pair_scan;
+
+static int pair_fn(void *arg, tess__str key, tess__str val)
+{
+    pair_scan *p = arg;
+    if (p->n < 2) p->v[p->n] = parse_long(val);
+    p->n++;
+    return 0;
+}
+
+static void *snap_reader(void *arg)
+{
+    shared *sh = arg;
+    tess__err err = TESS__ERR_INIT;
+    tess__arena arena = TESS__ARENA_INIT;
+    tess__str keys[] = {{"snap:A", 6}, {"snap:B", 6}};
+    long last = 0;
+    while (!atomic_load(&sh->done)) {
+        tess__str vals[2];
+        if (tess__kv_get(sh->kv, keys, 2, vals, &arena, &err) != TESS_OK) {
+            snprintf(sh->msg, sizeof(sh->msg), "reader: %s", tess__err_msg(&err));
+            atomic_fetch_add(&sh->errors, 1);
+            break;
+        }
+        long a = vals[0].p ? parse_long(vals[0]) : 0, b = vals[1].p ? parse_long(vals[1]) : 0;
+        if (a != b || a < last) {
+            snprintf(sh->msg, sizeof(sh->msg), "get saw A=%ld B=%ld after %ld", a, b, last);
+            atomic_fetch_add(&sh->errors, 1);
+            break;
+        }
+        last = a;
+        pair_scan ps = {{0, 0}, 0};
+        if (tess__kv_scan(sh->kv, (tess__str){"snap:", 5}, pair_fn, &ps, &err) != TESS_OK ||
+            (ps.n != 0 && (ps.n != 2 || ps.v[0] != ps.v[1]))) {
+            snprintf(sh->msg, sizeof(sh->msg), "scan saw %d keys A=%ld B=%ld", ps.n, ps.v[0],
+                     ps.v[1]);
+            atomic_fetch_add(&sh->errors, 1);
+            break;
+        }
+        atomic_fetch_add(&sh->reads, 1);
+        tess__arena_reset(&arena);
+    }
+    tess__arena_release(&arena);
+    tess__err_release(&err);
+    return NULL;
+}
+
+/* A batch get (and a scan) during concurrent updates sees all of each update or none. */
+static void test_snapshot_reads(void **state)
+{
+    fixture *f = *state;
+    shared sh = {.kv = must_open(f, NULL), .iters = 1500};
+    pthread_t w, r[2];
+    for (int i = 0; i < 2; i++) pthread_create(&r[i], NULL, snap_reader, &sh);
+    pthread_create(&w, NULL, snap_writer, &sh);
+    pthread_join(w, NULL);
+    for (int i = 0; i < 2; i++) pthread_join(r[i], NULL);
+    EXPECT(f, atomic_load(&sh.errors) == 0, "%s", sh.msg);
+    EXPECT(f, atomic_load(&sh.reads) > 0, "the readers read nothing");
+    tess__err err = TESS__ERR_INIT;
+    tess__str keys[] = {{"snap:A", 6}, {"snap:B", 6}}, vals[2];
+    tess__arena arena = TESS__ARENA_INIT;
+    int rc = tess__kv_get(sh.kv, keys, 2, vals, &arena, &err);
+    EXPECT_OK(f, rc, &err);
+    assert_int_equal(parse_long(vals[0]), 1500);
+    assert_int_equal(parse_long(vals[1]), 1500);
+    tess__arena_release(&arena);
+    tess__err_release(&err);
+    tess__kv_close(sh.kv);
+}
+
+#define WIDE 16
+
+static void *wide_writer(void *arg)
+{
+    shared *sh = arg;
+    tess__err err = TESS__ERR_INIT;
+    char kb[WIDE][16], vb[WIDE][32];
+    tess__str keys[WIDE], vals[WIDE];
+    for (int i = 0; i < sh->iters; i++) {
+        for (int k = 0; k < WIDE; k++) {
+            snprintf(kb[k], 16, "w:%02d", k);
+            snprintf(vb[k], 32, "%d", i + 1);
+            keys[k] = (tess__str){kb[k], strlen(kb[k])};
+            vals[k] = (tess__str){vb[k], strlen(vb[k])};
+        }
+        if (tess__kv_put(sh->kv, keys, vals, WIDE, &err) != TESS_OK) {
+            snprintf(sh->msg, sizeof(sh->msg), "writer: %s", tess__err_msg(&err));
+            atomic_fetch_add(&sh->errors, 1);
+            break;
+        }
+    }
+    atomic_store(&sh->done, 1);
+    tess__err_release(&err);
+    return NULL;
+}
+
+static void *wide_reader(void *arg)
+{
+    shared *sh = arg;
+    tess__err err = TESS__ERR_INIT;
+    tess__arena arena = TESS__ARENA_INIT;
+    char kb[WIDE][16];
+    tess__str keys[WIDE], vals[WIDE];
+    for (int k = 0; k < WIDE; k++) {
+        snprintf(kb[k], 16, "w:%02d", k);
+        keys[k] = (tess__str){kb[k], strlen(kb[k])};
+    }
+    long last = 0;
+    int spins = 0;
+    while (!atomic_load(&sh->done) || spins++ < 10) {
+        /* a random subset, in a random order: the snapshot covers whatever is asked */
+        if (tess__kv_get(sh->kv, keys, WIDE, vals, &arena, &err) != TESS_OK) {
+            snprintf(sh->msg, sizeof(sh->msg), "reader: %s", tess__err_msg(&err));
+            atomic_fetch_add(&sh->errors, 1);
+            break;
+        }
+        long v0 = vals[0].p ? parse_long(vals[0]) : 0;
+        for (int k = 1; k < WIDE; k++) {
+            long v = vals[k].p ? parse_long(vals[k]) : 0;
+            if (v != v0) {
+                snprintf(sh->msg, sizeof(sh->msg), "key %d = %ld but key 0 = %ld", k, v, v0);
+                atomic_fetch_add(&sh->errors, 1);
+                goto out;
+            }
+        }
+        if (v0 < last) {
+            snprintf(sh->msg, sizeof(sh->msg), "went back from %ld to %ld", last, v0);
+            atomic_fetch_add(&sh->errors, 1);
+            break;
+        }
+        last = v0;
+        atomic_fetch_add(&sh->reads, 1);
+        tess__arena_reset(&arena);
+    }
+out:
+    tess__arena_release(&arena);
+    tess__err_release(&err);
+    return NULL;
+}
+
+/* Many threads reading (snapshots, never going back in time) while one writes. */
+static void test_many_readers(void **state)
+{
+    fixture *f = *state;
+    shared sh = {.kv = must_open(f, NULL), .iters = 1000};
+    enum { NR = 8 };
+    pthread_t w, r[NR];
+    for (int i = 0; i < NR; i++) pthread_create(&r[i], NULL, wide_reader, &sh);
+    pthread_create(&w, NULL, wide_writer, &sh);
+    pthread_join(w, NULL);
+    for (int i = 0; i < NR; i++) pthread_join(r[i], NULL);
+    EXPECT(f, atomic_load(&sh.errors) == 0, "%s", sh.msg);
+    EXPECT(f, atomic_load(&sh.reads) >= NR, "readers read only %ld times",
+           atomic_load(&sh.reads));
+    tess__kv_close(sh.kv);
+}
+
+/* Read-modify-write of the same counters from several threads: no lost update. */
+static void *rmw_thread(void *arg)
+{
+    shared *sh = arg;
+    tess__err err = TESS__ERR_INIT;
+    tess__str keys[] = {{"c:0", 3}, {"c:1", 3}, {"c:2", 3}};
+    char buf[1][32];
+    for (int i = 0; i < sh->iters; i++) {
+        if (tess__kv_update(sh->kv, keys, 3, incr_all_fn, buf, &err) != TESS_OK) {
+            snprintf(sh->msg, sizeof(sh->msg), "update: %s", tess__err_msg(&err));
+            atomic_fetch_add(&sh->errors, 1);
+            break;
+        }
+    }
+    tess__err_release(&err);
+    return NULL;
+}
+
+static void expect_counters(fixture *f, tess__kv *kv, long want)
+{
+    tess__err err = TESS__ERR_INIT;
+    tess__arena arena = TESS__ARENA_INIT;
+    tess__str keys[] = {{"c:0", 3}, {"c:1", 3}, {"c:2", 3}}, vals[3];
+    int rc = tess__kv_get(kv, keys, 3, vals, &arena, &err);
+    EXPECT_OK(f, rc, &err);
+    for (int i = 0; i < 3; i++) {
+        EXPECT(f, vals[i].p != NULL, "counter %d missing", i);
+        EXPECT(f, parse_long(vals[i]) == want, "counter %d = %ld, want %ld (lost updates)", i,
+               parse_long(vals[i]), want);
+    }
+    tess__arena_release(&arena);
+    tess__err_release(&err);
+}
+
+static void test_threads_rmw(void **state)
+{
+    fixture *f = *state;
+    shared sh = {.kv = must_open(f, NULL), .iters = 300};
+    enum { NT = 4 };
+    pthread_t t[NT];
+    for (int i = 0; i < NT; i++) pthread_create(&t[i], NULL, rmw_thread, &sh);
+    for (int i = 0; i < NT; i++) pthread_join(t[i], NULL);
+    EXPECT(f, atomic_load(&sh.errors) == 0, "%s", sh.msg);
+    expect_counters(f, sh.kv, NT * 300);
+    tess__kv_close(sh.kv);
+}
+
+/* Two (here: four) processes updating the same counters: no lost update. */
+static void test_processes_rmw(void **state)
+{
+    fixture *f = *state;
+    enum { NP = 3, ITERS = 200 };
+    tess__kv *kv = must_open(f, NULL); /* the parent has it open too, and writes as well */
+    pid_t pids[NP];
+    for (int p = 0; p < NP; p++) {
+        pids[p] = fork();
+        assert_true(pids[p] >= 0);
+        if (pids[p] == 0) {
+            tess__err err = TESS__ERR_INIT;
+            tess__kv *ckv = NULL;
+            int rc = open_store(f, NULL, &ckv, &err);
+            tess__str keys[] = {{"c:0", 3}, {"c:1", 3}, {"c:2", 3}};
+            char buf[1][32];
+            for (int i = 0; rc == TESS_OK && i < ITERS; i++)
+                rc = tess__kv_update(ckv, keys, 3, incr_all_fn, buf, &err);
+            if (rc != TESS_OK) fprintf(stderr, "[  ERROR   ] child: %s\n", tess__err_msg(&err));
+            tess__kv_close(ckv);
+            tess__err_release(&err);
+            _exit(rc == TESS_OK ? 0 : 1);
+        }
+    }
+    shared sh = {.kv = kv, .iters = ITERS};
+    rmw_thread(&sh);
+    EXPECT(f, atomic_load(&sh.errors) == 0, "%s", sh.msg);
+    for (int p = 0; p < NP; p++) {
+        int st = 0;
+        assert_int_equal(waitpid(pids[p], &st, 0), pids[p]);
+        EXPECT(f, WIFEXITED(st) && WEXITSTATUS(st) == 0, "child %d failed (status %d)", p, st);
+    }
+    expect_counters(f, kv, (NP + 1) * ITERS);
+    tess__kv_close(kv);
+}
+
+/* ---- persistence, read-only, limits, errors --------------------------------------------------- */
+
+static void fill_random(fixture *f, tess__kv *kv, model *m, uint64_t *s, size_t nkeys)
+{
+    tess__err err = TESS__ERR_INIT;
+    char kb[TESS__KV_MAX_KEY];
+    char *vb = NULL;
+    size_t vcap = 0;
+    for (size_t i = 0; i < nkeys; i++) {
+        size_t kn = rnd_key(s, m, kb);
+        size_t vn = rnd_val(s, &vb, &vcap);
+        if (vn > 100000) vn = 100000;
+        tess__str k = {kb, kn}, v = {vb ? vb : "", vn};
+        int rc = tess__kv_put(kv, &k, &v, 1, &err);
+        EXPECT_OK(f, rc, &err);
+        model_set(m, kb, kn, v.p, vn);
+    }
+    free(vb);
+    tess__err_release(&err);
+}
+
+static void test_persistence(void **state)
+{
+    fixture *f = *state;
+    uint64_t s = f->seed;
+    model m = {0};
+    tess__kv_opts o = {.sync = true};
+    tess__kv *kv = must_open(f, &o);
+    fill_random(f, kv, &m, &s, 300);
+    tess__kv_close(kv);
+    kv = must_open(f, NULL);
+    check_all(f, kv, &m);
+    fill_random(f, kv, &m, &s, 100);
+    tess__kv_close(kv);
+    kv = must_open(f, &o);
+    check_all(f, kv, &m);
+    tess__kv_close(kv);
+    model_free(&m);
+}
+
+static void expect_err(fixture *f, int rc, int want, const tess__err *err, const char *needle)
+{
+    EXPECT(f, rc == want, "rc %d, want %d (%s)", rc, want, tess__err_msg(err));
+    EXPECT(f, strstr(tess__err_msg(err), needle) != NULL, "message \"%s\" lacks \"%s\"",
+           tess__err_msg(err), needle);
+}
+
+static void test_read_only(void **state)
+{
+    fixture *f = *state;
+    uint64_t s = f->seed;
+    model m = {0};
+    tess__err err = TESS__ERR_INIT;
+    tess__kv *kv = must_open(f, NULL);
+    fill_random(f, kv, &m, &s, 50);
+    tess__kv_close(kv);
+
+    tess__kv_opts ro = {.read_only = true};
+    kv = must_open(f, &ro);
+    check_all(f, kv, &m);
+    tess__str k = {"x", 1}, v = {"y", 1};
+    int rc = tess__kv_put(kv, &k, &v, 1, &err);
+    expect_err(f, rc, TESS_EINVAL, &err, "read-only");
+    upd u = {.abort_at = -1, .set = {"z"}};
+    rc = tess__kv_update(kv, &k, 1, upd_fn, &u, &err);
+    expect_err(f, rc, TESS_EINVAL, &err, "read-only");
+    assert_int_equal(u.calls, 0);
+    rc = tess__kv_drop_prefix(kv, (tess__str){"u", 1}, NULL, &err);
+    expect_err(f, rc, TESS_EINVAL, &err, "read-only");
+    check_all(f, kv, &m);
+    tess__kv_close(kv);
+    model_free(&m);
+    tess__err_release(&err);
+}
+
+static void test_limits(void **state)
+{
+    fixture *f = *state;
+    tess__kv *kv = must_open(f, NULL);
+    tess__err err = TESS__ERR_INIT;
+    tess__arena arena = TESS__ARENA_INIT;
+    char longkey[TESS__KV_MAX_KEY + 1];
+    memset(longkey, 'k', sizeof(longkey));
+    tess__str empty = {"", 0}, toolong = {longkey, sizeof(longkey)};
+    tess__str maxkey = {longkey, TESS__KV_MAX_KEY}, v = {"v", 1}, got[2];
+
+    int rc = tess__kv_get(kv, &empty, 1, got, &arena, &err);
+    expect_err(f, rc, TESS_EINVAL, &err, "empty key");
+    tess__str two[2] = {{"ok", 2}, {longkey, sizeof(longkey)}};
+    rc = tess__kv_get(kv, two, 2, got, &arena, &err);
+    expect_err(f, rc, TESS_EINVAL, &err, "longer than the limit");
+    expect_err(f, rc, TESS_EINVAL, &err, "key 1 of the batch");
+    rc = tess__kv_put(kv, &empty, &v, 1, &err);
+    expect_err(f, rc, TESS_EINVAL, &err, "empty key");
+    rc = tess__kv_put(kv, &toolong, &v, 1, &err);
+    expect_err(f, rc, TESS_EINVAL, &err, "longer than the limit");
+    upd u = {.abort_at = -1, .set = {"z"}};
+    rc = tess__kv_update(kv, &toolong, 1, upd_fn, &u, &err);
+    expect_err(f, rc, TESS_EINVAL, &err, "longer than the limit");
+    assert_int_equal(u.calls, 0);
+    rc = tess__kv_drop_prefix(kv, empty, NULL, &err);
+    expect_err(f, rc, TESS_EINVAL, &err, "empty prefix");
+
+    /* the longest key works, and a prefix longer than any key matches nothing */
+    rc = tess__kv_put(kv, &maxkey, &v, 1, &err);
+    EXPECT_OK(f, rc, &err);
+    rc = tess__kv_get(kv, &maxkey, 1, got, &arena, &err);
+    EXPECT_OK(f, rc, &err);
+    assert_int_equal(got[0].n, 1);
+    collected c = {{0}, 0};
+    rc = tess__kv_scan(kv, toolong, collect_fn, &c, &err);
+    EXPECT_OK(f, rc, &err);
+    assert_int_equal(c.got.n, 0);
+
+    /* values: the limit itself works, one byte more does not (put and update) */
+    char *big = calloc(1, (size_t)TESS__KV_MAX_VALUE + 1);
+    assert_non_null(big);
+    big[TESS__KV_MAX_VALUE - 1] = 'z';
+    tess__str k = {"big", 3}, bv = {big, (size_t)TESS__KV_MAX_VALUE + 1};
+    rc = tess__kv_put(kv, &k, &bv, 1, &err);
+    expect_err(f, rc, TESS_EINVAL, &err, "bigger than the limit");
+    tess__str kk[2] = {{"small", 5}, {"big", 3}};
+    upd u2 = {.abort_at = -1, .set = {"s", big}};
+    /* upd_fn takes strlen: make the second value exactly one byte too long */
+    char *big2 = malloc((size_t)TESS__KV_MAX_VALUE + 2);
+    assert_non_null(big2);
+    memset(big2, 'b', (size_t)TESS__KV_MAX_VALUE + 1);
+    big2[TESS__KV_MAX_VALUE + 1] = 0;
+    u2.set[1] = big2;
+    rc = tess__kv_update(kv, kk, 2, upd_fn, &u2, &err);
+    expect_err(f, rc, TESS_EINVAL, &err, "bigger than the limit");
+    rc = tess__kv_get(kv, kk, 2, got, &arena, &err);
+    EXPECT_OK(f, rc, &err);
+    EXPECT(f, got[0].p == NULL && got[1].p == NULL, "a rejected update wrote something");
+    bv.n = TESS__KV_MAX_VALUE;
+    rc = tess__kv_put(kv, &k, &bv, 1, &err);
+    EXPECT_OK(f, rc, &err);
+    tess__arena_reset(&arena);
+    rc = tess__kv_get(kv, &k, 1, got, &arena, &err);
+    EXPECT_OK(f, rc, &err);
+    assert_int_equal(got[0].n, TESS__KV_MAX_VALUE);
+    assert_memory_equal(got[0].p, big, TESS__KV_MAX_VALUE);
+    free(big);
+    free(big2);
+
+    /* {NULL, n} is not a value */
+    tess__str nul = {NULL, 3};
+    tess__str k2 = {"k2", 2};
+    v = (tess__str){"x", 1};
+    tess__str ks[2] = {k2, k}, vs[2] = {v, nul};
+    rc = tess__kv_put(kv, ks, vs, 2, &err);
+    expect_err(f, rc, TESS_EINVAL, &err, "no data");
+
+    tess__arena_release(&arena);
+    model_free(&c.got);
+    tess__err_release(&err);
+    tess__kv_close(kv);
+}
+
+/* URLs: unknown schemes are configuration errors, for every back end. */
+static void test_urls(void **state)
+{
+    fixture *f = *state;
+    tess__err err = TESS__ERR_INIT;
+    tess__kv *kv = (tess__kv *)1;
+    int rc = tess__kv_open("bogus://x", f->dir, NULL, &kv, &err);
+    expect_err(f, rc, TESS_ECONFIG, &err, "bogus://x");
+    assert_null(kv);
+    rc = tess__kv_open("lmdb", f->dir, NULL, &kv, &err);
+    EXPECT_OK(f, rc, &err);
+    assert_string_equal(tess__kv_name(kv), "lmdb");
+    tess__kv_close(kv);
+    tess__kv_close(NULL);
+    tess__err_release(&err);
+}
+
+static void write_file(const char *path, const void *data, size_t n)
+{
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(data, 1, n, fp), n);
+    fclose(fp);
+}
+
+/* A directory that is a file, a file in the way, damaged and truncated data files. */
+static void test_fs_errors(void **state)
+{
+    fixture *f = *state;
+    if (!f->be->local) skip();
+    tess__err err = TESS__ERR_INIT;
+    tess__kv *kv = NULL;
+    char saved[600];
+    memcpy(saved, f->dir, sizeof(saved));
+
+    /* the store directory is a regular file */
+    write_file(f->dir, "x", 1);
+    int rc = open_store(f, NULL, &kv, &err);
+    expect_err(f, rc, TESS_EIO, &err, f->dir);
+    expect_err(f, rc, TESS_EIO, &err, "not a directory");
+    tess__kv_opts ro = {.read_only = true};
+    rc = open_store(f, &ro, &kv, &err);
+    expect_err(f, rc, TESS_EIO, &err, f->dir);
+    remove(f->dir);
+
+    /* a file where a parent directory should be */
+    char blocker[600];
+    snprintf(blocker, sizeof(blocker), "%s/blocker", f->root);
+    write_file(blocker, "x", 1);
+    snprintf(f->dir, sizeof(f->dir), "%s/blocker/online", f->root);
+    rc = open_store(f, NULL, &kv, &err);
+    expect_err(f, rc, TESS_EIO, &err, f->dir);
+    memcpy(f->dir, saved, sizeof(saved));
+
+    /* read-only open of a store that does not exist: NOTFOUND, nothing created */
+    rc = open_store(f, &ro, &kv, &err);
+    expect_err(f, rc, TESS_NOTFOUND, &err, f->dir);
+    struct stat st;
+    assert_int_not_equal(stat(f->dir, &st), 0);
+
+    /* a data file of garbage */
+    assert_int_equal(mkdir(f->dir, 0700), 0);
+    char path[700], junk[65536];
+    uint64_t s = f->seed;
+    for (size_t i = 0; i < sizeof(junk); i++) junk[i] = (char)rnd(&s);
+    snprintf(path, sizeof(path), "%s/data.mdb", f->dir);
+    write_file(path, junk, sizeof(junk));
+    rc = open_store(f, NULL, &kv, &err);
+    expect_err(f, rc, TESS_EIO, &err, "damaged");
+    expect_err(f, rc, TESS_EIO, &err, f->dir);
+    rc = open_store(f, &ro, &kv, &err);
+    expect_err(f, rc, TESS_EIO, &err, "damaged");
+    remove(path);
+
+    /* a truncated data file */
+    model m = {0};
+    kv = must_open(f, NULL);
+    char val[4000];
+    memset(val, 'v', sizeof(val));
+    for (int i = 0; i < 200; i++) {
+        char kb[16];
+        snprintf(kb, sizeof(kb), "key%04d", i);
+        tess__str k = {kb, strlen(kb)}, v = {val, sizeof(val)};
+        rc = tess__kv_put(kv, &k, &v, 1, &err);
+        EXPECT_OK(f, rc, &err);
+    }
+    tess__kv_close(kv);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(truncate(path, st.st_size / 2), 0);
+    rc = open_store(f, NULL, &kv, &err);
+    expect_err(f, rc, TESS_EIO, &err, "damaged");
+    rc = open_store(f, &ro, &kv, &err);
+    expect_err(f, rc, TESS_EIO, &err, "damaged");
+    model_free(&m);
+    tess__err_release(&err);
+}
+
+/* The map fills up: a clear error, and the store stays readable and writable (deletes). */
+static void test_map_full(void **state)
+{
+    fixture *f = *state;
+    if (!f->be->local) skip();
+    tess__err err = TESS__ERR_INIT;
+    tess__kv_opts o = {.map_size = 1u << 20};
+    tess__kv *kv = must_open(f, &o);
+    char val[50000];
+    memset(val, 'v', sizeof(val));
+    int rc = TESS_OK, i;
+    char kb[16];
+    for (i = 0; i < 100 && rc == TESS_OK; i++) {
+        snprintf(kb, sizeof(kb), "key%04d", i);
+        tess__str k = {kb, strlen(kb)}, v = {val, sizeof(val)};
+        rc = tess__kv_put(kv, &k, &v, 1, &err);
+    }
+    expect_err(f, rc, TESS_EIO, &err, "online store is full (map size");
+    expect_err(f, rc, TESS_EIO, &err, f->dir);
+    int written = i - 1;
+    assert_true(written > 2);
+    /* what was committed is there; deleting makes room */
+    tess__arena arena = TESS__ARENA_INIT;
+    tess__str k = {"key0000", 7}, got;
+    rc = tess__kv_get(kv, &k, 1, &got, &arena, &err);
+    EXPECT_OK(f, rc, &err);
+    assert_int_equal(got.n, sizeof(val));
+    snprintf(kb, sizeof(kb), "key%04d", written);
+    k = (tess__str){kb, strlen(kb)};
+    rc = tess__kv_get(kv, &k, 1, &got, &arena, &err);
+    EXPECT_OK(f, rc, &err);
+    assert_null(got.p);
+    /* LMDB reuses the pages a transaction freed from the second transaction after it on */
+    uint64_t deleted = 0;
+    rc = tess__kv_drop_prefix(kv, (tess__str){"key000", 6}, &deleted, &err);
+    EXPECT_OK(f, rc, &err);
+    assert_int_equal(deleted, 10);
+    rc = tess__kv_drop_prefix(kv, (tess__str){"key001", 6}, &deleted, &err);
+    EXPECT_OK(f, rc, &err);
+    tess__str v = {val, sizeof(val)};
+    rc = tess__kv_put(kv, &k, &v, 1, &err);
+    EXPECT_OK(f, rc, &err);
+    tess__kv_close(kv);
+    /* a bigger map: room again */
+    o.map_size = 16u << 20;
+    kv = must_open(f, &o);
+    for (i = 100; i < 150; i++) {
+        snprintf(kb, sizeof(kb), "key%04d", i);
+        k = (tess__str){kb, strlen(kb)};
+        rc = tess__kv_put(kv, &k, &v, 1, &err);
+        EXPECT_OK(f, rc, &err);
+    }
+    tess__kv_close(kv);
+    tess__arena_release(&arena);
+    tess__err_release(&err);
+}
+
+/* Another process grows the map beyond ours: our next operations remap and go on. */
+static void test_map_resized(void **state)
+{
+    fixture *f = *state;
+    if (!f->be->local) skip();
+    tess__err err = TESS__ERR_INIT;
+    tess__kv_opts small = {.map_size = 1u << 20};
+    tess__kv *kv = must_open(f, &small);
+    tess__str k = {"mine", 4}, v = {"1", 1}, got[2];
+    int rc = tess__kv_put(kv, &k, &v, 1, &err);
+    EXPECT_OK(f, rc, &err);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        tess__kv_opts big = {.map_size = 64u << 20};
+        tess__kv *ckv = NULL;
+        rc = open_store(f, &big, &ckv, &err);
+        static char val[200000];
+        memset(val, 'c', sizeof(val));
+        for (int i = 0; rc == TESS_OK && i < 20; i++) {
+            char kb[32];
+            snprintf(kb, sizeof(kb), "child%02d", i);
+            tess__str ck = {kb, strlen(kb)}, cv = {val, sizeof(val)};
+            rc = tess__kv_put(ckv, &ck, &cv, 1, &err);
+        }
+        if (rc != TESS_OK) fprintf(stderr, "[  ERROR   ] child: %s\n", tess__err_msg(&err));
+        tess__kv_close(ckv);
+        _exit(rc == TESS_OK ? 0 : 1);
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    tess__arena arena = TESS__ARENA_INIT;
+    tess__str ks[2] = {{"mine", 4}, {"child19", 7}};
+    rc = tess__kv_get(kv, ks, 2, got, &arena, &err);
+    EXPECT_OK(f, rc, &err);
+    assert_int_equal(got[0].n, 1);
+    assert_int_equal(got[1].n, 200000);
+    v = (tess__str){got[1].p, got[1].n};
+    tess__str k2 = {"mine2", 5};
+    rc = tess__kv_put(kv, &k2, &v, 1, &err);
+    EXPECT_OK(f, rc, &err);
+    uint64_t keys = 0;
+    rc = tess__kv_stats(kv, NULL, &keys, &err);
+    EXPECT_OK(f, rc, &err);
+    assert_int_equal(keys, 22);
+    tess__arena_release(&arena);
+    tess__kv_close(kv);
+    tess__err_release(&err);
+}
+
+/* Two handles on one directory in one process share the environment. */
+static void test_two_handles(void **state)
+{
+    fixture *f = *state;
+    tess__err err = TESS__ERR_INIT;
+    tess__kv *a = must_open(f, NULL);
+    tess__kv_opts so = {.sync = true};
+    tess__kv *b = must_open(f, &so);
+    tess__str k = {"k", 1}, v = {"v", 1}, got;
+    int rc = tess__kv_put(a, &k, &v, 1, &err);
+    EXPECT_OK(f, rc, &err);
+    tess__arena arena = TESS__ARENA_INIT;
+    rc = tess__kv_get(b, &k, 1, &got, &arena, &err);
+    EXPECT_OK(f, rc, &err);
+    assert_int_equal(got.n, 1);
+    tess__kv_close(a);
+    v = (tess__str){"w", 1};
+    rc = tess__kv_put(b, &k, &v, 1, &err);
+    EXPECT_OK(f, rc, &err);
+    tess__kv_close(b);
+    a = must_open(f, NULL);
+    rc = tess__kv_get(a, &k, 1, &got, &arena, &err);
+    EXPECT_OK(f, rc, &err);
+    assert_memory_equal(got.p, "w", 1);
+    tess__kv_close(a);
+    tess__arena_release(&arena);
+    tess__err_release(&err);
+}
+
+static void test_stats(void **state)
+{
+    fixture *f = *state;
+    tess__err err = TESS__ERR_INIT;
+    tess__kv *kv = must_open(f, NULL);
+    uint64_t bytes = 1, keys = 1;
+    int rc = tess__kv_stats(kv, &bytes, &keys, &err);
+    EXPECT_OK(f, rc, &err);
+    assert_int_equal(keys, 0);
+    char kb[100][16];
+    tess__str ks[100], vs[100];
+    for (int i = 0; i < 100; i++) {
+        snprintf(kb[i], 16, "s:%03d", i);
+        ks[i] = (tess__str){kb[i], strlen(kb[i])};
+        vs[i] = (tess__str){"value", 5};
+    }
+    rc = tess__kv_put(kv, ks, vs, 100, &err);
+    EXPECT_OK(f, rc, &err);
+    rc = tess__kv_stats(kv, &bytes, &keys, &err);
+    EXPECT_OK(f, rc, &err);
+    assert_int_equal(keys, 100);
+    assert_true(bytes >= 100 * 10);
+    for (int i = 0; i < 10; i++) vs[i] = (tess__str){NULL, 0};
+    rc = tess__kv_put(kv, ks, vs, 10, &err); /* deletes */
+    EXPECT_OK(f, rc, &err);
+    rc = tess__kv_put(kv, ks, vs, 10, &err); /* deleting absent keys is fine */
+    EXPECT_OK(f, rc, &err);
+    rc = tess__kv_stats(kv, NULL, &keys, &err);
+    EXPECT_OK(f, rc, &err);
+    assert_int_equal(keys, 90);
+    uint64_t deleted = 0;
+    rc = tess__kv_drop_prefix(kv, (tess__str){"s:05", 4}, &deleted, &err);
+    EXPECT_OK(f, rc, &err);
+    assert_int_equal(deleted, 10);
+    rc = tess__kv_stats(kv, NULL, &keys, &err);
+    EXPECT_OK(f, rc, &err);
+    assert_int_equal(keys, 80);
+    tess__err_release(&err);
+    tess__kv_close(kv);
+}
+
+static void test_scan_bounds(void **state)
+{
+    fixture *f = *state;
+    tess__err err = TESS__ERR_INIT;
+    tess__kv *kv = must_open(f, NULL);
+    static const struct {
+        const char *k;
+        size_t n;
+    } K[] = {
+        {"\xff", 1}, {"\xff\xff", 2}, {"\xff\xff\x00", 3}, {"\xff\xff\xff", 3}, {"\xfe\xff", 2},
+        {"a", 1},    {"ab", 2},       {"abc", 3},          {"ab\0c", 4},         {"b", 1},
+        {"\0", 1},   {"\0\0", 2},     {"\x01", 1},
+    };
+    enum { NK = sizeof(K) / sizeof(K[0]) };
+    model m = {0};
+    tess__str ks[NK], vs[NK];
+    for (int i = 0; i < NK; i++) {
+        ks[i] = (tess__str){K[i].k, K[i].n};
+        vs[i] = (tess__str){K[i].k, K[i].n};
+        model_set(&m, K[i].k, K[i].n, K[i].k, K[i].n);
+    }
+    int rc = tess__kv_put(kv, ks, vs, NK, &err);
+    EXPECT_OK(f, rc, &err);
+    check_scan(f, kv, &m, "", 0);
+    check_scan(f, kv, &m, "\xff", 1);
+    check_scan(f, kv, &m, "\xff\xff", 2);
+    check_scan(f, kv, &m, "\xff\xff\xff", 3);
+    check_scan(f, kv, &m, "\xff\xff\xff\xff", 4);
+    check_scan(f, kv, &m, "ab", 2);
+    check_scan(f, kv, &m, "abc", 3);
+    check_scan(f, kv, &m, "abcd", 4);
+    check_scan(f, kv, &m, "ab\0", 3);
+    check_scan(f, kv, &m, "\0", 1);
+    check_scan(f, kv, &m, "\xfe", 1);
+    check_scan(f, kv, &m, "c", 1);
+
+    /* the order is bytewise: spot-check the first keys of a full scan */
+    collected c = {{0}, 0};
+    rc = tess__kv_scan(kv, (tess__str){NULL, 0}, collect_fn, &c, &err);
+    EXPECT_OK(f, rc, &err);
+    assert_int_equal(c.got.n, NK);
+    assert_memory_equal(c.got.e[0].k, "\0", 1);
+    assert_int_equal(c.got.e[0].kn, 1);
+    assert_int_equal(c.got.e[1].kn, 2);
+    assert_memory_equal(c.got.e[NK - 1].k, "\xff\xff\xff", 3);
+    model_free(&c.got);
+
+    /* fn stops the scan: its code comes back */
+    c = (collected){{0}, 2};
+    rc = tess__kv_scan(kv, (tess__str){"", 0}, collect_fn, &c, &err);
+    assert_int_equal(rc, 99);
+    assert_int_equal(c.got.n, 2);
+    model_free(&c.got);
+
+    /* drop a prefix equal to a whole key, and the 0xff end of the key space */
+    uint64_t deleted = 0;
+    rc = tess__kv_drop_prefix(kv, (tess__str){"ab", 2}, &deleted, &err);
+    EXPECT_OK(f, rc, &err);
+    assert_int_equal(deleted, model_drop_prefix(&m, "ab", 2));
+    rc = tess__kv_drop_prefix(kv, (tess__str){"\xff\xff", 2}, &deleted, &err);
+    EXPECT_OK(f, rc, &err);
+    assert_int_equal(deleted, model_drop_prefix(&m, "\xff\xff", 2));
+    rc = tess__kv_drop_prefix(kv, (tess__str){"zz", 2}, &deleted, &err);
+    EXPECT_OK(f, rc, &err);
+    assert_int_equal(deleted, 0);
+    check_all(f, kv, &m);
+    model_free(&m);
+    tess__err_release(&err);
+    tess__kv_close(kv);
+}
+
+/* Fail every allocation in turn: each failure is TESS_ENOMEM, the store is unchanged and
+ * usable afterwards. */
+static void test_alloc_failures(void **state)
+{
+    fixture *f = *state;
+    tess__err err = TESS__ERR_INIT;
+    tess__kv *kv = NULL;
+    /* open */
+    int rc;
+    long n;
+    for (n = 0;; n++) {
+        tess__alloc_fail_after(n);
+        rc = open_store(f, NULL, &kv, &err);
+        tess__alloc_fail_after(-1);
+        if (rc == TESS_OK) break;
+        EXPECT(f, rc == TESS_ENOMEM, "open with allocation %ld failing: rc %d %s", n, rc,
+               tess__err_msg(&err));
+        assert_true(n < 1000);
+    }
+    char val[3000];
+    memset(val, 'x', sizeof(val));
+    tess__str keys[] = {{"a", 1}, {"b", 1}, {"c", 1}}, vals[3] = {{val, 3000}, {val, 2}, {"", 0}};
+    rc = tess__kv_put(kv, keys, vals, 3, &err);
+    EXPECT_OK(f, rc, &err);
+    /* update (slice_fn's new values alias the old ones: the back end copies them) */
+    for (n = 0;; n++) {
+        tess__alloc_fail_after(n);
+        rc = tess__kv_update(kv, keys, 3, slice_fn, NULL, &err);
+        tess__alloc_fail_after(-1);
+        tess__arena arena = TESS__ARENA_INIT;
+        tess__str got[3];
+        int rc2 = tess__kv_get(kv, keys, 3, got, &arena, &err);
+        EXPECT_OK(f, rc2, &err);
+        if (rc == TESS_OK) {
+            assert_int_equal(got[0].n, 2999);
+            assert_int_equal(got[1].n, 1);
+            tess__arena_release(&arena);
+            break;
+        }
+        EXPECT(f, rc == TESS_ENOMEM, "update with allocation %ld failing: rc %d %s", n, rc,
+               tess__err_msg(&err));
+        assert_int_equal(got[0].n, 3000); /* unchanged */
+        assert_int_equal(got[1].n, 2);
+        tess__arena_release(&arena);
+        assert_true(n < 1000);
+    }
+    /* get */
+    for (n = 0;; n++) {
+        tess__arena arena = TESS__ARENA_INIT;
+        tess__str got[3];
+        tess__alloc_fail_after(n);
+        rc = tess__kv_get(kv, keys, 3, got, &arena, &err);
+        tess__alloc_fail_after(-1);
+        tess__arena_release(&arena);
+        if (rc == TESS_OK) break;
+        EXPECT(f, rc == TESS_ENOMEM, "get with allocation %ld failing: rc %d %s", n, rc,
+               tess__err_msg(&err));
+        assert_true(n < 1000);
+    }
+    tess__kv_close(kv);
+    tess__err_release(&err);
+}
+
+/* ---- main: every test against every back end --------------------------------------------------- */
+
+typedef struct named_test {
+    const char *name;
+    CMUnitTestFunction fn;
+} named_test;
+
+#define T(fn) {#fn, fn}
+static const named_test TESTS[] = {
+    T(test_random_ops),  T(test_update_semantics), T(test_update_aliasing),
+    T(test_snapshot_reads), T(test_many_readers),  T(test_threads_rmw),
+    T(test_processes_rmw), T(test_persistence),    T(test_read_only),
+    T(test_limits),      T(test_urls),             T(test_fs_errors),
+    T(test_map_full),    T(test_map_resized),      T(test_two_handles),
+    T(test_stats),       T(test_scan_bounds),      T(test_alloc_failures),
+};
+
+int main(void)
+{
+    enum { NB = sizeof(BACKENDS) / sizeof(BACKENDS[0]), NT = sizeof(TESTS) / sizeof(TESTS[0]) };
+    static struct CMUnitTest tests[NB * NT];
+    static char names[NB * NT][96];
+    for (size_t b = 0; b < NB; b++) {
+        for (size_t t = 0; t < NT; t++) {
+            size_t i = b * NT + t;
+            snprintf(names[i], sizeof(names[i]), "%s/%s", BACKENDS[b].name, TESTS[t].name + 5);
+            tests[i] = (struct CMUnitTest){names[i], TESTS[t].fn, setup, teardown,
+                                           (void *)&BACKENDS[b]};
+        }
+    }
+    return _cmocka_run_group_tests("online_kv", tests, NB * NT, NULL, NULL);
+}
