@@ -340,8 +340,10 @@ typedef struct tess_online_result {
  * event materialized or pushed so far: row-level features from the latest row at or before
  * now (OUTSIDE_MAX_AGE beyond the view's ttl), window aggregates from the stored tiles and the
  * head of the window, on-demand features computed on the row.
- * Errors: TESS_EINVAL (a null key, an input of the wrong type: the message says which row and
- * input), TESS_EIO (the online store failed), TESS_ENOMEM.
+ * A row with a null join key gets the values of an entity without events (NOT_FOUND), as in
+ * training sets.
+ * Errors: TESS_EINVAL (an input of the wrong type: the message says which row and input),
+ * TESS_EIO (the online store failed), TESS_ENOMEM.
  */
 int tess_get_online(tess_session *s, const tess_query *q, const tess_value *inputs,
                     size_t nrows, int64_t now, tess_online_result *out);

@@ -199,7 +199,9 @@ static int cursor_batch(cursor *c, const tess__type *types, size_t nc)
     for (size_t k = 0; k < c->nblocks; k++)
         if (tess__segr_block(c->r, k)->nrows > cap) cap = tess__segr_block(c->r, k)->nrows;
     size_t total = cap * sizeof(int64_t);
-    for (size_t k = 0; k < nc; k++) total += ((cap + 7) & ~(size_t)7) + cap * tess__type_width(types[k]);
+    /* every array starts 8-byte aligned: a bool column's data is rounded up like the nulls */
+    size_t cap8 = (cap + 7) & ~(size_t)7;
+    for (size_t k = 0; k < nc; k++) total += cap8 + cap8 * tess__type_width(types[k]);
     memset(&c->b, 0, sizeof(c->b));
     char *p = tess__big_alloc(total, &c->mem);
     c->b.cols = tess__calloc(nc ? nc : 1, sizeof(tess__col));
@@ -211,9 +213,9 @@ static int cursor_batch(cursor *c, const tess__type *types, size_t nc)
     for (size_t k = 0; k < nc; k++) {
         c->b.cols[k].type = types[k];
         c->b.cols[k].data = p;
-        p += cap * tess__type_width(types[k]);
+        p += cap8 * tess__type_width(types[k]);
         c->b.cols[k].nulls = (uint8_t *)p;
-        p += (cap + 7) & ~(size_t)7;
+        p += cap8;
     }
     return TESS_OK;
 }

@@ -633,11 +633,6 @@ static int join_view(const tess__view *v, plan *p, labels *l, const int64_t *t,
             lk[i].key = (const uint8_t *)kb.p + (uintptr_t)lk[i].key;
         }
     }
-    /* null-key labels get the values of an entity without events */
-    if (nnull) {
-        if ((rc = join_rows(&j, NULL, 0, 0, lk, nnull)) || (rc = join_aggs(&j, NULL, 0, 0, lk, nnull)))
-            goto fail;
-    }
     lkey *ll = lk + nnull;
     size_t nll = nl - nnull;
     qsort(ll, nll, sizeof(*ll), lkey_cmp);
@@ -653,9 +648,15 @@ static int join_view(const tess__view *v, plan *p, labels *l, const int64_t *t,
         run = (i && key_cmp(ll[i].key, ll[i].keyn, ll[i - 1].key, ll[i - 1].keyn) == 0) ? run + 1 : 1;
         if (run > cap) cap = run;
     }
+    if (nnull > cap) cap = nnull; /* the null-key labels are joined as one group */
     j.times = tess__calloc(cap ? cap : 1, sizeof(*j.times));
     j.aggout = tess__calloc((cap ? cap : 1) * (j.nagg ? j.nagg : 1), sizeof(*j.aggout));
     if (!j.times || !j.aggout) goto nomem;
+    /* null-key labels get the values of an entity without events */
+    if (nnull) {
+        if ((rc = join_rows(&j, NULL, 0, 0, lk, nnull)) || (rc = join_aggs(&j, NULL, 0, 0, lk, nnull)))
+            goto fail;
+    }
 
     /* merge-join the sorted labels with the sorted events, one entity at a time */
     tess__evorder ord = tess__evorder_of(v->source, v->join_cols, v->njoin);

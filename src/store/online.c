@@ -491,17 +491,26 @@ int tess_get_online(tess_session *s, const tess_query *q, const tess_value *inpu
                 keyv[j] = in[r * q->ninputs + qv->keyidx[j]];
             s->koff[k * nrows + r] = s->keybuf.len;
             int rc = tess__oview_key(qv->ov, keyv, &s->keybuf);
-            if (rc == TESS_NOTFOUND)
-                return tess__err_set(&s->err, TESS_EINVAL, "row %zu: a join key of view %s is "
-                                     "null", r + 1, v->name);
+            if (rc == TESS_NOTFOUND) { /* a null key: no entity, as offline */
+                s->keybuf.len = s->koff[k * nrows + r];
+                continue;
+            }
             if (rc) return rc == TESS_ENOMEM ? OOM(&s->err) : tess__err_set(&s->err, rc, "bad key");
         }
     }
     s->koff[nk] = s->keybuf.len;
-    for (size_t i = 0; i < nk; i++)
-        s->keys[i] = (tess__str){s->keybuf.p + s->koff[i], s->koff[i + 1] - s->koff[i]};
-    int rc = nk ? tess__kv_get(s->kv, s->keys, nk, s->recs, &s->arena, &s->err) : TESS_OK;
+    /* one batch read of the non-null keys (an empty key marks a null one) */
+    size_t nget = 0;
+    for (size_t i = 0; i < nk; i++) {
+        size_t len = s->koff[i + 1] - s->koff[i];
+        if (len) s->keys[nget++] = (tess__str){s->keybuf.p + s->koff[i], len};
+    }
+    tess__str *got = tess__arena_alloc(&s->arena, (nget + 1) * sizeof(*got));
+    if (!got) return OOM(&s->err);
+    int rc = nget ? tess__kv_get(s->kv, s->keys, nget, got, &s->arena, &s->err) : TESS_OK;
     if (rc) return rc;
+    for (size_t i = 0, g = 0; i < nk; i++)
+        s->recs[i] = s->koff[i + 1] > s->koff[i] ? got[g++] : (tess__str){NULL, 0};
     /* evaluate each view's features per row */
     size_t maxw = 0;
     for (size_t k = 0; k < q->nqv; k++)

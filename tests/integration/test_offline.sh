@@ -157,3 +157,10 @@ expect_rc "stats --json" 0
 check "stats --json parses" "python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"rows\"] > 0' <'$_out'"
 T stats nope
 expect_rc "stats of an unknown view fails" 1
+
+# a label whose join key is empty: the values of an entity without events, in its place
+printf 'user_id,event_timestamp\n1,2026-01-01T11:45:00Z\n,2026-01-01T11:45:00Z\n7,2026-01-01T11:45:00Z\n' >"$R/nullkey.csv"
+T training-set --features spend:last_amount,spend:n_2h --labels nullkey.csv -o nullkey.csv.out.csv
+expect_rc "a null join key in the labels" 0
+check "the null-key label row gets empty values and a zero count" \
+  'sed -n 3p "$R/nullkey.csv.out.csv" | grep -qx ",2026-01-01T11:45:00Z,,0"'
