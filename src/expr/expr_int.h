@@ -315,8 +315,8 @@ bool tess__expr_parse_float(const char *s, size_t n, double *out);
 bool tess__expr_parse_bool(const char *s, size_t n, bool *out);
 /* strtod in the C locale, for a NUL-terminated float literal already validated by the lexer. */
 double tess__expr_strtod(const char *s);
-/* The shortest of %.15g %.16g %.17g that reads back as x; "nan", "inf", "-inf". buf >= 32.
- * Returns the length. */
+/* The shortest of %.15g %.16g %.17g that reads back as x (C locale); "nan", "inf", "-inf".
+ * buf >= 32; the text is NUL-terminated. Returns the length. Computed without printf. */
 size_t tess__expr_format_float(double x, char *buf);
 
 #endif

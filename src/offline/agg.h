@@ -155,6 +155,20 @@ int tess__agg_sub(tess__agg_kind k, tess__agg_state *a, const tess__agg_state *b
 int tess__agg_copy(tess__agg_kind k, tess__agg_state *dst, const tess__agg_state *src,
                    tess__arena *arena);
 
+/*
+ * Sliding windows over a column, for the invertible aggregations: entry j of `out` (a column
+ * of tess__agg_result_type(k) with room for m entries: data and nulls) is the finalized state
+ * of rows [lo[j], hi[j]) (lo == NULL: from row 0), rows skipped as tess__agg_add_rows does.
+ * lo and hi must be non-decreasing and lo[j] <= hi[j]. Each row is added once and removed at
+ * most once, exactly (the inverse of an add subtracts the same rounded magnitudes), so every
+ * value is bit-identical to a state built from its rows alone: O(rows + m) without a state
+ * per position. If the rows hold an outlier (tess__agg_exact) the removal would not be exact:
+ * *exact is set false and `out` is unspecified (the caller merges canonically instead).
+ * Errors: TESS_EINVAL (k not invertible, column or output of the wrong type).
+ */
+int tess__agg_slide(tess__agg_kind k, const tess__col *vals, const uint8_t *skip,
+                    const size_t *lo, const size_t *hi, size_t m, tess__col *out, bool *exact);
+
 /* False if the state holds outliers (sum/mean/variances of |x| >= 2^96 or 2^80), whose
  * double-double sum depends on the order of the rows; true otherwise. */
 bool tess__agg_exact(tess__agg_kind k, const tess__agg_state *s);

@@ -6,9 +6,13 @@
  * from its run up to the next cursor's head (galloping search), so that with one segment, or
  * segments holding different entities, whole runs are copied at once.
  *
- * Key filter: the wanted keys are sorted encoded keys. A block is read only if some wanted
- * key lies in its [first, last] key range; inside a block, binary searches on the encoded row
- * keys find each wanted entity's rows. A cursor's filter position only moves forward.
+ * Key filter: the wanted keys are sorted, distinct encoded keys. A block is read only if some
+ * wanted key lies in its [first, last] key range; inside a block, a merge walk of the rows and
+ * the wanted keys (each side galloping forward over what the other lacks) finds runs of rows
+ * of consecutive wanted entities (find_run). Rows are compared with wanted keys without
+ * encoding them (tess__evkey_cmp; keys of int64/timestamp columns as integers, decoded once).
+ * A cursor's filter position only moves forward, so a segment costs O(k log(n/k)) comparisons
+ * for k wanted keys over n rows, not a binary search per key.
  *
  * Batches: rows are appended to the output batch until it holds batch_rows rows; then, unless
  * the scan may split entities (merges, rebuilds), rows continue to be appended while they
@@ -47,13 +51,14 @@ struct tess__evscan {
     tess__str *filter; /* sorted, distinct; bytes in fbytes */
     size_t nfilter;
     char *fbytes;
+    uint64_t *fkeys; /* integer keys only: nfilter x nkeys decoded values, else NULL */
     bool *want, *skip;
+    size_t skip_rows; /* rows of `out` whose skipped columns are set to null */
     size_t target;
     bool split;
     bool started;
     int failed;
     tess__batch out;
-    tess__buf kb;
 };
 
 static int keycmp(const void *a, size_t an, const void *b, size_t bn)
@@ -70,67 +75,117 @@ static int str_cmp(const void *x, const void *y)
     return keycmp(a->p, a->n, b->p, b->n);
 }
 
-/* Encoded key of row i of b compared with k: <0, 0, >0 in *out. */
-static int row_vs_key(tess__evscan *s, const tess__batch *b, size_t i, const tess__str *k, int *out)
+/* Row i of b's key against wanted key ki: <0, 0, >0 (no encoding is built). Keys of int64
+ * and timestamp columns only (the usual ids) compare as integers: the encoding of such a
+ * value is its 8 big-endian bytes with the sign bit flipped, decoded once into fkeys. */
+static inline int row_vs_key(const tess__evscan *s, const tess__batch *b, size_t i, size_t ki)
 {
-    tess__buf_reset(&s->kb);
-    int rc = tess__evkey_encode(&s->kb, b->cols, s->keys, s->nkeys, i);
-    if (rc == TESS_NOTFOUND) rc = TESS_OK; /* never stored; compares as its prefix */
-    if (rc) return rc;
-    *out = keycmp(s->kb.p ? s->kb.p : "", s->kb.len, k->p, k->n);
-    return TESS_OK;
-}
-
-/* First row in [lo, hi) whose key is >= k (strict: > k); rows are sorted by key. */
-static int row_bound(tess__evscan *s, const tess__batch *b, size_t lo, size_t hi,
-                     const tess__str *k, bool strict, size_t *out)
-{
-    while (lo < hi) {
-        size_t m = lo + (hi - lo) / 2;
-        int c, rc = row_vs_key(s, b, m, k, &c);
-        if (rc) return rc;
-        if (c < 0 || (strict && c == 0)) lo = m + 1;
-        else hi = m;
+    if (s->fkeys) {
+        const uint64_t *f = s->fkeys + ki * s->nkeys;
+        for (size_t k = 0; k < s->nkeys; k++) {
+            uint64_t u = (uint64_t)((const int64_t *)b->cols[s->keys[k]].data)[i] ^ (1ULL << 63);
+            if (u != f[k]) return u < f[k] ? -1 : 1;
+        }
+        return 0;
     }
-    *out = lo;
-    return TESS_OK;
+    const tess__str *k = &s->filter[ki];
+    return tess__evkey_cmp(b->cols, s->keys, s->nkeys, i, k->p, k->n);
 }
 
-/* First filter index in [lo, nfilter) whose key is >= (p, n). */
-static size_t filter_bound(const tess__evscan *s, size_t lo, const void *p, size_t n)
+/* First row in [lo, hi) whose key is >= k (strict: > k); rows are sorted by key. Galloping
+ * from lo: the cost grows with the log of the distance moved, not of the block's size. */
+static size_t row_bound(const tess__evscan *s, const tess__batch *b, size_t lo, size_t hi,
+                        size_t k, bool strict)
 {
-    size_t hi = s->nfilter;
-    while (lo < hi) {
-        size_t m = lo + (hi - lo) / 2;
-        if (keycmp(s->filter[m].p, s->filter[m].n, p, n) < 0) lo = m + 1;
-        else hi = m;
+#define BEFORE(i) (strict ? row_vs_key(s, b, (i), k) <= 0 : row_vs_key(s, b, (i), k) < 0)
+    size_t step = 1;
+    while (lo + step <= hi && BEFORE(lo + step - 1)) {
+        lo += step;
+        step *= 2;
+    }
+    size_t z = lo + step <= hi ? lo + step - 1 : hi;
+    while (lo < z) {
+        size_t m = lo + (z - lo) / 2;
+        if (BEFORE(m)) lo = m + 1;
+        else z = m;
     }
     return lo;
+#undef BEFORE
 }
 
-/* With a filter: the next run of wanted rows in the current block, from c->pos. */
-static int find_run(tess__evscan *s, cursor *c)
+/* First filter index in [lo, nfilter) whose key is >= (p, n), galloping from lo. */
+static size_t filter_bound(const tess__evscan *s, size_t lo, const void *p, size_t n)
+{
+    size_t hi = s->nfilter, step = 1;
+#define BEFORE(i) (keycmp(s->filter[(i)].p, s->filter[(i)].n, p, n) < 0)
+    while (lo + step <= hi && BEFORE(lo + step - 1)) {
+        lo += step;
+        step *= 2;
+    }
+    size_t z = lo + step <= hi ? lo + step - 1 : hi;
+    while (lo < z) {
+        size_t m = lo + (z - lo) / 2;
+        if (BEFORE(m)) lo = m + 1;
+        else z = m;
+    }
+    return lo;
+#undef BEFORE
+}
+
+/* First filter index in [lo, nfilter) whose key is >= row i's key, galloping from lo. */
+static size_t filter_bound_row(const tess__evscan *s, size_t lo, const tess__batch *b, size_t i)
+{
+    size_t hi = s->nfilter, step = 1;
+#define BEFORE(x) (row_vs_key(s, b, i, (x)) > 0)
+    while (lo + step <= hi && BEFORE(lo + step - 1)) {
+        lo += step;
+        step *= 2;
+    }
+    size_t z = lo + step <= hi ? lo + step - 1 : hi;
+    while (lo < z) {
+        size_t m = lo + (z - lo) / 2;
+        if (BEFORE(m)) lo = m + 1;
+        else z = m;
+    }
+    return lo;
+#undef BEFORE
+}
+
+/*
+ * With a filter: the next run of wanted rows in the current block, from c->pos: a merge walk
+ * of the block's rows with the wanted keys, both sorted, each side galloping forward over
+ * what the other does not have. A run spans consecutive wanted entities (a dense filter
+ * gives runs of whole blocks). Leaves c->ki at the last key matched: the next block may
+ * continue that entity.
+ */
+static void find_run(tess__evscan *s, cursor *c)
 {
     size_t n = c->b.nrows;
     while (c->pos < n) {
         if (c->ki >= s->nfilter) { /* no wanted key left: the cursor is done */
-            c->pos = n;
+            c->pos = c->run_end = n;
             c->next_blk = c->nblocks;
-            return TESS_OK;
+            return;
         }
-        const tess__str *k = &s->filter[c->ki];
-        int cmp, rc = row_vs_key(s, &c->b, c->pos, k, &cmp);
-        if (rc) return rc;
+        int cmp = row_vs_key(s, &c->b, c->pos, c->ki);
         if (cmp > 0) {
-            c->ki = filter_bound(s, c->ki + 1, s->kb.p, s->kb.len);
-        } else if (cmp == 0) {
-            if ((rc = row_bound(s, &c->b, c->pos + 1, n, k, true, &c->run_end))) return rc;
-            return TESS_OK;
+            c->ki = filter_bound_row(s, c->ki + 1, &c->b, c->pos);
+        } else if (cmp < 0) {
+            c->pos = row_bound(s, &c->b, c->pos + 1, n, c->ki, false);
         } else {
-            if ((rc = row_bound(s, &c->b, c->pos + 1, n, k, false, &c->pos))) return rc;
+            size_t end = c->pos;
+            for (;;) {
+                end = row_bound(s, &c->b, end + 1, n, c->ki, true);
+                if (end >= n || c->ki + 1 >= s->nfilter ||
+                    row_vs_key(s, &c->b, end, c->ki + 1) != 0)
+                    break;
+                c->ki++;
+            }
+            c->run_end = end;
+            return;
         }
     }
-    return TESS_OK;
+    c->run_end = c->pos;
 }
 
 /* Makes c->pos < c->run_end, reading blocks as needed, or marks the cursor exhausted. */
@@ -140,8 +195,7 @@ static int cur_fill(tess__evscan *s, cursor *c, tess__err *err)
     for (;;) {
         if (c->pos < c->run_end) return TESS_OK;
         if (s->filtered && c->pos < c->b.nrows) {
-            c->run_end = c->pos;
-            if ((rc = find_run(s, c))) return tess__err_set(err, rc, "out of memory");
+            find_run(s, c);
             if (c->pos < c->run_end) return TESS_OK;
         }
         size_t blk = c->next_blk;
@@ -234,10 +288,10 @@ void tess__evscan_close(tess__evscan *s)
     tess__free(s->keys);
     tess__free(s->filter);
     tess__free(s->fbytes);
+    tess__free(s->fkeys);
     tess__free(s->want);
     tess__free(s->skip);
     tess__batch_release(&s->out);
-    tess__buf_release(&s->kb);
     tess__free(s);
 }
 
@@ -310,6 +364,21 @@ int tess__evscan_new(const tess__source *src, const size_t *keys, size_t nkeys,
             if (nu == 0 || str_cmp(&s->filter[nu - 1], &s->filter[i]) != 0)
                 s->filter[nu++] = s->filter[i];
         s->nfilter = nu;
+        bool ints = nkeys > 0;
+        for (size_t k = 0; k < nkeys; k++) {
+            tess__type t = src->schema[keys[k]].type;
+            ints &= t == TESS_T_INT64 || t == TESS_T_TIMESTAMP;
+        }
+        for (size_t i = 0; i < nu && ints; i++) ints = s->filter[i].n == 8 * nkeys;
+        if (ints) {
+            if (!(s->fkeys = tess__malloc((nu ? nu : 1) * nkeys * sizeof(uint64_t)))) goto nomem;
+            for (size_t i = 0; i < nu; i++)
+                for (size_t k = 0; k < nkeys; k++) {
+                    uint64_t v;
+                    memcpy(&v, s->filter[i].p + 8 * k, 8);
+                    s->fkeys[i * nkeys + k] = __builtin_bswap64(v);
+                }
+        }
     }
     tess__free(types);
     *out = s;
@@ -337,6 +406,21 @@ static void order_insert(tess__evscan *s, cursor *c)
     memmove(s->order + lo + 1, s->order + lo, (s->norder - lo) * sizeof(cursor *));
     s->order[lo] = c;
     s->norder++;
+}
+
+/* Columns not wanted are null in every row of the output batch: set once per capacity, not
+ * per append (tess__batch_append leaves them alone). */
+static void skip_ready(tess__evscan *s)
+{
+    if (s->skip_rows >= s->out.cap) return;
+    for (size_t c = 0; c < s->out.ncols; c++) {
+        if (!s->skip[c]) continue;
+        tess__col *d = &s->out.cols[c];
+        size_t w = tess__type_width(d->type), k = s->out.cap - s->skip_rows;
+        memset(d->nulls + s->skip_rows, 1, k);
+        memset((char *)d->data + s->skip_rows * w, 0, k * w);
+    }
+    s->skip_rows = s->out.cap;
 }
 
 int tess__evscan_next(tess__evscan *s, const tess__batch **out, tess__err *err)
@@ -367,8 +451,12 @@ int tess__evscan_next(tess__evscan *s, const tess__batch **out, tess__err *err)
             end = c->pos + (s->target - have);
         }
         size_t n = end - c->pos;
-        if (tess__batch_reserve(&s->out, have + n) ||
-            tess__batch_append(&s->out, &c->b, c->pos, n, s->skip)) {
+        if (tess__batch_reserve(&s->out, have + n)) {
+            rc = tess__err_set(err, TESS_ENOMEM, "out of memory");
+            goto fail;
+        }
+        skip_ready(s);
+        if (tess__batch_append(&s->out, &c->b, c->pos, n, s->skip)) {
             rc = tess__err_set(err, TESS_ENOMEM, "out of memory");
             goto fail;
         }

@@ -20,8 +20,10 @@
  * memory that is reused); when a run reaches run_rows rows, or at the end, it is *spilled*:
  * per layout, the rows whose keys are all non-null are sorted (evsort.c) and written as one
  * segment, the layouts shared between this thread and a helper thread; rows no keyed layout
- * holds go to ~rest. A layout with more than 8 segments is then merged (evscan.c's merge,
- * streamed into one new segment, a block per segment in memory).
+ * holds go to ~rest. Segments are then merged, size-tiered (merge_pick): whenever
+ * TESS__EV_MERGE_FANIN segments of one size tier exist, they and any smaller ones become one
+ * (evscan.c's merge, streamed into one new segment, a block per segment in memory), so a
+ * layout converges to few segments and a big one is rewritten only with peers of its size.
  *
  * A new layout is built from the stored events: each keyed layout in manifest order, then
  * ~rest, contributes the rows that no earlier one holds (a layout holds a row iff the row's
@@ -310,7 +312,7 @@ static int txn_begin(tess__evstore *es, const tess__source *src, txn *t, tess__e
     char path[PATH_MAX];
     int rc;
     if ((rc = make_dir(es->offline_dir, es->store_dir, !es->nosync, err))) return rc;
-    if ((rc = pathf(t->dir, err, "%s/%s", es->offline_dir, src->name))) return rc;
+    if ((rc = pathf(t->dir, err, "%s/%s", es->offline_dir, tess__evstore_source(src)->name))) return rc;
     if ((rc = make_dir(t->dir, es->offline_dir, !es->nosync, err))) return rc;
     if ((rc = pathf(path, err, "%s/LOCK", t->dir))) return rc;
     t->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -737,18 +739,27 @@ static int open_readers(txn *t, const tess__mlayout *l, tess__segr ***out, tess_
     return TESS_OK;
 }
 
-/* Merges all segments of layout li into one (k-way merge, one block per segment in memory). */
-static int merge_layout(txn *t, size_t li, tess__err *err)
+/* Merges the segments of layout li with pick[s] set (at least two) into one new segment (a
+ * k-way merge, one block per segment in memory), which takes their place in the list. */
+static int merge_segs(txn *t, size_t li, const bool *pick, tess__err *err)
 {
     tess__mlayout *l = &t->m->layouts[li];
-    size_t nold = l->nsegs;
+    size_t nold = l->nsegs, npick = 0;
     tess__segr **rs = NULL;
     tess__evscan *sc = NULL;
     segout so = {NULL, 0, li};
-    uint64_t total = tess__mlayout_rows(l), done = 0;
+    uint64_t total = 0, done = 0;
     int rc = open_readers(t, l, &rs, err);
     if (rc) return rc;
-    rc = tess__evscan_new(t->src, l->cols, l->nkeys, rs, nold, NULL, true, &sc, err);
+    for (size_t s = 0; s < nold; s++) {
+        if (pick[s]) {
+            rs[npick++] = rs[s];
+            total += l->segs[s].rows;
+        } else {
+            tess__segr_close(rs[s]);
+        }
+    }
+    rc = tess__evscan_new(t->src, l->cols, l->nkeys, rs, npick, NULL, true, &sc, err);
     tess__free(rs);
     if (rc) return rc;
     if ((rc = seg_begin(t, li, &so, err))) goto out;
@@ -761,15 +772,20 @@ static int merge_layout(txn *t, size_t li, tess__err *err)
     if (rc != TESS_NOTFOUND) goto out;
     if ((rc = seg_end(t, &so, err))) goto out;
     l = &t->m->layouts[li];
-    /* the new segment is last; the old ones go (committed: after the commit) */
+    /* the new segment is last; the picked ones go (committed: after the commit) */
     for (size_t s = 0; s < nold; s++)
-        if (!l->segs[s].pending && (rc = txn_del(t, l, l->segs[s].num, err))) goto out;
+        if (pick[s] && !l->segs[s].pending && (rc = txn_del(t, l, l->segs[s].num, err))) goto out;
     char path[PATH_MAX];
-    for (size_t s = 0; s < nold; s++)
-        if (l->segs[s].pending && seg_path(t, l, l->segs[s].num, true, path, err) == TESS_OK)
-            unlink(path);
-    l->segs[0] = l->segs[nold];
-    l->nsegs = 1;
+    size_t k = 0;
+    for (size_t s = 0; s <= nold; s++) {
+        if (s < nold && pick[s]) {
+            if (l->segs[s].pending && seg_path(t, l, l->segs[s].num, true, path, err) == TESS_OK)
+                unlink(path);
+            continue;
+        }
+        l->segs[k++] = l->segs[s];
+    }
+    l->nsegs = k;
     t->merged = true;
 out:
     tess__segw_abort(so.w);
@@ -777,12 +793,63 @@ out:
     return rc;
 }
 
+/* A segment's size tier: 0 below TESS__EV_TIER_ROWS rows, then one more per factor of
+ * TESS__EV_MERGE_FANIN. */
+static unsigned tier_of(uint64_t rows)
+{
+    unsigned tier = 0;
+    for (uint64_t lim = TESS__EV_TIER_ROWS; rows >= lim && tier < 40; lim *= TESS__EV_MERGE_FANIN)
+        tier++;
+    return tier;
+}
+
+/*
+ * Which segments of l to merge now, if any (pick[s]; false when there is nothing to do):
+ *   - among the small segments (under TESS__EV_RUN_ROWS rows, a full run), the lowest tier
+ *     with at least TESS__EV_MERGE_FANIN of them: those and every smaller segment (so small
+ *     segments are merged together, and a bigger one only with its peers);
+ *   - else, above TESS__EV_MAX_SEGMENTS segments: the smallest ones, down to the maximum.
+ * Large segments are left alone until then: a scan merges a few of them for little (a
+ * merge costs about as much as the ingest that wrote the rows; a scan of 5 segments a few
+ * percent more than of one), so a big ingest of several runs keeps one segment per run.
+ */
+static bool merge_pick(const tess__mlayout *l, bool *pick)
+{
+    size_t n = l->nsegs, count[41] = {0};
+    for (size_t s = 0; s < n; s++)
+        if (l->segs[s].rows < TESS__EV_RUN_ROWS) count[tier_of(l->segs[s].rows)]++;
+    for (unsigned tier = 0; tier <= 40; tier++) {
+        if (count[tier] < TESS__EV_MERGE_FANIN) continue;
+        for (size_t s = 0; s < n; s++)
+            pick[s] = l->segs[s].rows < TESS__EV_RUN_ROWS && tier_of(l->segs[s].rows) <= tier;
+        return true;
+    }
+    if (n <= TESS__EV_MAX_SEGMENTS) return false;
+    /* the n - MAX + 1 smallest (ties: the earlier listed) */
+    size_t k = n - TESS__EV_MAX_SEGMENTS + 1;
+    for (size_t s = 0; s < n; s++) {
+        size_t smaller = 0;
+        for (size_t o = 0; o < n; o++)
+            smaller += l->segs[o].rows < l->segs[s].rows ||
+                       (l->segs[o].rows == l->segs[s].rows && o < s);
+        pick[s] = smaller < k;
+    }
+    return true;
+}
+
 static int merge_if_needed(txn *t, tess__err *err)
 {
     for (size_t li = 0; li < t->m->nlayouts; li++) {
-        if (t->m->layouts[li].nsegs <= TESS__EV_MAX_SEGMENTS) continue;
-        int rc = merge_layout(t, li, err);
-        if (rc) return rc;
+        for (;;) {
+            const tess__mlayout *l = &t->m->layouts[li];
+            if (l->nsegs < 2) break;
+            bool *pick = tess__calloc(l->nsegs, sizeof(bool));
+            if (!pick) return OOM(err);
+            int rc = merge_pick(l, pick) ? merge_segs(t, li, pick, err) : TESS_NOTFOUND;
+            tess__free(pick);
+            if (rc == TESS_NOTFOUND) break;
+            if (rc) return rc;
+        }
     }
     return TESS_OK;
 }
@@ -1176,6 +1243,62 @@ out:
     return rc;
 }
 
+int tess__evstore_append(tess__evstore *es, const tess__source *src, const tess__evlayout *layouts,
+                         size_t nlayouts, tess__batch *const *batches, size_t nbatches,
+                         uint32_t *first_ingest, tess__err *err)
+{
+    int rc = TESS_OK;
+    txn t;
+    bool in_txn = false;
+    uint64_t *nullkeys = NULL;
+    size_t li;
+    *first_ingest = 0;
+    for (size_t i = 0; i < nlayouts; i++)
+        if ((rc = check_layout(src, layouts[i].cols, layouts[i].ncols, err))) return rc;
+    for (size_t i = 0; i < nbatches; i++)
+        if (batches[i]->ncols != src->nschema || (uint64_t)batches[i]->nrows > UINT32_MAX)
+            return tess__err_set(err, TESS_EINVAL, "source \"%s\": a batch of the wrong shape",
+                                 src->name);
+    if ((rc = txn_begin(es, src, &t, err))) return rc;
+    in_txn = true;
+    for (size_t i = 0; i < nlayouts; i++)
+        if ((rc = txn_layout(&t, layouts[i].cols, layouts[i].ncols, &li, err))) goto out;
+    if (!(nullkeys = tess__calloc(t.m->nlayouts + 1, sizeof(uint64_t)))) {
+        rc = OOM(err);
+        goto out;
+    }
+    if ((rc = txn_run(&t, err))) goto out;
+    for (size_t i = 0; i < nbatches; i++) {
+        tess__batch *b = batches[i];
+        if (t.m->next_ingest == UINT32_MAX) {
+            rc = tess__err_set(err, TESS_EINVAL, "source \"%s\": no ingest number left", src->name);
+            goto out;
+        }
+        uint32_t ingest = t.m->next_ingest++;
+        if (i == 0) *first_ingest = ingest;
+        for (size_t r = 0; r < b->nrows; r++)
+            b->seq[r] = (int64_t)(((uint64_t)ingest << 32) | (uint64_t)r);
+        if (t.run.n >= t.run_rows && (rc = spill(&t, -1, nullkeys, err))) goto out;
+        if ((rc = run_room(&t, b->nrows, err))) goto out;
+        if (tess__run_append(&t.run, b, NULL, 0, b->nrows)) {
+            rc = OOM(err);
+            goto out;
+        }
+        t.dirty = true;
+    }
+    if ((rc = spill(&t, -1, nullkeys, err))) goto out;
+    if ((rc = merge_if_needed(&t, err))) goto out;
+    in_txn = false;
+    if (!t.dirty) txn_end(&t);
+    else if ((rc = txn_commit(&t, err)))
+        goto out;
+out:
+    if (in_txn) txn_abort(&t);
+    tess__free(nullkeys);
+    if (rc) *first_ingest = 0;
+    return rc;
+}
+
 /* ---- scans ------------------------------------------------------------------------------- */
 
 int tess__evscan_open_opts(tess__evstore *es, const tess__source *src, const size_t *keys,
@@ -1186,7 +1309,7 @@ int tess__evscan_open_opts(tess__evstore *es, const tess__source *src, const siz
     int rc = check_layout(src, keys, nkeys, err);
     if (rc) return rc;
     char sdir[PATH_MAX], man[PATH_MAX], path[PATH_MAX];
-    if ((rc = pathf(sdir, err, "%s/%s", es->offline_dir, src->name)) ||
+    if ((rc = pathf(sdir, err, "%s/%s", es->offline_dir, tess__evstore_source(src)->name)) ||
         (rc = pathf(man, err, "%s/MANIFEST", sdir)))
         return rc;
     bool built = false;
@@ -1268,7 +1391,7 @@ static int read_manifest(tess__evstore *es, const tess__source *src, tess__manif
 {
     char man[PATH_MAX];
     int rc;
-    if ((rc = pathf(sdir, err, "%s/%s", es->offline_dir, src->name)) ||
+    if ((rc = pathf(sdir, err, "%s/%s", es->offline_dir, tess__evstore_source(src)->name)) ||
         (rc = pathf(man, err, "%s/MANIFEST", sdir)))
         return rc;
     return tess__manifest_read(man, m, err);

@@ -99,8 +99,8 @@ void tess__ingest_result_release(tess__ingest_result *r);
  * the events already stored, in the same commit). Files whose XXH3-128 content hash is in the
  * manifest (or earlier in `paths`) are skipped unless opts->force. All files are one commit:
  * on any error (a bad row over max_bad_rows, I/O, memory) the store is as it was and no
- * temporary file is left. When a layout would have more than 8 segments it is merged into one
- * in the same commit.
+ * temporary file is left. Segments are merged in the same commit, size-tiered (small segments
+ * with their peers, never more than 8 per layout: docs/offline.md, "Merging").
  * `res` (may be NULL) is filled on success and on failure (release it either way);
  * opts may be NULL (defaults).
  * Errors: TESS_EPARSE (a bad row or header: err is the reader's `file:line[:col]: ...`),
@@ -111,6 +111,25 @@ void tess__ingest_result_release(tess__ingest_result *r);
 int tess__evstore_ingest(tess__evstore *es, const tess__source *src, const tess__evlayout *layouts,
                          size_t nlayouts, const char *const *paths, size_t npaths,
                          const tess__ingest_opts *opts, tess__ingest_result *res, tess__err *err);
+
+/*
+ * Appends rows held in memory (pushes) to the source's layouts (those the store has plus
+ * `layouts`), all batches in one commit (group commit): batch i gets ingest number
+ * *first_ingest + i, and its rows' seq are set to (ingest << 32) | row (the batches are
+ * modified). Rows must be typed by the source's schema; timestamps are not checked here.
+ * No file is recorded in the manifest (pushes have no content hash to deduplicate by).
+ * Errors: as tess__evstore_ingest (no EPARSE); TESS_EINVAL for a batch of the wrong shape.
+ */
+int tess__evstore_append(tess__evstore *es, const tess__source *src, const tess__evlayout *layouts,
+                         size_t nlayouts, tess__batch *const *batches, size_t nbatches,
+                         uint32_t *first_ingest, tess__err *err);
+
+/* The source whose events a source's store holds: a push source with a batch source shares
+ * that source's store (its pushed rows are kept offline there, DESIGN.md). */
+static inline const tess__source *tess__evstore_source(const tess__source *src)
+{
+    return src->batch_source ? src->batch_source : src;
+}
 
 /*
  * Makes sure the source has the layout `keys`: if it is missing and events are stored, builds

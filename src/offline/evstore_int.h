@@ -15,7 +15,12 @@
 #include "offline/segment.h"
 
 #define TESS__EV_REST_DIR "~rest"  /* the keyless layout (events no layout holds) */
-#define TESS__EV_MAX_SEGMENTS 8    /* more than this after a commit: merged into one */
+/* Merges (evstore.c, merge_pick): segments are grouped in size tiers, tier 0 under
+ * TIER_ROWS rows and each next one MERGE_FANIN times larger; a tier with MERGE_FANIN
+ * segments is merged with every smaller segment; above MAX_SEGMENTS, the smallest are. */
+#define TESS__EV_MERGE_FANIN 4
+#define TESS__EV_TIER_ROWS ((uint64_t)65536)
+#define TESS__EV_MAX_SEGMENTS 8
 #define TESS__EV_RUN_ROWS ((size_t)2 << 20) /* rows of a run: ~250 bytes each at the peak */
 
 struct tess__evstore {

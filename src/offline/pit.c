@@ -6,10 +6,11 @@
  *   2. load the labels: CSV rows are read as strings (every column passes through unchanged),
  *      JSON Lines are kept as their raw lines; the columns the join needs (join keys, the
  *      timestamp, on-demand request fields) are parsed to typed columns;
- *   3. per view: sort the label rows by (encoded join key, t, row), scan the view's layout of
- *      the event store restricted to those keys (events come sorted by key, ts, created ts,
- *      seq; one entity's rows are never split across batches), and merge-join one entity at a
- *      time: row-level features take the last event with ts <= t (the sort order already
+ *   3. per view: sort the label rows by (encoded join key, t, row) (radix sorts: by (t, row)
+ *      once for every view, then stably by key), scan the view's layout of the event store
+ *      restricted to those keys and to the columns the view's expressions read (events come
+ *      sorted by key, ts, created ts, seq; one entity's rows are never split across batches),
+ *      and merge-join one entity at a time: row-level features take the last event with ts <= t (the sort order already
  *      breaks ties by created ts, then seq) within the ttl; window features come from the
  *      window engine (window.h), which the online store shares;
  *   4. on-demand features are evaluated over the joined columns;
@@ -454,6 +455,98 @@ static int key_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
     return an < bn ? -1 : an > bn;
 }
 
+/*
+ * Label sorts. The labels are sorted once by (t, row) (sort_by_time), and each view then
+ * sorts them stably by its encoded key alone (sort_by_key), which gives (key, t, row): both are
+ * LSD radix sorts, one pass per byte position whose byte is not the same in every element
+ * (the histograms of all positions come from one pass, so constant bytes cost nothing).
+ * Keys of different lengths (strings) fall back to qsort on the full order.
+ */
+typedef struct tsort {
+    uint64_t k; /* t with the sign bit flipped: unsigned order is t's order */
+    size_t row;
+} tsort;
+
+/* The rows 0..n-1 of t sorted by (t, row) into order[]. TESS_OK or TESS_ENOMEM. */
+static int sort_by_time(const int64_t *t, size_t n, size_t *order)
+{
+    tsort *a = tess__malloc((n ? n : 1) * sizeof(*a)), *b = tess__malloc((n ? n : 1) * sizeof(*b));
+    size_t(*cnt)[256] = tess__calloc(8, sizeof(*cnt));
+    if (!a || !b || !cnt) {
+        tess__free(a);
+        tess__free(b);
+        tess__free(cnt);
+        return TESS_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        a[i].k = (uint64_t)t[i] ^ (1ULL << 63);
+        a[i].row = i;
+        for (int d = 0; d < 8; d++) cnt[d][(a[i].k >> (8 * d)) & 0xFF]++;
+    }
+    for (int d = 0; d < 8; d++) {
+        size_t sum = 0;
+        bool trivial = false;
+        for (int v = 0; v < 256; v++) {
+            size_t c = cnt[d][v];
+            if (c == n) trivial = true;
+            cnt[d][v] = sum;
+            sum += c;
+        }
+        if (trivial) continue;
+        for (size_t i = 0; i < n; i++) b[cnt[d][(a[i].k >> (8 * d)) & 0xFF]++] = a[i];
+        tsort *x = a;
+        a = b;
+        b = x;
+    }
+    for (size_t i = 0; i < n; i++) order[i] = a[i].row;
+    tess__free(a);
+    tess__free(b);
+    tess__free(cnt);
+    return TESS_OK;
+}
+
+/* Sorts lk (in (t, row) order) stably by key: then it is in lkey_cmp's order. */
+static int sort_by_key(lkey *lk, size_t n)
+{
+    if (n < 2) return TESS_OK;
+    size_t kn = lk[0].keyn;
+    bool fixed = kn <= 64;
+    for (size_t i = 1; i < n && fixed; i++) fixed = lk[i].keyn == kn;
+    if (!fixed) {
+        qsort(lk, n, sizeof(*lk), lkey_cmp);
+        return TESS_OK;
+    }
+    lkey *tmp = tess__malloc(n * sizeof(*tmp));
+    size_t(*cnt)[256] = tess__calloc(kn ? kn : 1, sizeof(*cnt));
+    if (!tmp || !cnt) {
+        tess__free(tmp);
+        tess__free(cnt);
+        return TESS_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t d = 0; d < kn; d++) cnt[d][lk[i].key[d]]++;
+    lkey *a = lk, *b = tmp;
+    for (size_t d = kn; d-- > 0;) {
+        size_t sum = 0;
+        bool trivial = false;
+        for (int v = 0; v < 256; v++) {
+            size_t c = cnt[d][v];
+            if (c == n) trivial = true;
+            cnt[d][v] = sum;
+            sum += c;
+        }
+        if (trivial) continue;
+        for (size_t i = 0; i < n; i++) b[cnt[d][a[i].key[d]]++] = a[i];
+        lkey *x = a;
+        a = b;
+        b = x;
+    }
+    if (a != lk) memcpy(lk, a, n * sizeof(*lk));
+    tess__free(tmp);
+    tess__free(cnt);
+    return TESS_OK;
+}
+
 /* Copies a value into the plan's string arena if it is a string (event batches are reused). */
 static int keep_value(plan *p, tess__value *v)
 {
@@ -532,6 +625,20 @@ static int join_aggs(vjoin *j, const tess__batch *b, size_t lo, size_t hi, const
     return TESS_OK;
 }
 
+/* The end of the entity that starts at row lo of b (rows with the same key). int_keys: every
+ * key column is int64 or timestamp (compared as integers; a layout holds no null key). */
+static size_t entity_end(const tess__evorder *o, const tess__batch *b, size_t lo, bool int_keys)
+{
+    size_t hi = lo + 1, n = b->nrows;
+    if (int_keys && o->nkeys == 1) {
+        const int64_t *d = b->cols[o->keys[0]].data;
+        while (hi < n && d[hi] == d[lo]) hi++;
+        return hi;
+    }
+    while (hi < n && tess__ev_cmp_keys(o, b, lo, b, hi) == 0) hi++;
+    return hi;
+}
+
 /* Evaluates the row-level features over a whole scan batch. */
 static int eval_rows(vjoin *j, const tess__batch *b)
 {
@@ -547,7 +654,7 @@ static int eval_rows(vjoin *j, const tess__batch *b)
 }
 
 static int join_view(const tess__view *v, plan *p, labels *l, const int64_t *t,
-                     tess__evstore *es, tess__err *err)
+                     const size_t *torder, tess__evstore *es, tess__err *err)
 {
     vjoin j;
     lkey *lk = NULL;
@@ -556,6 +663,8 @@ static int join_view(const tess__view *v, plan *p, labels *l, const int64_t *t,
     tess__str *filter = NULL;
     tess__evscan *scan = NULL;
     size_t *kidx = NULL, nfilter = 0;
+    bool *want = NULL;
+    lkey *ek_of = NULL;
     int rc = TESS_OK;
     memset(&j, 0, sizeof(j));
     j.v = v;
@@ -606,36 +715,39 @@ static int join_view(const tess__view *v, plan *p, labels *l, const int64_t *t,
         kidx[k] = k;
         if ((rc = label_column(l, kc->name, kc->type, true, &keys[k], err))) goto out;
     }
-    size_t nl = 0;
+    /* encoded keys, in (t, row) order; null keys (no events can match) first */
+    size_t nl = 0, nnull = 0;
     for (size_t i = 0; i < l->n; i++) {
         size_t at = kb.len;
         rc = tess__evkey_encode(&kb, keys, kidx, v->njoin, i);
-        if (rc == TESS_NOTFOUND) { /* a null key: no events can match */
+        if (rc == TESS_NOTFOUND) {
             kb.len = at;
-            lk[nl++] = (lkey){NULL, 0, t[i], i};
-            lk[nl - 1].keyn = (size_t)-1; /* marks "null key" */
+            nnull++;
+            lk[i].keyn = (size_t)-1; /* marks "null key" (lk is indexed by row for now) */
             continue;
         }
         if (rc) goto nomem;
-        lk[nl++] = (lkey){(const uint8_t *)(uintptr_t)at, kb.len - at, t[i], i};
+        lk[i].key = (const uint8_t *)(uintptr_t)at; /* an offset until kb no longer moves */
+        lk[i].keyn = kb.len - at;
     }
     rc = TESS_OK;
-    /* offsets -> pointers now that the buffer no longer moves; null keys sort first */
-    size_t nnull = 0;
-    for (size_t i = 0; i < nl; i++) {
-        if (lk[i].keyn == (size_t)-1) {
-            lk[i].key = (const uint8_t *)"";
-            lk[i].keyn = 0;
-            lkey tmp = lk[nnull];
-            lk[nnull++] = lk[i];
-            lk[i] = tmp;
-        } else {
-            lk[i].key = (const uint8_t *)kb.p + (uintptr_t)lk[i].key;
-        }
+    ek_of = tess__malloc((l->n ? l->n : 1) * sizeof(*ek_of));
+    if (!ek_of) goto nomem;
+    for (size_t i = 0; i < l->n; i++) ek_of[i] = lk[i];
+    for (size_t o = 0, a = 0, z = nnull; o < l->n; o++) {
+        size_t i = torder[o];
+        lkey k = ek_of[i];
+        if (k.keyn == (size_t)-1)
+            lk[a++] = (lkey){(const uint8_t *)"", 0, t[i], i};
+        else
+            lk[z++] = (lkey){(const uint8_t *)kb.p + (uintptr_t)k.key, k.keyn, t[i], i};
     }
+    nl = l->n;
+    tess__free(ek_of);
+    ek_of = NULL;
     lkey *ll = lk + nnull;
     size_t nll = nl - nnull;
-    qsort(ll, nll, sizeof(*ll), lkey_cmp);
+    if (sort_by_key(ll, nll)) goto nomem;
 
     /* the distinct keys: the scan reads only their blocks */
     filter = tess__calloc(nll ? nll : 1, sizeof(*filter));
@@ -660,27 +772,51 @@ static int join_view(const tess__view *v, plan *p, labels *l, const int64_t *t,
 
     /* merge-join the sorted labels with the sorted events, one entity at a time */
     tess__evorder ord = tess__evorder_of(v->source, v->join_cols, v->njoin);
-    tess__buf ek = TESS__BUF_INIT;
     size_t li = 0;
-    if (nfilter > 0 &&
-        (rc = tess__evscan_open(es, v->source, v->join_cols, v->njoin, filter, nfilter, &scan, err)))
+    bool int_keys = true;
+    for (size_t k = 0; k < v->njoin; k++) {
+        tess__type kt = v->source->schema[v->join_cols[k]].type;
+        int_keys &= kt == TESS_T_INT64 || kt == TESS_T_TIMESTAMP;
+    }
+    /* only the columns the view's expressions read are decompressed and copied (the key,
+       timestamp and created timestamp and seq always come back) */
+    want = tess__calloc(v->source->nschema ? v->source->nschema : 1, sizeof(*want));
+    if (!want) goto nomem;
+    for (size_t f = 0; f < v->nfeatures; f++) {
+        const tess__expr *ex[2] = {v->features[f].expr, v->features[f].where};
+        for (size_t e = 0; e < 2; e++) {
+            size_t nr = 0;
+            const int *refs = ex[e] ? tess__expr_refs(ex[e], &nr) : NULL;
+            for (size_t r = 0; r < nr; r++)
+                if (refs[r] >= 0 && (size_t)refs[r] < v->source->nschema) want[refs[r]] = true;
+        }
+    }
+    tess__evscan_opts so;
+    memset(&so, 0, sizeof(so));
+    so.filter = filter;
+    so.nfilter = nfilter;
+    so.want = want;
+    if (nfilter > 0 && (rc = tess__evscan_open_opts(es, v->source, v->join_cols, v->njoin, &so,
+                                                    &scan, err)))
         goto fail;
     const tess__batch *b;
     while (nfilter > 0 && li < nll && (rc = tess__evscan_next(scan, &b, err)) == TESS_OK) {
         tess__arena_reset(&j.rowarena);
         if ((rc = eval_rows(&j, b))) break;
         for (size_t lo = 0, hi; lo < b->nrows && li < nll; lo = hi) {
-            hi = lo + 1;
-            while (hi < b->nrows && tess__ev_cmp_keys(&ord, b, lo, b, hi) == 0) hi++;
-            tess__buf_reset(&ek);
-            if ((rc = tess__evkey_encode(&ek, b->cols, v->join_cols, v->njoin, lo))) {
-                if (rc == TESS_NOTFOUND) continue; /* never stored, but be safe */
-                break;
+            hi = entity_end(&ord, b, lo, int_keys);
+            bool null_key = false;
+            for (size_t k = 0; k < v->njoin; k++) {
+                const tess__col *kc = &b->cols[v->join_cols[k]];
+                null_key |= kc->nulls && kc->nulls[lo];
             }
-            const uint8_t *key = (const uint8_t *)ek.p;
-            /* labels of entities before this one have no events */
+            if (null_key) continue; /* never stored, but be safe */
+            /* labels of entities before this one have no events (the entity's key is compared
+               with the labels' encoded keys without being encoded) */
             size_t s = li;
-            while (li < nll && key_cmp(ll[li].key, ll[li].keyn, key, ek.len) < 0) li++;
+            while (li < nll && tess__evkey_cmp(b->cols, v->join_cols, v->njoin, lo, ll[li].key,
+                                               ll[li].keyn) > 0)
+                li++;
             if (li > s) {
                 for (size_t a = s, c; a < li; a = c) {
                     c = a + 1;
@@ -691,7 +827,9 @@ static int join_view(const tess__view *v, plan *p, labels *l, const int64_t *t,
                 }
             }
             s = li;
-            while (li < nll && key_cmp(ll[li].key, ll[li].keyn, key, ek.len) == 0) li++;
+            while (li < nll && tess__evkey_cmp(b->cols, v->join_cols, v->njoin, lo, ll[li].key,
+                                               ll[li].keyn) == 0)
+                li++;
             if (li > s && ((rc = join_rows(&j, b, lo, hi, ll + s, li - s)) ||
                            (rc = join_aggs(&j, b, lo, hi, ll + s, li - s))))
                 goto scanfail;
@@ -699,7 +837,6 @@ static int join_view(const tess__view *v, plan *p, labels *l, const int64_t *t,
     }
     if (rc == TESS_NOTFOUND || nfilter == 0 || li >= nll) rc = TESS_OK;
 scanfail:
-    tess__buf_release(&ek);
     if (rc) goto fail;
     /* labels after the last entity with events */
     for (size_t a = li, c; a < nll; a = c) {
@@ -727,6 +864,8 @@ out:
     tess__free(kidx);
     tess__free(lk);
     tess__free(filter);
+    tess__free(want);
+    tess__free(ek_of);
     tess__buf_release(&kb);
     if (j.rowvals)
         for (size_t f = 0; f < v->nfeatures; f++) col_free(&j.rowvals[f]);
@@ -897,6 +1036,7 @@ int tess__training_set(const tess__defs *d, tess__evstore *es, const tess_traini
     labels l;
     tess__col tcol = {0};
     tess__col *odfcols = NULL;
+    size_t *torder = NULL;
     json_t *names = NULL, *feats = NULL;
     tess__buf nb = TESS__BUF_INIT;
     int rc = TESS_OK;
@@ -945,13 +1085,16 @@ int tess__training_set(const tess__defs *d, tess__evstore *es, const tess_traini
                 if (add_slot(&p, p.items[i].odf->inputs[k], l.n)) goto nomem;
     }
 
-    /* 3. one view at a time */
+    /* 3. one view at a time (the labels sorted by time once, for all of them) */
+    if (!(torder = tess__malloc((l.n ? l.n : 1) * sizeof(*torder))) ||
+        sort_by_time(tcol.data, l.n, torder))
+        goto nomem;
     for (size_t i = 0; i < p.nslots; i++) {
         const tess__view *v = p.slots[i].f->view;
         bool seen = false;
         for (size_t k = 0; k < i && !seen; k++) seen = p.slots[k].f->view == v;
         if (seen) continue;
-        if ((rc = join_view(v, &p, &l, tcol.data, es, err))) goto out;
+        if ((rc = join_view(v, &p, &l, tcol.data, torder, es, err))) goto out;
     }
 
     /* 4. on-demand features */
@@ -1006,6 +1149,7 @@ out:
         for (size_t i = 0; i < nodf2; i++) col_free(&odfcols[i]);
     }
     tess__free(odfcols);
+    tess__free(torder);
     col_free(&tcol);
     tess__buf_release(&nb);
     plan_release(&p);

@@ -177,6 +177,89 @@ int tess__evkey_encode(tess__buf *out, const tess__col *cols, const size_t *idx,
     return rc;
 }
 
+/* Compares the encoding of a string (00 escaped as 00 FF, ended by 00 01) with k[*at..kn),
+ * advancing *at past it when equal. */
+static int cmp_enc_str(const tess__str *s, const uint8_t *k, size_t kn, size_t *at)
+{
+    size_t j = *at;
+    for (size_t i = 0; i <= s->n; i++) {
+        uint8_t b0, b1 = 0;
+        bool two;
+        if (i == s->n) { /* the terminator */
+            b0 = 0x00;
+            b1 = 0x01;
+            two = true;
+        } else {
+            b0 = (uint8_t)s->p[i];
+            two = b0 == 0x00;
+            b1 = 0xFF;
+            if (!two) { /* fast path: a run of bytes without 00 */
+                size_t m = i;
+                while (m < s->n && s->p[m] != '\0') m++;
+                size_t len = m - i, avail = kn - j, c = len < avail ? len : avail;
+                int r = c ? memcmp(s->p + i, k + j, c) : 0;
+                if (r) return r < 0 ? -1 : 1;
+                if (c < len) return 1; /* k ended: the row's encoding is longer */
+                j += len;
+                i = m - 1;
+                continue;
+            }
+        }
+        if (j >= kn) return 1;
+        if (b0 != k[j]) return b0 < k[j] ? -1 : 1;
+        j++;
+        if (two) {
+            if (j >= kn) return 1;
+            if (b1 != k[j]) return b1 < k[j] ? -1 : 1;
+            j++;
+        }
+    }
+    *at = j;
+    return 0;
+}
+
+int tess__evkey_cmp(const tess__col *cols, const size_t *idx, size_t n, size_t row,
+                    const void *key, size_t keyn)
+{
+    const uint8_t *k = key;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        const tess__col *c = &cols[idx ? idx[i] : i];
+        if (is_null(c, row)) break; /* compares as the prefix before it */
+        uint64_t u;
+        switch (c->type) {
+        case TESS_T_BOOL: {
+            uint8_t b = ((const uint8_t *)c->data)[row] ? 1 : 0;
+            if (at >= keyn) return 1;
+            if (b != k[at]) return b < k[at] ? -1 : 1;
+            at++;
+            continue;
+        }
+        case TESS_T_STRING: {
+            int r = cmp_enc_str((const tess__str *)c->data + row, k, keyn, &at);
+            if (r) return r;
+            continue;
+        }
+        case TESS_T_FLOAT64: u = f64_ord(((const double *)c->data)[row]); break;
+        default: u = (uint64_t)((const int64_t *)c->data)[row] ^ (1ULL << 63); break;
+        }
+        if (keyn - at >= 8) {
+            uint64_t v;
+            memcpy(&v, k + at, 8);
+            v = __builtin_bswap64(v);
+            if (u != v) return u < v ? -1 : 1;
+            at += 8;
+            continue;
+        }
+        uint8_t tmp[8];
+        for (int b = 0; b < 8; b++) tmp[b] = (uint8_t)(u >> (56 - 8 * b));
+        size_t m = keyn - at;
+        int r = m ? memcmp(tmp, k + at, m) : 0;
+        return r < 0 ? -1 : 1; /* k ends inside this value: equal so far means longer */
+    }
+    return at < keyn ? -1 : 0;
+}
+
 /* ---- batches ------------------------------------------------------------------------------ */
 
 int tess__batch_reserve(tess__batch *b, size_t cap)
@@ -232,11 +315,7 @@ int tess__batch_append(tess__batch *dst, const tess__batch *src, size_t from, si
         tess__col *d = &dst->cols[c];
         const tess__col *s = &src->cols[c];
         size_t w = tess__type_width(d->type);
-        if (skip && skip[c]) {
-            memset(d->nulls + at, 1, n);
-            memset((char *)d->data + at * w, 0, n * w);
-            continue;
-        }
+        if (skip && skip[c]) continue;
         if (s->nulls) memcpy(d->nulls + at, s->nulls + from, n);
         else memset(d->nulls + at, 0, n);
         if (d->type == TESS_T_STRING) {

@@ -57,13 +57,20 @@ int tess__ev_cmp_rows(const tess__evorder *o, const tess__batch *a, size_t i, co
 int tess__evkey_encode(tess__buf *out, const tess__col *cols, const size_t *idx, size_t n,
                        size_t row);
 
+/* <0, 0, >0: the encoded key of row `row` (as tess__evkey_encode would append it) against the
+ * encoded key (key, keyn), bytewise as memcmp then length, without building the encoding.
+ * A null key value ends the row's encoding there (it compares as the prefix before it). */
+int tess__evkey_cmp(const tess__col *cols, const size_t *idx, size_t n, size_t row,
+                    const void *key, size_t keyn);
+
 /* Grows a batch set up by tess__batch_init (nulls and seq allocated) to hold `cap` rows; the
  * rows it holds are kept. TESS_OK or TESS_ENOMEM (the batch is unchanged). */
 int tess__batch_reserve(tess__batch *b, size_t cap);
 
 /* Appends rows [from, from + n) of `src` to `dst` (same column types; dst has room, see
  * tess__batch_reserve): values, nulls, seq; strings are copied into dst's arena. Columns with
- * `skip[c]` true (skip may be NULL) are appended as nulls. TESS_OK or TESS_ENOMEM. */
+ * `skip[c]` true (skip may be NULL) are not written: their rows keep what dst held there (a
+ * scan keeps them null once for all). TESS_OK or TESS_ENOMEM. */
 int tess__batch_append(tess__batch *dst, const tess__batch *src, size_t from, size_t n,
                        const bool *skip);
 

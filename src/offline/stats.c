@@ -1,5 +1,12 @@
 /* stats.c — per-feature statistics of a view over the offline store (stats.h). One full scan
- * of the view's layout; aggregates are evaluated at every event's time by the window engine. */
+ * of the view's layout; aggregates are evaluated at every event's time by the window engine.
+ *
+ * Column at a time. Values are summarised a column of one feature at a time (a batch of
+ * row-level values from the expression evaluator; the aggregates of a batch's entities, which
+ * the window engine writes into columns), with the bulk adds of agg.h: no tess__value and no
+ * dispatch per value. The mean and the standard deviation share one moments state (see
+ * add_column). The reservoir sees each feature's values in scan order, as it always did, so
+ * the sample, hence the percentiles, are the same. */
 #include "offline/stats.h"
 
 #include <math.h>
@@ -23,6 +30,7 @@ typedef struct fstat {
     tess__agg_state mean, sd, mn, mx, distinct;
     tess__agg_kind kmean, ksd, kmin, kmax, kdist;
     bool numeric, ordered;
+    bool mean_shared; /* the mean is finalized from `sd` (add_column says when it may be) */
     double *sample; /* numbers and timestamps (as doubles of microseconds) */
     size_t nsample;
     uint64_t seen;  /* values offered to the reservoir */
@@ -37,30 +45,74 @@ static uint64_t next_rand(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-static int add_value(fstat *s, const tess__value *v, tess__arena *arena)
+/* float64: the first non-null value in [0, n) of magnitude >= 2^80, n if none */
+static size_t first_big(const tess__col *c, size_t n)
+{
+    const uint64_t *x = c->data;
+    const uint8_t *nu = c->nulls;
+    for (size_t i = 0; i < n; i++) /* nulls first: their data may be uninitialised */
+        if (!(nu && nu[i]) && ((x[i] >> 52) & 0x7FF) >= 1023 + 80 &&
+            ((x[i] >> 52) & 0x7FF) != 0x7FF)
+            return i;
+    return n;
+}
+
+/*
+ * Adds values [0, n) of a column of the feature's type.
+ *
+ * Mean and standard deviation: both finalize the same exact fixed-point sums (agg.c), so one
+ * stddev state serves both as long as it holds no outlier (|x| >= 2^80 puts a row in its
+ * order-dependent double-double, where a mean state would still be exact up to 2^96). Until
+ * the first such value the two states would be equal in everything the mean reads, so the
+ * stddev state alone is kept; at that value it is copied into the mean state and both are
+ * kept from then on. The values are the same as with two states from the start.
+ */
+static int add_column(fstat *s, const tess__col *c, size_t n, tess__arena *arena)
 {
     int rc;
-    if (v->null) {
-        s->nulls++;
-        return TESS_OK;
+    size_t nn = 0;
+    if (c->nulls)
+        for (size_t i = 0; i < n; i++) nn += c->nulls[i] != 0;
+    s->nulls += nn;
+    s->count += n - nn;
+    if (nn == n) return TESS_OK;
+    if (s->numeric) {
+        size_t cut = 0; /* the mean state takes rows [cut, n) */
+        if (s->mean_shared) {
+            cut = c->type == TESS_T_FLOAT64 ? first_big(c, n) : n;
+            if ((rc = tess__agg_add_rows(s->ksd, &s->sd, c, NULL, 0, cut, NULL, arena)))
+                return rc;
+            if (cut < n) {
+                s->mean = s->sd; /* moments: a plain struct (agg.h) */
+                s->mean_shared = false;
+            }
+        }
+        if (cut < n && ((rc = tess__agg_add_rows(s->ksd, &s->sd, c, NULL, cut, n, NULL, arena)) ||
+                        (rc = tess__agg_add_rows(s->kmean, &s->mean, c, NULL, cut, n, NULL,
+                                                 arena))))
+            return rc;
     }
-    s->count++;
-    if (s->numeric && ((rc = tess__agg_add(s->kmean, &s->mean, v, NULL, arena)) ||
-                       (rc = tess__agg_add(s->ksd, &s->sd, v, NULL, arena))))
+    if (s->ordered && ((rc = tess__agg_add_rows(s->kmin, &s->mn, c, NULL, 0, n, NULL, arena)) ||
+                       (rc = tess__agg_add_rows(s->kmax, &s->mx, c, NULL, 0, n, NULL, arena))))
         return rc;
-    if (s->ordered && ((rc = tess__agg_add(s->kmin, &s->mn, v, NULL, arena)) ||
-                       (rc = tess__agg_add(s->kmax, &s->mx, v, NULL, arena))))
-        return rc;
-    if ((rc = tess__agg_add(s->kdist, &s->distinct, v, NULL, arena))) return rc;
-    if (s->numeric || v->type == TESS_T_TIMESTAMP) {
-        double x = v->type == TESS_T_FLOAT64 ? v->u.f : (double)v->u.i;
-        if (isnan(x)) return TESS_OK;
-        s->seen++;
-        if (s->nsample < SAMPLE) {
-            s->sample[s->nsample++] = x;
-        } else {
-            uint64_t r = next_rand(&s->rng) % s->seen;
-            if (r < SAMPLE) s->sample[r] = x;
+    if ((rc = tess__agg_add_rows(s->kdist, &s->distinct, c, NULL, 0, n, NULL, arena))) return rc;
+    if (s->numeric || c->type == TESS_T_TIMESTAMP) {
+        /* the reservoir: the first SAMPLE values, then value number `seen` replaces a random
+         * slot with probability SAMPLE / seen */
+        const uint8_t *nu = c->nulls;
+        const double *fx = c->type == TESS_T_FLOAT64 ? c->data : NULL;
+        const int64_t *ix = c->data;
+        for (size_t i = 0; i < n; i++) {
+            if (nu && nu[i]) continue;
+            double x = fx ? fx[i] : (double)ix[i];
+            if (isnan(x)) continue;
+            s->seen++;
+            if (s->nsample < SAMPLE) {
+                s->sample[s->nsample++] = x;
+            } else {
+                uint64_t r = next_rand(&s->rng) % s->seen;
+                if (r < SAMPLE) s->sample[r] = x;
+            }
         }
     }
     return TESS_OK;
@@ -110,7 +162,7 @@ static json_t *feature_json(fstat *s, tess__arena *arena)
     tess__value mn = tess__null(s->f->type), mx = tess__null(s->f->type);
     tess__value dist = tess__null(TESS_T_INT64);
     if (s->numeric) {
-        tess__agg_finalize(s->kmean, &s->mean, arena, &mean);
+        tess__agg_finalize(s->kmean, s->mean_shared ? &s->sd : &s->mean, arena, &mean);
         tess__agg_finalize(s->ksd, &s->sd, arena, &sd);
     }
     if (s->ordered) {
@@ -137,9 +189,8 @@ int tess__view_stats(const tess__view *v, tess__evstore *es, json_t **out, tess_
     tess__weval *ev = NULL;
     tess__evscan *scan = NULL;
     tess__col *rowvals = tess__calloc(nf, sizeof(*rowvals));
-    int64_t *times = NULL;
-    tess__value *aggout = NULL;
-    size_t cap = 0, nagg = 0;
+    tess__col *aggcols = NULL, *aggsub = NULL; /* per aggregate: a batch's values; one entity's */
+    size_t cap = 0, nagg = 0; /* rows the column buffers hold */
     long *aggidx = NULL;
     json_t *feats = NULL;
     uint64_t rows = 0;
@@ -162,6 +213,7 @@ int tess__view_stats(const tess__view *v, tess__evstore *es, json_t **out, tess_
         tess__agg_init(s->kmin, &s->mn);
         tess__agg_init(s->kmax, &s->mx);
         tess__agg_init(s->kdist, &s->distinct);
+        s->mean_shared = true;
         s->rng = 0x5EED + i;
         if (!(s->sample = tess__malloc(SAMPLE * sizeof(double)))) goto nomem;
     }
@@ -174,9 +226,15 @@ int tess__view_stats(const tess__view *v, tess__evstore *es, json_t **out, tess_
         }
         if (tess__weval_new(wp, &ev)) goto nomem;
         nagg = tess__wplan_nfeatures(wp);
-        if (!(aggidx = tess__calloc(nagg ? nagg : 1, sizeof(*aggidx)))) goto nomem;
-        for (size_t k = 0; k < nagg; k++)
-            aggidx[k] = (long)tess__wplan_feature(wp, k, NULL, NULL)->index;
+        aggidx = tess__calloc(nagg ? nagg : 1, sizeof(*aggidx));
+        aggcols = tess__calloc(nagg ? nagg : 1, sizeof(*aggcols));
+        aggsub = tess__calloc(nagg ? nagg : 1, sizeof(*aggsub));
+        if (!aggidx || !aggcols || !aggsub) goto nomem;
+        for (size_t k = 0; k < nagg; k++) {
+            size_t spec;
+            aggidx[k] = (long)tess__wplan_feature(wp, k, &spec, NULL)->index;
+            aggcols[k].type = tess__agg_result_type(tess__wplan_spec_kind(wp, spec));
+        }
     }
     if ((rc = tess__evscan_open(es, v->source, v->join_cols, v->njoin, NULL, 0, &scan, err)))
         goto out;
@@ -185,51 +243,44 @@ int tess__view_stats(const tess__view *v, tess__evstore *es, json_t **out, tess_
     while ((rc = tess__evscan_next(scan, &b, err)) == TESS_OK) {
         rows += b->nrows;
         tess__arena_reset(&rowarena);
+        tess__arena_reset(&scratch);
+        if (b->nrows > cap) { /* column buffers for a batch, reused */
+            cap = b->nrows;
+            for (size_t i = 0; i < nf + nagg; i++) {
+                tess__col *c = i < nf ? &rowvals[i] : &aggcols[i - nf];
+                if (i < nf && v->features[i].kind != TESS_FEATURE_ROW) continue;
+                if (i < nf) c->type = v->features[i].type;
+                tess__free(c->nulls);
+                tess__free(c->data);
+                c->nulls = tess__malloc(cap);
+                c->data = tess__malloc(cap * tess__type_width(c->type));
+                if (!c->nulls || !c->data) goto nomem;
+            }
+        }
         for (size_t i = 0; i < nf; i++) {
             const tess__feature *f = &v->features[i];
             if (f->kind != TESS_FEATURE_ROW) continue;
-            tess__free(rowvals[i].nulls);
-            tess__free(rowvals[i].data);
-            rowvals[i].type = f->type;
-            rowvals[i].nulls = tess__calloc(b->nrows, 1);
-            rowvals[i].data = tess__calloc(b->nrows, tess__type_width(f->type));
-            if (!rowvals[i].nulls || !rowvals[i].data) goto nomem;
             if ((rc = tess__expr_eval_batch(f->expr, b->cols, b->nrows, &rowarena, &rowvals[i])))
                 goto fail;
-            for (size_t r = 0; r < b->nrows; r++) {
-                tess__value val;
-                val.type = f->type;
-                val.null = rowvals[i].nulls[r];
-                switch (f->type) {
-                case TESS_T_BOOL: val.u.b = ((uint8_t *)rowvals[i].data)[r]; break;
-                case TESS_T_FLOAT64: val.u.f = ((double *)rowvals[i].data)[r]; break;
-                case TESS_T_STRING: val.u.s = ((tess__str *)rowvals[i].data)[r]; break;
-                default: val.u.i = ((int64_t *)rowvals[i].data)[r]; break;
-                }
-                if ((rc = add_value(&fs[i], &val, &arena))) goto fail;
-            }
+            if ((rc = add_column(&fs[i], &rowvals[i], b->nrows, &arena))) goto fail;
         }
         if (!wp) continue;
+        /* every entity's aggregates as of each of its events (the query times are the rows'
+         * own timestamps, ascending within an entity), into the batch's columns */
         const int64_t *ts = b->cols[v->source->ts_col].data;
         for (size_t lo = 0, hi; lo < b->nrows; lo = hi) {
             hi = lo + 1;
             while (hi < b->nrows && tess__ev_cmp_keys(&ord, b, lo, b, hi) == 0) hi++;
-            size_t m = hi - lo;
-            if (m > cap) {
-                cap = m * 2;
-                tess__free(times);
-                tess__free(aggout);
-                times = tess__malloc(cap * sizeof(*times));
-                aggout = tess__malloc(cap * (nagg ? nagg : 1) * sizeof(*aggout));
-                if (!times || !aggout) goto nomem;
+            for (size_t k = 0; k < nagg; k++) {
+                aggsub[k].type = aggcols[k].type;
+                aggsub[k].nulls = aggcols[k].nulls + lo;
+                aggsub[k].data = (char *)aggcols[k].data + lo * tess__type_width(aggcols[k].type);
             }
-            for (size_t r = 0; r < m; r++) times[r] = ts[lo + r];
-            tess__arena_reset(&scratch);
-            if ((rc = tess__weval_run(ev, b, lo, hi, times, m, &scratch, aggout))) goto fail;
-            for (size_t r = 0; r < m; r++)
-                for (size_t k = 0; k < nagg; k++)
-                    if ((rc = add_value(&fs[aggidx[k]], &aggout[r * nagg + k], &arena))) goto fail;
+            if ((rc = tess__weval_run_cols(ev, b, lo, hi, ts + lo, hi - lo, &scratch, aggsub)))
+                goto fail;
         }
+        for (size_t k = 0; k < nagg; k++)
+            if ((rc = add_column(&fs[aggidx[k]], &aggcols[k], b->nrows, &arena))) goto fail;
     }
     if (rc != TESS_NOTFOUND) goto out;
     rc = TESS_OK;
@@ -257,10 +308,15 @@ out:
             tess__free(rowvals[i].nulls);
             tess__free(rowvals[i].data);
         }
+    if (aggcols)
+        for (size_t k = 0; k < nagg; k++) {
+            tess__free(aggcols[k].nulls);
+            tess__free(aggcols[k].data);
+        }
     tess__free(rowvals);
+    tess__free(aggcols);
+    tess__free(aggsub);
     tess__free(fs);
-    tess__free(times);
-    tess__free(aggout);
     tess__free(aggidx);
     tess__arena_release(&arena);
     tess__arena_release(&scratch);

@@ -11,7 +11,9 @@
  * merge equals the aggregate of that row range computed any way at all, so each spec uses the
  * fastest exact method for its aggregation:
  *   count, sum, mean, variances  prefix states at the O(m) positions the queries need, and one
- *                                exact subtraction per (query, feature): O(n + m)
+ *                                exact subtraction per (query, feature): O(n + m); with about
+ *                                a query per row (backfills), a sliding state per feature
+ *                                instead (tess__agg_slide: each row added and removed once)
  *   min, max                     a monotonic deque per feature: O(n + m)
  *   first, last                  next/previous qualifying row arrays: O(n + m)
  *   count_distinct_approx        per-register monotonic deques and a histogram of register
@@ -21,6 +23,9 @@
  *                                for sliding ones, and a head state extended within a bucket
  * The last path is also what the online store runs (tess__wplan_eval_at), and the unit tests
  * check that all paths agree bit for bit.
+ *
+ * Output: every path writes a column per feature (put_out); tess__weval_run_cols hands the
+ * caller's columns in, tess__weval_run copies scratch columns into its rows of tess__values.
  *
  * Memory: everything a run needs comes from the evaluator's scratch arena, reset at the start
  * of each run (its largest block is kept, so steady state allocates nothing); the HyperLogLog
@@ -264,6 +269,15 @@ static int64_t win_start(int64_t t, int64_t w, int64_t h)
     return tess__floor_to(t - w, h);
 }
 
+/* floor(t, h) for non-decreasing t: the bucket of the previous call is reused while t stays in
+ * it, so that a run divides once per bucket rather than once per query (a backfill has a
+ * query per event). *start = INT64_MAX before the first call. */
+static inline int64_t floor_next(int64_t *start, int64_t t, int64_t h)
+{
+    if (t >= *start && t - *start < h) return *start;
+    return *start = tess__floor_to(t, h);
+}
+
 /* ---- evaluator --------------------------------------------------------------------------- */
 
 int tess__weval_new(const tess__wplan *p, tess__weval **out)
@@ -315,7 +329,7 @@ typedef struct rctx {
     size_t *bq;        /* per query: rows with ts < floor(q_j, h) */
     size_t *loq;       /* per window and query: rows with ts < win_start(q_j, W) */
     tess__arena *out_arena;
-    tess__value *out;
+    tess__col *oc; /* per feature: m output values (the caller's columns, or scratch) */
 } rctx;
 
 static void *salloc(rctx *c, size_t n)
@@ -445,7 +459,15 @@ static bool qualifies(const tess__col *vals, const uint8_t *skip, size_t i)
 
 static void put_out(rctx *c, size_t j, size_t fi, tess__value v)
 {
-    c->out[j * c->p->nfeats + fi] = v;
+    tess__col *o = &c->oc[fi];
+    o->nulls[j] = v.null;
+    if (v.null) return;
+    switch (o->type) {
+    case TESS_T_BOOL: ((uint8_t *)o->data)[j] = v.u.b; break;
+    case TESS_T_FLOAT64: ((double *)o->data)[j] = v.u.f; break;
+    case TESS_T_STRING: ((tess__str *)o->data)[j] = v.u.s; break;
+    default: ((int64_t *)o->data)[j] = v.u.i; break;
+    }
 }
 
 /* The canonical value of row r's input, strings copied into the output arena. */
@@ -488,9 +510,11 @@ static int run_counts(rctx *c, size_t s)
         const wfeat *ft = &p->feats[f];
         if (ft->spec != s) continue;
         const size_t *lq = ft->window ? c->loq + ft->win * m : NULL;
+        int64_t *o = c->oc[f].data;
+        memset(c->oc[f].nulls, 0, m);
         for (size_t j = 0; j < m; j++) {
             size_t a = lq ? lq[j] : 0, b = c->hiq[j];
-            put_out(c, j, f, tess__v_int(P ? P[b] - P[a] : (int64_t)(b - a)));
+            o[j] = P ? P[b] - P[a] : (int64_t)(b - a);
         }
     }
     return TESS_OK;
@@ -507,6 +531,26 @@ static int run_prefix(rctx *c, size_t g, bool *fallback)
     const tess__col *vals = spec_vals(c, sp);
     const uint8_t *skip = spec_skip(c, sp);
     size_t n = c->n, m = c->m;
+    if (2 * m >= n) {
+        /* about a query per row (a backfill: every event's own time): slide each feature's
+         * window over the rows instead; no state per position (136 bytes each, most of this
+         * path's cost and page faults when every position is a query). Same values: both are
+         * exact. */
+        for (size_t f = 0; f < p->nfeats; f++) {
+            const wfeat *ft = &p->feats[f];
+            if (p->specs[ft->spec].group != g) continue;
+            bool exact;
+            int rc = tess__agg_slide(p->specs[ft->spec].kind, vals, skip,
+                                     ft->window ? c->loq + ft->win * m : NULL, c->hiq, m,
+                                     &c->oc[f], &exact);
+            if (rc) return rc;
+            if (!exact) {
+                *fallback = true;
+                return TESS_OK;
+            }
+        }
+        return TESS_OK;
+    }
     uint8_t *mark = salloc(c, n + 1);
     uint32_t *sidx = salloc(c, (n + 1) * sizeof(uint32_t));
     if (!mark || !sidx) return TESS_ENOMEM;
@@ -921,38 +965,56 @@ static int run_fold(rctx *c, size_t s)
 
 /* ---- runs ---------------------------------------------------------------------------------- */
 
-int tess__weval_run(tess__weval *ev, const tess__batch *b, size_t lo, size_t hi,
-                    const int64_t *q, size_t m, tess__arena *arena, tess__value *out)
+/* The run behind both output layouts: values into the columns oc (m entries each), or, when
+ * oc is NULL, into scratch columns (set in *ocp) that the caller copies out. */
+static int run(tess__weval *ev, const tess__batch *b, size_t lo, size_t hi, const int64_t *q,
+               size_t m, tess__arena *arena, tess__col *oc, rctx *cp)
 {
     const tess__wplan *p = ev->p;
-    if (m == 0 || p->nfeats == 0) return TESS_OK;
-    if (!q || !out || !arena) return TESS_EINVAL;
     for (size_t j = 0; j < m; j++)
         if (q[j] < -TS_LIMIT || q[j] > TS_LIMIT || (j && q[j] < q[j - 1])) return TESS_EINVAL;
     rctx c;
     int rc = prepare(ev, b, lo, hi, &c);
     if (rc) return rc;
     c.m = m;
-    c.out = out;
     c.out_arena = arena;
+    if (!oc) {
+        if (!(oc = salloc(&c, p->nfeats * sizeof(tess__col)))) return TESS_ENOMEM;
+        for (size_t f = 0; f < p->nfeats; f++) {
+            oc[f].type = tess__agg_result_type(p->specs[p->feats[f].spec].kind);
+            oc[f].nulls = salloc(&c, m);
+            oc[f].data = salloc(&c, m * tess__type_width(oc[f].type));
+            if (!oc[f].nulls || !oc[f].data) return TESS_ENOMEM;
+        }
+    } else {
+        for (size_t f = 0; f < p->nfeats; f++)
+            if (oc[f].type != tess__agg_result_type(p->specs[p->feats[f].spec].kind) ||
+                !oc[f].nulls || !oc[f].data)
+                return TESS_EINVAL;
+    }
+    c.oc = oc;
     c.hiq = salloc(&c, m * sizeof(size_t));
     c.bq = salloc(&c, m * sizeof(size_t));
     c.loq = salloc(&c, p->nwindows * m * sizeof(size_t));
     if (!c.hiq || !c.bq || !c.loq) return TESS_ENOMEM;
     size_t n = c.n, r = 0, rb = 0;
+    int64_t bstart = INT64_MAX;
     for (size_t j = 0; j < m; j++) {
         while (r < n && c.ts[r] <= q[j]) r++;
         c.hiq[j] = r;
-        int64_t bs = tess__floor_to(q[j], p->hop);
+        int64_t bs = floor_next(&bstart, q[j], p->hop);
         while (rb < n && c.ts[rb] < bs) rb++;
         c.bq[j] = rb;
     }
     for (size_t w = 0; w < p->nwindows; w++) {
         size_t *lq = c.loq + w * m, rl = 0;
+        int64_t wd = p->windows[w], wstart = INT64_MAX;
         for (size_t j = 0; j < m; j++) {
-            int64_t ws = win_start(q[j], p->windows[w], p->hop);
-            if (ws != INT64_MIN)
+            /* win_start(q[j], wd, hop), the floor through floor_next */
+            if (wd > 0 && wd <= q[j] + TS_LIMIT) {
+                int64_t ws = floor_next(&wstart, q[j] - wd, p->hop);
                 while (rl < n && c.ts[rl] < ws) rl++;
+            }
             lq[j] = rl;
         }
     }
@@ -980,7 +1042,36 @@ int tess__weval_run(tess__weval *ev, const tess__batch *b, size_t lo, size_t hi,
         }
         if (rc) return rc;
     }
+    *cp = c;
     return TESS_OK;
+}
+
+int tess__weval_run(tess__weval *ev, const tess__batch *b, size_t lo, size_t hi,
+                    const int64_t *q, size_t m, tess__arena *arena, tess__value *out)
+{
+    const tess__wplan *p = ev->p;
+    if (m == 0 || p->nfeats == 0) return TESS_OK;
+    if (!q || !out || !arena) return TESS_EINVAL;
+    rctx c;
+    int rc = run(ev, b, lo, hi, q, m, arena, NULL, &c);
+    if (rc) return rc;
+    size_t nf = p->nfeats;
+    for (size_t f = 0; f < nf; f++) {
+        const tess__col *o = &c.oc[f];
+        for (size_t j = 0; j < m; j++)
+            out[j * nf + f] = o->nulls[j] ? tess__null(o->type) : colval(o, j);
+    }
+    return TESS_OK;
+}
+
+int tess__weval_run_cols(tess__weval *ev, const tess__batch *b, size_t lo, size_t hi,
+                         const int64_t *q, size_t m, tess__arena *arena, tess__col *out)
+{
+    const tess__wplan *p = ev->p;
+    if (m == 0 || p->nfeats == 0) return TESS_OK;
+    if (!q || !out || !arena) return TESS_EINVAL;
+    rctx c;
+    return run(ev, b, lo, hi, q, m, arena, out, &c);
 }
 
 int tess__weval_tiles(tess__weval *ev, const tess__batch *b, size_t lo, size_t hi,

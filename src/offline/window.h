@@ -81,6 +81,17 @@ void tess__weval_set_fold(tess__weval *ev, bool fold);
 int tess__weval_run(tess__weval *ev, const tess__batch *b, size_t lo, size_t hi,
                     const int64_t *q, size_t m, tess__arena *arena, tess__value *out);
 
+/*
+ * tess__weval_run with the values in columns: out[i] is feature i's column, of type
+ * tess__agg_result_type of its spec, with room for m entries (data and nulls, which the
+ * caller allocates); entry j is the value at q[j]. Data of null entries is left as it was.
+ * Same values, without a tess__value per (query, feature): for a backfill, which reads them a
+ * feature at a time. Errors: as tess__weval_run (TESS_EINVAL also for a column of the wrong
+ * type).
+ */
+int tess__weval_run_cols(tess__weval *ev, const tess__batch *b, size_t lo, size_t hi,
+                         const int64_t *q, size_t m, tess__arena *arena, tess__col *out);
+
 /* Tiles of one entity (backfill, materialization, tests). */
 typedef struct tess__wtiles {
     size_t n;                /* tiles (hop buckets that hold at least one row) */

@@ -1,9 +1,13 @@
-/* writer.c — CSV/JSON value text and atomic output files (writer.h). */
+/* writer.c — CSV/JSON value text and atomic output files (writer.h).
+ *
+ * The value functions run once per cell of a training set, so they avoid printf: int64 and
+ * float64 are formatted by hand (float64 by tess__expr_format_float, whose text is the one
+ * documented in writer.h), and CSV quoting copies runs of bytes rather than single ones. */
 #include "offline/writer.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -13,16 +17,48 @@
 #include "expr/expr_int.h"
 #include "tessera.h"
 
+/* The decimal text of i into buf (at least 21 bytes, no NUL); returns the length. */
+static size_t format_int64(int64_t i, char *buf)
+{
+    static const char pairs[201] = "00010203040506070809"
+                                   "10111213141516171819"
+                                   "20212223242526272829"
+                                   "30313233343536373839"
+                                   "40414243444546474849"
+                                   "50515253545556575859"
+                                   "60616263646566676869"
+                                   "70717273747576777879"
+                                   "80818283848586878889"
+                                   "90919293949596979899";
+    uint64_t u = i < 0 ? 0 - (uint64_t)i : (uint64_t)i;
+    char tmp[20], *p = tmp + sizeof(tmp);
+    while (u >= 100) {
+        p -= 2;
+        memcpy(p, pairs + 2 * (u % 100), 2);
+        u /= 100;
+    }
+    if (u >= 10) {
+        p -= 2;
+        memcpy(p, pairs + 2 * u, 2);
+    } else {
+        *--p = (char)('0' + u);
+    }
+    size_t len = 0;
+    if (i < 0) buf[len++] = '-';
+    memcpy(buf + len, p, (size_t)(tmp + sizeof(tmp) - p));
+    return len + (size_t)(tmp + sizeof(tmp) - p);
+}
+
 int tess__put_value_text(tess__buf *b, const tess__value *v)
 {
     char tmp[64];
     size_t n;
     switch (v->type) {
     case TESS_T_BOOL: return tess__buf_puts(b, v->u.b ? "true" : "false");
-    case TESS_T_INT64: return tess__buf_printf(b, "%" PRId64, v->u.i);
-    case TESS_T_FLOAT64:
-        if (isnan(v->u.f)) return tess__buf_puts(b, "nan");
-        if (isinf(v->u.f)) return tess__buf_puts(b, v->u.f > 0 ? "inf" : "-inf");
+    case TESS_T_INT64:
+        n = format_int64(v->u.i, tmp);
+        return tess__buf_append(b, tmp, n);
+    case TESS_T_FLOAT64: /* nan, inf and -inf included */
         n = tess__expr_format_float(v->u.f, tmp);
         return tess__buf_append(b, tmp, n);
     case TESS_T_TIMESTAMP:
@@ -40,10 +76,13 @@ int tess__csv_put_field(tess__buf *b, const char *p, size_t n, char delim)
         quote = p[i] == delim || p[i] == '"' || p[i] == '\n' || p[i] == '\r';
     if (!quote) return tess__buf_append(b, p, n);
     int rc = tess__buf_putc(b, '"');
+    size_t run = 0;
     for (size_t i = 0; i < n && rc == TESS_OK; i++) {
-        if (p[i] == '"') rc = tess__buf_putc(b, '"');
-        if (rc == TESS_OK) rc = tess__buf_putc(b, p[i]);
+        if (p[i] != '"') continue;
+        rc = tess__buf_append(b, p + run, i + 1 - run); /* through the quote */
+        run = i;                                        /* which starts the next run again */
     }
+    if (rc == TESS_OK) rc = tess__buf_append(b, p + run, n - run);
     return rc ? rc : tess__buf_putc(b, '"');
 }
 

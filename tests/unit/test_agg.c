@@ -637,6 +637,135 @@ static void test_order_independence(void **state)
     tess__arena_release(&a);
 }
 
+/* ---- bulk adds and sliding windows ---------------------------------------------------------- */
+
+/* vals[0..n) as a column (nulls as a byte array), in `a`. */
+static tess__col col_of(tess__type t, const tess__value *vals, size_t n, tess__arena *a)
+{
+    tess__col c = {t, tess__arena_alloc(a, n + 1), tess__arena_alloc(a, (n + 1) * 16)};
+    for (size_t i = 0; i < n; i++) {
+        c.nulls[i] = vals[i].null;
+        switch (t) {
+        case TESS_T_BOOL: ((uint8_t *)c.data)[i] = vals[i].null ? 0 : vals[i].u.b; break;
+        case TESS_T_FLOAT64: ((double *)c.data)[i] = vals[i].null ? 0.0 : vals[i].u.f; break;
+        case TESS_T_STRING: ((tess__str *)c.data)[i] = vals[i].u.s; break;
+        default: ((int64_t *)c.data)[i] = vals[i].null ? 0 : vals[i].u.i; break;
+        }
+    }
+    return c;
+}
+
+/* Random values with runs of equal ones (what a backfill's column looks like: the bulk paths
+ * skip repeated values where adding is idempotent). */
+static void rand_column(tess__type t, int mode, tess__value *vals, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        vals[i] = i && chance(40) ? vals[i - 1] : rand_value(t, mode);
+}
+
+/* tess__agg_add_rows over any range, with or without a skip mask, equals tess__agg_add row by
+ * row (state encodings included); tess__agg_slide's every window equals the state of its rows
+ * alone, and says when it cannot be exact (outliers). Sizes span the bulk thresholds. */
+static void test_add_rows_and_slide(void **state)
+{
+    (void)state;
+    rng_seed(5);
+    tess__arena a = TESS__ARENA_INIT;
+    enum { N = 1500 };
+    static tess__value vals[N];
+    static size_t idx[N]; /* the rows a reference state is built from */
+    static uint8_t skip[N];
+    static size_t lo[N], hi[N];
+    for (int mode = 0; mode < 2; mode++) {
+        for (size_t ai = 0; ai < NAGGS; ai++) {
+            for (size_t ti = 0; ti <= NTYPES; ti++) {
+                tess__agg_kind k = {ALL_AGGS[ai], ti < NTYPES ? ALL_TYPES[ti] : TESS_T_NULL};
+                if (!tess__agg_kind_valid(k)) continue;
+                tess__type t = k.in == TESS_T_NULL ? TESS_T_INT64 : k.in;
+                for (int tr = 0; tr < 6; tr++) {
+                    size_t n = tr < 3 ? 1 + rndn(40) : N - rndn(300);
+                    rand_column(t, mode, vals, n);
+                    for (size_t i = 0; i < n; i++) skip[i] = chance(15);
+                    tess__col col = col_of(t, vals, n, &a);
+                    const tess__col *cp = k.in == TESS_T_NULL ? NULL : &col;
+                    const uint8_t *sk = tr & 1 ? skip : NULL;
+                    /* keys as state_of makes them */
+                    int64_t *kts = tess__arena_alloc(&a, n * 8), *kcr = tess__arena_alloc(&a, n * 8);
+                    uint8_t *kcn = tess__arena_alloc(&a, n);
+                    for (size_t r = 0; r < n; r++) {
+                        kts[r] = (int64_t)(r / 3);
+                        kcr[r] = (int64_t)(r % 7);
+                        kcn[r] = !(r % 5);
+                    }
+                    tess__agg_keys keys = {kts, kcr, kcn, NULL};
+                    /* a random range, added in two calls */
+                    size_t from = rndn(n / 4 + 1), to = n - rndn(n / 4 + 1), mid = from + rndn(to - from + 1);
+                    tess__agg_state bulk, ref;
+                    tess__agg_init(k, &bulk);
+                    assert_int_equal(tess__agg_add_rows(k, &bulk, cp, sk, from, mid, &keys, &a), TESS_OK);
+                    assert_int_equal(tess__agg_add_rows(k, &bulk, cp, sk, mid, to, &keys, &a), TESS_OK);
+                    size_t nr = 0;
+                    for (size_t r = from; r < to; r++)
+                        if (!(sk && sk[r])) idx[nr++] = r;
+                    state_of(k, vals, idx, nr, &a, &ref);
+                    expect_same_state(k, &bulk, &ref, &a, "add_rows");
+                    if (!tess__agg_invertible(k)) continue;
+                    /* sliding windows: random non-decreasing ends */
+                    size_t m = 1 + rndn(n), h = 0, l = 0;
+                    for (size_t j = 0; j < m; j++) {
+                        h += rndn(4);
+                        if (h > n) h = n;
+                        l += rndn(4);
+                        if (l > h) l = h;
+                        lo[j] = l;
+                        hi[j] = h;
+                    }
+                    tess__type rt = tess__agg_result_type(k);
+                    tess__col out = {rt, tess__arena_alloc(&a, m), tess__arena_alloc(&a, m * 16)};
+                    bool exact;
+                    assert_int_equal(tess__agg_slide(k, cp, sk, tr & 2 ? NULL : lo, hi, m, &out, &exact),
+                                     TESS_OK);
+                    tess__agg_state all;
+                    nr = 0;
+                    for (size_t r = 0; r < hi[m - 1]; r++)
+                        if (!(sk && sk[r])) idx[nr++] = r;
+                    state_of(k, vals, idx, nr, &a, &all);
+                    if (!exact) { /* only when the rows hold an outlier */
+                        assert_false(tess__agg_exact(k, &all));
+                        continue;
+                    }
+                    assert_true(tess__agg_exact(k, &all));
+                    for (size_t j = 0; j < m; j++) {
+                        size_t a0 = tr & 2 ? 0 : lo[j];
+                        nr = 0;
+                        for (size_t r = a0; r < hi[j]; r++)
+                            if (!(sk && sk[r])) idx[nr++] = r;
+                        tess__agg_state w;
+                        state_of(k, vals, idx, nr, &a, &w);
+                        tess__value want, got;
+                        assert_int_equal(tess__agg_finalize(k, &w, &a, &want), TESS_OK);
+                        got = out.nulls[j] ? tess__null(rt) : want;
+                        if (!out.nulls[j]) {
+                            got.type = rt;
+                            if (rt == TESS_T_FLOAT64)
+                                got.u.f = ((double *)out.data)[j];
+                            else
+                                got.u.i = ((int64_t *)out.data)[j];
+                        }
+                        char b1[128], b2[128];
+                        if (!same_strict(&got, &want))
+                            fail_msg("slide %s(%s) [%zu, %zu): %s != %s", tess__agg_name(k.agg),
+                                     tess__type_name(k.in), a0, hi[j], show(&got, b1, 128),
+                                     show(&want, b2, 128));
+                    }
+                }
+                tess__arena_reset(&a);
+            }
+        }
+    }
+    tess__arena_release(&a);
+}
+
 /* ---- HyperLogLog error -------------------------------------------------------------------- */
 
 /* Stated: standard error 1.04 / sqrt(4096) = 1.625%; we require every estimate within three
@@ -1143,6 +1272,31 @@ static void run_oracle_cases(const char *hop_s, int64_t hop, const char *w1, con
                 for (size_t i = 0; i < nf; i++)
                     expect_match(&o1[j * nf + i], &o2[j * nf + i], false, "fast vs fold",
                                  tess__wplan_feature(p, i, NULL, NULL), q[j]);
+            /* the same values in columns (the backfill's layout) */
+            tess__col *oc = tess__arena_alloc(&a, nf * sizeof(tess__col));
+            for (size_t i = 0; i < nf; i++) {
+                size_t sp;
+                tess__wplan_feature(p, i, &sp, NULL);
+                oc[i].type = tess__agg_result_type(tess__wplan_spec_kind(p, sp));
+                oc[i].nulls = tess__arena_alloc(&a, m);
+                oc[i].data = tess__arena_alloc(&a, m * 16);
+            }
+            assert_int_equal(tess__weval_run_cols(ev, &g.b, lo, hi, q, m, &a, oc), TESS_OK);
+            for (size_t j = 0; j < m; j++)
+                for (size_t i = 0; i < nf; i++) {
+                    tess__value cv = tess__null(oc[i].type);
+                    if (!oc[i].nulls[j]) {
+                        cv.null = false;
+                        switch (oc[i].type) {
+                        case TESS_T_BOOL: cv.u.b = ((uint8_t *)oc[i].data)[j]; break;
+                        case TESS_T_FLOAT64: cv.u.f = ((double *)oc[i].data)[j]; break;
+                        case TESS_T_STRING: cv.u.s = ((tess__str *)oc[i].data)[j]; break;
+                        default: cv.u.i = ((int64_t *)oc[i].data)[j]; break;
+                        }
+                    }
+                    expect_match(&cv, &o1[j * nf + i], false, "columns vs rows",
+                                 tess__wplan_feature(p, i, NULL, NULL), q[j]);
+                }
             /* the oracle */
             for (size_t j = 0; j < m; j += every) {
                 for (size_t i = 0; i < nf; i++) {
@@ -1402,6 +1556,7 @@ int main(void)
         cmocka_unit_test(test_decode_garbage),
         cmocka_unit_test(test_merge_associative),
         cmocka_unit_test(test_order_independence),
+        cmocka_unit_test(test_add_rows_and_slide),
         cmocka_unit_test(test_hll_error),
         cmocka_unit_test(test_plan),
         cmocka_unit_test(test_oracle_hour),

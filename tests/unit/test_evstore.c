@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -915,8 +916,10 @@ static void test_merges(void **state)
         ingest_new(e, 1, 300, &G_SMALL, 0);
         tess__evstats st;
         assert_int_equal(tess__evstore_stats(e->es, e->src, &st, &err), TESS_OK);
-        for (size_t l = 0; l < st.nlayouts; l++) assert_true(st.layouts[l].segments <= 8);
-        if (i == 8) assert_int_equal(st.layouts[0].segments, 1); /* the 9th ingest merged */
+        /* size-tiered: every segment is in tier 0, merged as soon as there are FANIN */
+        for (size_t l = 0; l < st.nlayouts; l++)
+            assert_true(st.layouts[l].segments < TESS__EV_MERGE_FANIN);
+        if (i == TESS__EV_MERGE_FANIN - 1) assert_int_equal(st.layouts[0].segments, 1);
         tess__evstats_release(&st);
     }
     check_layout(e, L_USER, 1);
@@ -941,6 +944,231 @@ static void test_merges(void **state)
     check_layout(e, L_USER, 1);
     check_layout(e, L_MERCH, 1);
     assert_int_equal(tess__evstore_verify(e->es, e->src, &err), TESS_OK);
+    tess__err_release(&err);
+}
+
+/* Size-tiered merging: small segments are merged together, a big one is not rewritten with
+ * them; a layout stays under the maximum whatever the sizes. */
+static void test_merges_tiered(void **state)
+{
+    env *e = *state;
+    tess__err err = TESS__ERR_INIT;
+    gen_opts g = {3000, 100, 2, 100000, 5};
+    ingest_new(e, 1, 70000, &g, 0); /* tier 1: one segment per layout */
+    char *ls0 = listing(e);
+    const char *big = strstr(ls0, "/user_id/");
+    assert_non_null(big);
+    char bigname[64];
+    assert_int_equal(sscanf(big, "%63s", bigname), 1); /* "/tx/user_id/<n>.seg" */
+    for (int i = 0; i < 3 * TESS__EV_MERGE_FANIN; i++) {
+        ingest_new(e, 1, 300, &G_SMALL, 0);
+        tess__evstats st;
+        assert_int_equal(tess__evstore_stats(e->es, e->src, &st, &err), TESS_OK);
+        for (size_t l = 0; l < st.nlayouts; l++)
+            assert_true(st.layouts[l].segments <= TESS__EV_MERGE_FANIN);
+        tess__evstats_release(&st);
+        char *ls = listing(e);
+        assert_non_null(strstr(ls, bigname)); /* never rewritten with the small ones */
+        free(ls);
+    }
+    check_layout(e, L_USER, 1);
+    check_layout(e, L_MERCH, 1);
+    /* FANIN segments of the big one's tier: merged together */
+    for (int i = 1; i < TESS__EV_MERGE_FANIN; i++) ingest_new(e, 1, 70000, &g, 0);
+    char *ls = listing(e);
+    assert_null(strstr(ls, bigname));
+    free(ls);
+    tess__evstats st;
+    assert_int_equal(tess__evstore_stats(e->es, e->src, &st, &err), TESS_OK);
+    for (size_t l = 0; l < st.nlayouts; l++) assert_true(st.layouts[l].segments <= 2);
+    tess__evstats_release(&st);
+    check_layout(e, L_USER, 1);
+    check_layout(e, L_MERCH, 1);
+    free(ls0);
+    tess__err_release(&err);
+}
+
+/* tess__evkey_cmp agrees with memcmp of tess__evkey_encode, prefixes and strings with 00 and
+ * FF bytes included. */
+static void test_evkey_cmp(void **state)
+{
+    env *e = *state;
+    enum { N = 64 };
+    int64_t iv[N];
+    double fv[N];
+    uint8_t bv[N], nulls[N] = {0};
+    tess__str sv[N];
+    char sbytes[N][6];
+    const double specials[] = {0.0, -0.0, 1.5, -1.5, 1e300, -1e300, NAN};
+    for (size_t i = 0; i < N; i++) {
+        iv[i] = (int64_t)(rnd(e) % 7) - 3;
+        if (i % 9 == 0) iv[i] = i % 2 ? INT64_MIN : INT64_MAX;
+        fv[i] = specials[rnd(e) % 7];
+        bv[i] = (uint8_t)(rnd(e) % 2);
+        size_t n = rnd(e) % 5;
+        for (size_t k = 0; k < n; k++) {
+            const char alphabet[] = {'\0', '\x01', 'a', '\xff'};
+            sbytes[i][k] = alphabet[rnd(e) % 4];
+        }
+        sv[i] = (tess__str){sbytes[i], n};
+    }
+    tess__col cols[4] = {{TESS_T_STRING, nulls, sv},
+                         {TESS_T_INT64, nulls, iv},
+                         {TESS_T_FLOAT64, nulls, fv},
+                         {TESS_T_BOOL, nulls, bv}};
+    const size_t orders[][4] = {{0, 1, 2, 3}, {1, 0, 3, 2}, {2, 3, 0, 1}, {3, 2, 1, 0}};
+    tess__buf a = TESS__BUF_INIT, b = TESS__BUF_INIT;
+    for (size_t o = 0; o < 4; o++)
+        for (size_t nk = 1; nk <= 4; nk++)
+            for (size_t i = 0; i < N; i++)
+                for (size_t j = 0; j < N; j++) {
+                    tess__buf_reset(&a);
+                    tess__buf_reset(&b);
+                    assert_int_equal(tess__evkey_encode(&a, cols, orders[o], nk, i), TESS_OK);
+                    assert_int_equal(tess__evkey_encode(&b, cols, orders[o], nk, j), TESS_OK);
+                    /* the whole key of j, and a prefix of it */
+                    for (size_t cut = 0; cut < 2; cut++) {
+                        size_t bn = cut ? rnd(e) % (b.len + 1) : b.len;
+                        size_t m = a.len < bn ? a.len : bn;
+                        int want = m ? memcmp(a.p, b.p, m) : 0;
+                        if (!want) want = (a.len > bn) - (a.len < bn);
+                        want = (want > 0) - (want < 0);
+                        int got = tess__evkey_cmp(cols, orders[o], nk, i, b.p, bn);
+                        if (got != want)
+                            fail_msg("order %zu keys %zu rows %zu/%zu cut %zu: %d, expected %d",
+                                     o, nk, i, j, bn, got, want);
+                    }
+                }
+    tess__buf_release(&a);
+    tess__buf_release(&b);
+}
+
+static int str_order(const void *x, const void *y)
+{
+    const tess__str *a = x, *b = y;
+    size_t m = a->n < b->n ? a->n : b->n;
+    int c = m ? memcmp(a->p, b->p, m) : 0;
+    return c ? c : (a->n > b->n) - (a->n < b->n);
+}
+
+/* Restricted scans of every layout (int64, string and two-column keys) against the oracle:
+ * sparse and dense filters, unknown keys, several segments of several blocks. */
+static void test_restricted_scan_oracle(void **state)
+{
+    env *e = *state;
+    gen_opts g = {3000, 400, 3, 100000, 10};
+    const size_t *lays[] = {L_USER, L_MERCH, L_MU};
+    const size_t nk[] = {1, 1, 2};
+    const size_t sizes[] = {140000, 30000, 5000};
+    for (size_t f = 0; f < 3; f++) {
+        orow *rows = malloc(sizes[f] * sizeof(orow));
+        gen_rows(e, rows, sizes[f], &g);
+        char name[64];
+        snprintf(name, sizeof(name), "r%zu.csv", f);
+        const char *paths[1] = {write_csv(e, name, rows, sizes[f])};
+        tess__err err = TESS__ERR_INIT;
+        tess__ingest_result res;
+        int rc = ingest(e, lays, nk, 3, paths, 1, false, f == 1 ? 7000 : 0, &res, &err);
+        if (rc) fail_msg("ingest: %s", tess__err_msg(&err));
+        db_add(e, rows, sizes[f], e->next_ingest++);
+        tess__ingest_result_release(&res);
+        tess__err_release(&err);
+        free(rows);
+    }
+    tess__buf kb = TESS__BUF_INIT, rk = TESS__BUF_INIT;
+    tess__err err = TESS__ERR_INIT;
+    const int pcts[] = {0, 1, 10, 60, 100};
+    for (size_t li = 0; li < 3; li++) {
+        tess__evorder ord = tess__evorder_of(e->src, lays[li], nk[li]);
+        for (size_t pi = 0; pi < 5; pi++) {
+            /* the filter: keys of random stored rows (about pct% of them), and unknown keys */
+            tess__buf_reset(&kb);
+            size_t cap = e->ndb + 16, nf = 0;
+            size_t *offs = malloc((cap + 1) * sizeof(size_t));
+            for (size_t i = 0; i < e->ndb; i++) {
+                const orow *r = &e->db[i];
+                if (!has_keys(r, lays[li], nk[li]) || (int)(rnd(e) % 100) >= pcts[pi]) continue;
+                int64_t u = r->user;
+                tess__str m = {r->merch, strlen(r->merch)};
+                uint8_t nn[1] = {0};
+                tess__col cols[NCOLS];
+                memset(cols, 0, sizeof(cols));
+                cols[C_USER] = (tess__col){TESS_T_INT64, nn, &u};
+                cols[C_MERCH] = (tess__col){TESS_T_STRING, nn, &m};
+                offs[nf++] = kb.len;
+                assert_int_equal(tess__evkey_encode(&kb, cols, lays[li], nk[li], 0), TESS_OK);
+            }
+            for (int x = 0; x < 8; x++) { /* unknown: before, between and after the stored */
+                int64_t u = x < 4 ? -1000 - x : 1000000 + x;
+                char mb[24];
+                snprintf(mb, sizeof(mb), x % 2 ? "m%dz" : "%c", x % 2 ? x : '\x01');
+                tess__str m = {mb, strlen(mb)};
+                uint8_t nn[1] = {0};
+                tess__col cols[NCOLS];
+                memset(cols, 0, sizeof(cols));
+                cols[C_USER] = (tess__col){TESS_T_INT64, nn, &u};
+                cols[C_MERCH] = (tess__col){TESS_T_STRING, nn, &m};
+                offs[nf++] = kb.len;
+                assert_int_equal(tess__evkey_encode(&kb, cols, lays[li], nk[li], 0), TESS_OK);
+            }
+            offs[nf] = kb.len;
+            tess__str *filter = malloc(nf * sizeof(tess__str));
+            for (size_t i = 0; i < nf; i++) filter[i] = (tess__str){kb.p + offs[i], offs[i + 1] - offs[i]};
+            tess__str *sorted = malloc(nf * sizeof(tess__str));
+            memcpy(sorted, filter, nf * sizeof(tess__str));
+            qsort(sorted, nf, sizeof(tess__str), str_order);
+            /* expected: rows whose key is in the filter, in event order */
+            orow *want = malloc((e->ndb ? e->ndb : 1) * sizeof(orow));
+            size_t nw = 0;
+            for (size_t i = 0; i < e->ndb; i++) {
+                const orow *r = &e->db[i];
+                if (!has_keys(r, lays[li], nk[li])) continue;
+                int64_t u = r->user;
+                tess__str m = {r->merch, strlen(r->merch)};
+                uint8_t nn[1] = {0};
+                tess__col cols[NCOLS];
+                memset(cols, 0, sizeof(cols));
+                cols[C_USER] = (tess__col){TESS_T_INT64, nn, &u};
+                cols[C_MERCH] = (tess__col){TESS_T_STRING, nn, &m};
+                tess__buf_reset(&rk);
+                assert_int_equal(tess__evkey_encode(&rk, cols, lays[li], nk[li], 0), TESS_OK);
+                tess__str key = {rk.p, rk.len};
+                if (bsearch(&key, sorted, nf, sizeof(tess__str), str_order)) want[nw++] = *r;
+            }
+            g_keys = lays[li];
+            g_nkeys = nk[li];
+            qsort(want, nw, sizeof(orow), ocmp);
+            tess__evscan_opts o;
+            memset(&o, 0, sizeof(o));
+            o.filter = filter;
+            o.nfilter = nf;
+            o.batch_rows = pi % 2 ? 100 : 0;
+            tess__evscan *s;
+            assert_int_equal(tess__evscan_open_opts(e->es, e->src, lays[li], nk[li], &o, &s, &err),
+                             TESS_OK);
+            const tess__batch *b;
+            size_t got = 0;
+            int rc;
+            while ((rc = tess__evscan_next(s, &b, &err)) == TESS_OK) {
+                for (size_t i = 0; i < b->nrows; i++, got++) {
+                    if (i) assert_true(tess__ev_cmp_rows(&ord, b, i - 1, b, i) < 0);
+                    orow r;
+                    row_of(b, i, &r);
+                    if (got >= nw || !same_row(&r, &want[got]))
+                        fail_msg("layout %zu, %d%%: row %zu differs", li, pcts[pi], got);
+                }
+            }
+            assert_int_equal(rc, TESS_NOTFOUND);
+            if (got != nw) fail_msg("layout %zu, %d%%: %zu rows, expected %zu", li, pcts[pi], got, nw);
+            tess__evscan_close(s);
+            free(want);
+            free(filter);
+            free(sorted);
+            free(offs);
+        }
+    }
+    tess__buf_release(&kb);
+    tess__buf_release(&rk);
     tess__err_release(&err);
 }
 
@@ -1120,7 +1348,7 @@ static void test_random_oracle(void **state)
 static void test_scan_survives_merge(void **state)
 {
     env *e = *state;
-    for (int i = 0; i < 8; i++) ingest_new(e, 1, 500, &G_SMALL, 0);
+    for (int i = 0; i < TESS__EV_MERGE_FANIN - 1; i++) ingest_new(e, 1, 500, &G_SMALL, 0);
     size_t n;
     orow *want = expect(e, L_USER, 1, &n, NULL, 0);
     tess__err err = TESS__ERR_INIT;
@@ -1137,7 +1365,7 @@ static void test_scan_survives_merge(void **state)
         row_of(b, i, &r);
         assert_true(same_row(&r, &want[got]));
     }
-    ingest_new(e, 1, 500, &G_SMALL, 0); /* the 9th segment: merge, old files unlinked */
+    ingest_new(e, 1, 500, &G_SMALL, 0); /* the FANIN-th segment: merge, old files unlinked */
     int rc;
     while ((rc = tess__evscan_next(s, &b, &err)) == TESS_OK)
         for (size_t i = 0; i < b->nrows; i++, got++) {
@@ -1250,7 +1478,8 @@ static void test_concurrent_writers(void **state)
 static void test_alloc_failures(void **state)
 {
     env *e = *state;
-    for (int i = 0; i < 8; i++) ingest_new(e, 1, 200, &G_SMALL, 0); /* the next one merges */
+    for (int i = 0; i < TESS__EV_MERGE_FANIN - 1; i++)
+        ingest_new(e, 1, 200, &G_SMALL, 0); /* the next one merges */
     char *before = listing(e);
     orow rows[2][300];
     const char *paths[2];
@@ -1313,7 +1542,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idempotent_and_force, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_file_leaves_store_unchanged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_merges_tiered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restricted_scan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_evkey_cmp, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restricted_scan_oracle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_entities_not_split, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_segment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_layout, setup, teardown),
