@@ -369,6 +369,58 @@ typedef struct tess_materialize_opts {
  */
 int tess_materialize(tess_store *st, const tess_materialize_opts *opts, char **json_out);
 
+/* ---- push ------------------------------------------------------------------------------ */
+
+/* Where pushed rows go (Feast's "to"). */
+enum {
+    TESS_PUSH_ONLINE = 1,            /* the online store only (lost by a full rebuild) */
+    TESS_PUSH_OFFLINE = 2,           /* the offline store only (online at the next
+                                        materialization) */
+    TESS_PUSH_ONLINE_AND_OFFLINE = 3 /* both: the default */
+};
+
+/*
+ * A push target: a push source of the latest applied definitions, resolved once (the server
+ * keeps one per source). Immutable; threads may share it. Its columns are the source's schema.
+ * Errors: TESS_NOTFOUND (no such source; nothing applied), TESS_EINVAL (a batch source: use
+ * tess_ingest), TESS_ENOMEM. Free with tess_pusher_free before closing the store.
+ */
+typedef struct tess_pusher tess_pusher;
+int tess_pusher_new(tess_store *st, const char *push_source, tess_pusher **out);
+void tess_pusher_free(tess_pusher *p);
+/* A target that writes rows of a feature view's source into that view's online records only
+ * (POST /write-to-online-store): tess_push through it always behaves as TESS_PUSH_ONLINE.
+ * Errors: TESS_NOTFOUND (no such view), TESS_EINVAL (not online), TESS_ENOMEM. */
+int tess_pusher_for_view(tess_store *st, const char *view, tess_pusher **out);
+size_t tess_pusher_ncolumns(const tess_pusher *p);
+const char *tess_pusher_column(const tess_pusher *p, size_t i, int *type);
+/* The index of the event-timestamp column. */
+size_t tess_pusher_ts_column(const tess_pusher *p);
+
+/*
+ * Pushes nrows rows: rows[r * ncols + c] is the value of column columns[c] (names of the
+ * source's schema, each at most once, any order; a column not given is null; the event
+ * timestamp is required). int64 and timestamp values may stand for each other; nothing else
+ * converts. Every row is checked before anything is written: a bad row rejects the push
+ * (TESS_EINVAL, the message names the row and the column) and nothing of it is stored.
+ * Offline (to & TESS_PUSH_OFFLINE), the rows are one ingest of the source's offline store
+ * (its batch source's store when it has one), fsynced before the call returns, committed
+ * together with the pushes of other threads made at the same time (group commit). Online,
+ * every materialized view over the source is updated at once: latest rows (an older row never
+ * replaces a newer one), tiles (a late event lands in its own tile). When the call returns
+ * TESS_OK, the push is durable and visible to lookups.
+ * Errors: TESS_EINVAL (bad rows or columns), TESS_EIO, TESS_ENOMEM; message in the session.
+ */
+int tess_push(tess_session *s, const tess_pusher *p, const char *const *columns, size_t ncols,
+              const tess_value *rows, size_t nrows, int to);
+
+/* Pushes every row of a CSV (with a header) or JSON Lines file (by extension: .jsonl/.json)
+ * read by the source's schema, as one push (all rows or none). *rows_out (may be NULL): the
+ * rows pushed. Errors: TESS_EPARSE (a bad row: file:line, the column and the value), TESS_EIO,
+ * and as tess_push. */
+int tess_push_file(tess_session *s, const tess_pusher *p, const char *path, int to,
+                   size_t *rows_out);
+
 /* ---- online/offline consistency -------------------------------------------------------- */
 
 /* Options of tess_check. Zero-initialise, then set what you need. */

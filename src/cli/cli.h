@@ -182,6 +182,7 @@ extern const cli_command cli_cmd_stats;
 extern const cli_command cli_cmd_materialize;
 extern const cli_command cli_cmd_get;
 extern const cli_command cli_cmd_check;
+extern const cli_command cli_cmd_push;
 extern const cli_command cli_cmd_serve;
 extern const cli_command cli_cmd_version;
 extern const cli_command *const cli_notyet_commands[]; /* NULL-terminated */

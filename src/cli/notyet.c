@@ -22,9 +22,8 @@ static int run_notyet(const cli_command *cmd, int argc, char **argv)
     static const cli_command var = {                                                               \
         .name = nm, .summary = sum, .synopsis = syn, .max_args = -1, .run = run_notyet}
 
-NOTYET(cmd_push, "push", "push SOURCE FILE", "Push events to a push source.");
 NOTYET(cmd_verify, "verify", "verify", "Verify the integrity of the store's files.");
 
 const cli_command *const cli_notyet_commands[] = {
-    &cmd_push, &cmd_verify, NULL,
+    &cmd_verify, NULL,
 };

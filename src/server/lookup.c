@@ -501,6 +501,32 @@ static void input_names(const tess_query *q, char *buf, size_t cap)
     if (!len) snprintf(buf, cap, "none");
 }
 
+int srv_thread_session(srv_req *r)
+{
+    tess_server *srv = r->srv;
+    srv_thread *th = r->th;
+    if (th->session) return 0;
+    pthread_mutex_lock(&srv->store_lock);
+    int rc = tess_session_new(srv->st, &th->session);
+    char msg[1024] = "";
+    if (rc != TESS_OK) {
+        snprintf(msg, sizeof msg, "%s",
+                 th->session ? tess_session_errmsg(th->session) : tess_store_errmsg(srv->st));
+        tess_session_free(th->session);
+        th->session = NULL;
+    }
+    pthread_mutex_unlock(&srv->store_lock);
+    if (rc != TESS_OK)
+        return srv_error(r, 500, E_INTERNAL, "cannot open a session: %s",
+                         msg[0] ? msg : tess_strerror(rc));
+    return 0;
+}
+
+const char *srv_json_kind(const json_t *j)
+{
+    return json_kind(j);
+}
+
 int srv_handle_get_online(srv_req *r)
 {
     tess_server *srv = r->srv;
@@ -688,23 +714,7 @@ int srv_handle_get_online(srv_req *r)
         }
     }
 
-    if (!th->session) {
-        pthread_mutex_lock(&srv->store_lock);
-        int rc = tess_session_new(srv->st, &th->session);
-        char msg[1024];
-        if (rc != TESS_OK) {
-            snprintf(msg, sizeof msg, "%s",
-                     th->session ? tess_session_errmsg(th->session) : tess_store_errmsg(srv->st));
-            tess_session_free(th->session);
-            th->session = NULL;
-        }
-        pthread_mutex_unlock(&srv->store_lock);
-        if (rc != TESS_OK) {
-            status = srv_error(r, 500, E_INTERNAL, "cannot open a lookup session: %s",
-                               msg[0] ? msg : tess_strerror(rc));
-            goto out;
-        }
-    }
+    if ((status = srv_thread_session(r)) != 0) goto out;
     tess_online_result res;
     int rc = tess_get_online(th->session, q, th->inputs, nrows, 0, &res);
     if (rc != TESS_OK) {

@@ -8,7 +8,7 @@
  *   tessera_http_request_duration_seconds{route}     histogram, from the request's headers
  *                                                    to its response being queued
  *   tessera_lookup_entities_total                    entity rows looked up
- *   tessera_pushes_total                             0 until POST /push exists
+ *   tessera_pushes_total, tessera_pushed_rows_total  pushes accepted and their rows
  *   tessera_registry_version, tessera_http_connections, tessera_server_threads,
  *   tessera_uptime_seconds
  */
@@ -64,6 +64,8 @@ int srv_handle_metrics(srv_req *r)
             srv_count(&sum->sum_us[i], ld(&t->m.sum_us[i]));
         }
         srv_count(&sum->entities, ld(&t->m.entities));
+        srv_count(&sum->pushes, ld(&t->m.pushes));
+        srv_count(&sum->pushed_rows, ld(&t->m.pushed_rows));
     }
     pthread_mutex_unlock(&srv->threads_lock);
 
@@ -114,9 +116,12 @@ int srv_handle_metrics(srv_req *r)
                "# HELP tessera_lookup_entities_total Entity rows looked up.\n"
                "# TYPE tessera_lookup_entities_total counter\n"
                "tessera_lookup_entities_total %llu\n"
-               "# HELP tessera_pushes_total Pushes accepted (POST /push is not available yet).\n"
+               "# HELP tessera_pushes_total Pushes accepted (POST /push, /write-to-online-store).\n"
                "# TYPE tessera_pushes_total counter\n"
-               "tessera_pushes_total 0\n"
+               "tessera_pushes_total %llu\n"
+               "# HELP tessera_pushed_rows_total Rows of the pushes accepted.\n"
+               "# TYPE tessera_pushed_rows_total counter\n"
+               "tessera_pushed_rows_total %llu\n"
                "# HELP tessera_registry_version The registry version being served (0: none).\n"
                "# TYPE tessera_registry_version gauge\n"
                "tessera_registry_version %lld\n"
@@ -129,7 +134,8 @@ int srv_handle_metrics(srv_req *r)
                "# HELP tessera_uptime_seconds Seconds since the server started.\n"
                "# TYPE tessera_uptime_seconds gauge\n"
                "tessera_uptime_seconds %.3f\n",
-               (unsigned long long)ld(&sum->entities), (long long)atomic_load(&srv->version),
+               (unsigned long long)ld(&sum->entities), (unsigned long long)ld(&sum->pushes),
+               (unsigned long long)ld(&sum->pushed_rows), (long long)atomic_load(&srv->version),
                (long long)atomic_load(&srv->connections), nthreads,
                (double)(srv_now_us() - srv->started_us) / 1e6);
     tess__free(sum);

@@ -70,6 +70,9 @@ const char *const srv_error_codes[E__COUNT] = {
     [E_METHOD_NOT_ALLOWED] = "method_not_allowed",
     [E_NOT_IMPLEMENTED] = "not_implemented",
     [E_INTERNAL] = "internal",
+    [E_UNKNOWN_SOURCE] = "unknown_push_source",
+    [E_UNKNOWN_VIEW] = "unknown_feature_view",
+    [E_INVALID_ROW] = "invalid_row",
 };
 
 /* The state of a request with a body, from its headers to its reply. */
@@ -86,7 +89,6 @@ struct srv_conn {
 typedef int (*srv_handler)(srv_req *r);
 
 static int handle_health(srv_req *r);
-static int handle_not_implemented(srv_req *r);
 
 static const struct route {
     const char *path;
@@ -95,8 +97,8 @@ static const struct route {
     srv_handler fn;
 } routes[] = {
     {"/get-online-features", "POST", R_GET_ONLINE, srv_handle_get_online},
-    {"/push", "POST", R_PUSH, handle_not_implemented},
-    {"/write-to-online-store", "POST", R_WRITE_ONLINE, handle_not_implemented},
+    {"/push", "POST", R_PUSH, srv_handle_push},
+    {"/write-to-online-store", "POST", R_WRITE_ONLINE, srv_handle_write_online},
     {"/health", "GET", R_HEALTH, handle_health},
     {"/metrics", "GET", R_METRICS, srv_handle_metrics},
 };
@@ -260,12 +262,6 @@ static int handle_health(srv_req *r)
     return 200;
 }
 
-static int handle_not_implemented(srv_req *r)
-{
-    return srv_error(r, 501, E_NOT_IMPLEMENTED, "%s is not available yet",
-                     srv_route_names[r->route]);
-}
-
 /* application/json (any parameters), any "+json" type, or absent; also
  * application/x-www-form-urlencoded, which `curl -d` sends unless told otherwise (Feast's own
  * curl examples do so): the body is read as JSON all the same. */
@@ -416,6 +412,7 @@ static void free_server(tess_server *srv)
 {
     if (!srv) return;
     srv_lookup_release(srv);
+    srv_push_release(srv);
     while (srv->threads) {
         srv_thread *th = srv->threads;
         srv->threads = th->next;

@@ -5,6 +5,7 @@
  *   lookup.c   POST /get-online-features: request parsing, the query cache, the registry
  *              version watcher, the response writer
  *   jsonw.c    the hand-written JSON output (strings, floats, timestamps) and the depth scan
+ *   push.c     POST /push and POST /write-to-online-store
  *   metrics.c  per-thread counters and the Prometheus text of GET /metrics
  *
  * Threads: libmicrohttpd runs a pool of worker threads; each connection stays on one of them.
@@ -21,6 +22,8 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <jansson.h>
 
 #include "tessera.h"
 
@@ -71,6 +74,9 @@ enum {
     E_METHOD_NOT_ALLOWED,
     E_NOT_IMPLEMENTED,
     E_INTERNAL,
+    E_UNKNOWN_SOURCE,
+    E_UNKNOWN_VIEW,
+    E_INVALID_ROW,
     E__COUNT
 };
 extern const char *const srv_error_codes[E__COUNT];
@@ -87,6 +93,8 @@ typedef struct srv_metrics {
     _Atomic uint64_t buckets[R__COUNT][SRV_NBUCKETS + 1]; /* not cumulative; last: +Inf */
     _Atomic uint64_t sum_us[R__COUNT];
     _Atomic uint64_t entities; /* entity rows looked up */
+    _Atomic uint64_t pushes;   /* pushes accepted (POST /push, /write-to-online-store) */
+    _Atomic uint64_t pushed_rows;
 } srv_metrics;
 
 static inline void srv_count(_Atomic uint64_t *c, uint64_t n)
@@ -126,6 +134,9 @@ struct tess_server {
 
     pthread_mutex_t store_lock; /* every call on st */
 
+    /* push targets (push.c), by name; kept until the server stops (a few per applied version) */
+    struct srv_pentry *pushers; /* under store_lock */
+
     /* the query cache (lookup.c) */
     pthread_rwlock_t cache_lock;
     srv_qentry **cache; /* SRV_CACHE_BUCKETS chains */
@@ -163,6 +174,14 @@ uint64_t srv_now_us(void);
 
 /* lookup.c */
 int srv_handle_get_online(srv_req *r);
+/* Makes the thread's session on first use; 0 or the status of the error reply. */
+int srv_thread_session(srv_req *r);
+const char *srv_json_kind(const json_t *j);
+
+/* push.c: POST /push and POST /write-to-online-store */
+int srv_handle_push(srv_req *r);
+int srv_handle_write_online(srv_req *r);
+void srv_push_release(tess_server *srv);
 int srv_lookup_init(tess_server *srv); /* the cache and the watcher; TESS_OK or an error */
 void srv_lookup_release(tess_server *srv);
 void srv_thread_release_lookup(srv_thread *th);

@@ -337,20 +337,6 @@ int tess_query_new(tess_store *st, const char *service, const char *const *featu
 
 /* ---- sessions and lookups ------------------------------------------------------------------ */
 
-struct tess_session {
-    tess__kv *kv;
-    tess__err err;
-    tess__arena arena;
-    tess__buf keybuf;
-    size_t cap; /* values of the result arrays */
-    tess_value *vals;
-    int *statuses;
-    int64_t *event_ts;
-    size_t kcap; /* keys */
-    tess__str *keys, *recs;
-    size_t *koff;
-};
-
 static pthread_mutex_t kv_open_mu = PTHREAD_MUTEX_INITIALIZER;
 
 int tess_session_new(tess_store *st, tess_session **out)
@@ -359,13 +345,18 @@ int tess_session_new(tess_store *st, tess_session **out)
     if (!st) return TESS_EINVAL;
     if (st->open_rc) return st->open_rc;
     tess__kv *kv;
+    tess__evstore *es = NULL;
     pthread_mutex_lock(&kv_open_mu); /* sessions are made from several threads */
     int rc = tess__store_kv(st, &kv);
+    if (!rc) rc = tess__store_evstore(st, &es);
+    if (!rc && !st->pushq) rc = tess__pushq_new(&st->pushq);
     pthread_mutex_unlock(&kv_open_mu);
     if (rc) return rc;
     tess_session *s = tess__calloc(1, sizeof(*s));
     if (!s) return TESS_ENOMEM;
+    s->st = st;
     s->kv = kv;
+    s->es = es;
     *out = s;
     return TESS_OK;
 }
@@ -403,8 +394,8 @@ static int reserve(tess_session *s, size_t nvals, size_t nkeys)
         if (!v || !st || !ts) return TESS_ENOMEM;
         s->cap = c;
     }
-    if (nkeys > s->kcap) {
-        size_t c = nkeys * 2;
+    if (nkeys + 1 > s->kcap) { /* + 1: koff has one more, also for no key at all */
+        size_t c = (nkeys + 1) * 2;
         tess__str *k = tess__realloc(s->keys, c * sizeof(*k));
         if (k) s->keys = k;
         tess__str *r = tess__realloc(s->recs, c * sizeof(*r));
@@ -570,305 +561,4 @@ int tess_get_online(tess_session *s, const tess_query *q, const tess_value *inpu
     out->statuses = s->statuses;
     out->event_ts = s->event_ts;
     return TESS_OK;
-}
-
-/* ---- materialization ------------------------------------------------------------------------ */
-
-#define META_VERSION 1
-
-typedef struct meta {
-    bool present;
-    uint64_t fp;
-    uint32_t watermark; /* every ingest number up to it is in the online store */
-    int64_t at;
-} meta;
-
-static int meta_read(tess__kv *kv, const tess__oview *ov, meta *m, tess__arena *a, tess__err *err)
-{
-    tess__buf k = TESS__BUF_INIT;
-    memset(m, 0, sizeof(*m));
-    if (tess__oview_meta_key(ov, &k)) return OOM(err);
-    tess__str key = {k.p, k.len}, val;
-    int rc = tess__kv_get(kv, &key, 1, &val, a, err);
-    tess__buf_release(&k);
-    if (rc || !val.p) return rc;
-    tess__cur r = tess__cur_init(val.p, val.n);
-    uint8_t ver = tess__cur_u8(&r);
-    m->fp = tess__cur_u64(&r);
-    m->watermark = tess__cur_u32(&r);
-    m->at = tess__cur_i64(&r);
-    if (r.bad || ver != META_VERSION || tess__cur_left(&r) != 0)
-        return tess__err_set(err, TESS_EIO, "damaged online meta record of view %s",
-                             tess__oview_view(ov)->name);
-    m->present = true;
-    return TESS_OK;
-}
-
-static int meta_write(tess__kv *kv, const tess__oview *ov, const meta *m, tess__err *err)
-{
-    tess__buf k = TESS__BUF_INIT, v = TESS__BUF_INIT;
-    int rc = tess__oview_meta_key(ov, &k);
-    if (!rc && !m->present) { /* no watermark: delete it */
-        tess__str key = {k.p, k.len}, none = {NULL, 0};
-        rc = tess__kv_put(kv, &key, &none, 1, err);
-        tess__buf_release(&k);
-        return rc;
-    }
-    if (!rc) rc = tess__put_u8(&v, META_VERSION);
-    if (!rc) rc = tess__put_u64(&v, m->fp);
-    if (!rc) rc = tess__put_u32(&v, m->watermark);
-    if (!rc) rc = tess__put_i64(&v, m->at);
-    if (rc) rc = OOM(err);
-    else {
-        tess__str key = {k.p, k.len}, val = {v.p, v.len};
-        rc = tess__kv_put(kv, &key, &val, 1, err);
-    }
-    tess__buf_release(&k);
-    tess__buf_release(&v);
-    return rc;
-}
-
-/* Entities waiting to be written: their keys and rows (row-major, schema order). */
-typedef struct pending {
-    const tess__oview *ov;
-    int64_t now;
-    size_t ncols;
-    size_t n, cap;
-    tess__buf keys;
-    size_t *koff;
-    size_t *first; /* first row of each entity in rows/seq; first[n] = nrows */
-    tess__value *rows;
-    int64_t *seq;
-    size_t nrows, rcap;
-    tess__arena arena; /* string bytes of rows */
-    tess__arena scratch;
-    tess__buf out; /* the record being encoded */
-    tess__err *err;
-    uint64_t entities, events;
-} pending;
-
-/* Applies entity i's rows to its old record. The new record is copied into the scratch arena:
- * the back end reads it after fn returns. */
-static int flush_fn(void *arg, size_t i, tess__str old, tess__str *new_val, bool *del)
-{
-    pending *p = arg;
-    tess__buf_reset(&p->out);
-    int rc = tess__oview_apply(p->ov, old.p, old.n, p->rows + p->first[i] * p->ncols,
-                               p->seq + p->first[i], p->first[i + 1] - p->first[i], p->now,
-                               &p->scratch, &p->out, p->err);
-    if (rc) return rc;
-    char *c = tess__arena_alloc(&p->scratch, p->out.len);
-    if (!c) return OOM(p->err);
-    memcpy(c, p->out.p, p->out.len);
-    *new_val = (tess__str){c, p->out.len};
-    *del = false;
-    return TESS_OK;
-}
-
-static int pending_flush(tess__kv *kv, pending *p)
-{
-    if (p->n == 0) return TESS_OK;
-    tess__str *keys = tess__arena_alloc(&p->scratch, p->n * sizeof(*keys));
-    if (!keys) return OOM(p->err);
-    p->koff[p->n] = p->keys.len;
-    p->first[p->n] = p->nrows;
-    for (size_t i = 0; i < p->n; i++)
-        keys[i] = (tess__str){p->keys.p + p->koff[i], p->koff[i + 1] - p->koff[i]};
-    int rc = tess__kv_update(kv, keys, p->n, flush_fn, p, p->err);
-    p->entities += p->n;
-    p->n = 0;
-    p->nrows = 0;
-    tess__buf_reset(&p->keys);
-    tess__arena_reset(&p->arena);
-    tess__arena_reset(&p->scratch);
-    return rc;
-}
-
-#define FLUSH_ENTITIES 1024
-#define FLUSH_ROWS 65536
-
-static int pending_row(pending *p, const tess__batch *b, size_t row)
-{
-    if (p->nrows == p->rcap) {
-        size_t c = p->rcap ? p->rcap * 2 : 4096;
-        tess__value *r = tess__realloc(p->rows, c * p->ncols * sizeof(*r));
-        if (r) p->rows = r;
-        int64_t *s = tess__realloc(p->seq, c * sizeof(int64_t));
-        if (s) p->seq = s;
-        if (!r || !s) return OOM(p->err);
-        p->rcap = c;
-    }
-    tess__value *dst = &p->rows[p->nrows * p->ncols];
-    for (size_t c = 0; c < p->ncols; c++) {
-        dst[c] = tess__col_get(&b->cols[c], row);
-        if (!dst[c].null && dst[c].type == TESS_T_STRING) {
-            char *s = tess__arena_strndup(&p->arena, dst[c].u.s.p, dst[c].u.s.n);
-            if (!s) return OOM(p->err);
-            dst[c].u.s.p = s;
-        }
-    }
-    p->seq[p->nrows++] = b->seq ? b->seq[row] : (int64_t)row;
-    p->events++;
-    return TESS_OK;
-}
-
-/* Starts a new entity at row `row` of b (its key). */
-static int pending_entity(pending *p, const tess__batch *b, size_t row)
-{
-    if (p->n + 1 >= p->cap) {
-        size_t c = p->cap ? p->cap * 2 : FLUSH_ENTITIES * 2;
-        size_t *k = tess__realloc(p->koff, (c + 1) * sizeof(size_t));
-        if (k) p->koff = k;
-        size_t *f = tess__realloc(p->first, (c + 1) * sizeof(size_t));
-        if (f) p->first = f;
-        if (!k || !f) return OOM(p->err);
-        p->cap = c;
-    }
-    const tess__view *v = tess__oview_view(p->ov);
-    p->koff[p->n] = p->keys.len;
-    p->first[p->n] = p->nrows;
-    int rc = tess__oview_prefix(p->ov, &p->keys);
-    if (!rc) rc = tess__evkey_encode(&p->keys, b->cols, v->join_cols, v->njoin, row);
-    if (rc) return rc == TESS_ENOMEM ? OOM(p->err) : tess__err_set(p->err, rc, "bad key");
-    p->n++;
-    return TESS_OK;
-}
-
-static void pending_release(pending *p)
-{
-    tess__buf_release(&p->keys);
-    tess__buf_release(&p->out);
-    tess__free(p->koff);
-    tess__free(p->first);
-    tess__free(p->rows);
-    tess__free(p->seq);
-    tess__arena_release(&p->arena);
-    tess__arena_release(&p->scratch);
-}
-
-/* Materializes one view; appends its report to `views`. */
-static int materialize_view(tess_store *st, tess__kv *kv, tess__evstore *es, const tess__oview *ov,
-                            const tess_materialize_opts *opts, int64_t now, json_t *views)
-{
-    tess__err *err = &st->err;
-    const tess__view *v = tess__oview_view(ov);
-    tess__arena a = TESS__ARENA_INIT;
-    meta m;
-    int rc = meta_read(kv, ov, &m, &a, err);
-    tess__arena_release(&a);
-    if (rc) return rc;
-    /* a time range rebuilds the view from the events in it, and leaves no watermark: the next
-       materialization without a range rebuilds it whole */
-    bool full = opts->full || opts->has_range || !m.present || m.fp != tess__oview_fingerprint(ov);
-    uint32_t from = full ? 0 : m.watermark;
-    tess__evstats es_st;
-    if ((rc = tess__evstore_stats(es, v->source, &es_st, err))) {
-        tess__evstats_release(&es_st);
-        return rc;
-    }
-    uint32_t to = es_st.ingests;
-    tess__evstats_release(&es_st);
-    if (full) {
-        tess__buf pre = TESS__BUF_INIT;
-        if (tess__oview_prefix(ov, &pre)) return OOM(err);
-        rc = tess__kv_drop_prefix(kv, (tess__str){pre.p, pre.len}, NULL, err);
-        tess__buf_release(&pre);
-        if (rc) return rc;
-    }
-    pending p = {0};
-    p.ov = ov;
-    p.now = now;
-    p.ncols = v->source->nschema;
-    p.err = err;
-    if (to > from) {
-        tess__evscan *scan = NULL;
-        tess__evorder ord = tess__evorder_of(v->source, v->join_cols, v->njoin);
-        rc = tess__evscan_open(es, v->source, v->join_cols, v->njoin, NULL, 0, &scan, err);
-        const tess__batch *b;
-        while (!rc && (rc = tess__evscan_next(scan, &b, err)) == TESS_OK) {
-            for (size_t r = 0; !rc && r < b->nrows;) {
-                size_t e = r + 1; /* the entity's rows: [r, e) */
-                while (e < b->nrows && tess__ev_cmp_keys(&ord, b, r, b, e) == 0)
-                    e++;
-                bool started = false;
-                for (size_t i = r; !rc && i < e; i++) {
-                    uint32_t ing = (uint32_t)((uint64_t)b->seq[i] >> 32);
-                    if (ing <= from || ing > to) continue;
-                    if (opts->has_range) {
-                        int64_t ts = ((const int64_t *)b->cols[v->source->ts_col].data)[i];
-                        if (ts < opts->start || ts > opts->end) continue;
-                    }
-                    if (!started && (rc = pending_entity(&p, b, r))) break;
-                    started = true;
-                    rc = pending_row(&p, b, i);
-                }
-                if (!rc && (p.n >= FLUSH_ENTITIES || p.nrows >= FLUSH_ROWS))
-                    rc = pending_flush(kv, &p);
-                r = e;
-            }
-        }
-        if (rc == TESS_NOTFOUND) rc = TESS_OK;
-        if (!rc) rc = pending_flush(kv, &p);
-        if (scan) tess__evscan_close(scan);
-    }
-    if (!rc) {
-        meta nm = {!opts->has_range, tess__oview_fingerprint(ov), to > from ? to : from, now};
-        rc = meta_write(kv, ov, &nm, err);
-    }
-    if (!rc) {
-        json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I}", "view", v->name, "mode",
-                              full ? "full" : "incremental", "events", (json_int_t)p.events,
-                              "entities", (json_int_t)p.entities, "watermark", (json_int_t)to);
-        if (!o || json_array_append_new(views, o)) rc = OOM(err);
-    }
-    pending_release(&p);
-    return rc;
-}
-
-int tess_materialize(tess_store *st, const tess_materialize_opts *opts, char **json_out)
-{
-    if (json_out) *json_out = NULL;
-    int rc = tess__store_enter(st);
-    if (rc) return rc;
-    tess_materialize_opts none = {0};
-    if (!opts) opts = &none;
-    if (!json_out) return tess__err_set(&st->err, TESS_EINVAL, "no output pointer");
-    if (opts->has_range && opts->start > opts->end)
-        return tess__err_set(&st->err, TESS_EINVAL, "--start is after --end");
-    tess__snap *snap;
-    tess__kv *kv;
-    tess__evstore *es;
-    if ((rc = tess__store_snap(st, &snap)) || (rc = tess__store_kv(st, &kv)) ||
-        (rc = tess__store_evstore(st, &es)))
-        return rc;
-    const tess__defs *d = snap->defs;
-    for (size_t i = 0; i < opts->nviews; i++) {
-        const tess__view *v = tess__defs_view(d, opts->views[i]);
-        if (!v) return tess__err_set(&st->err, TESS_NOTFOUND, "no feature view \"%s\"",
-                                     opts->views[i]);
-        if (!v->online)
-            return tess__err_set(&st->err, TESS_EINVAL, "feature view %s is not online (online: "
-                                 "false)", v->name);
-    }
-    int64_t now;
-    if (tess__now(&now)) return tess__err_set(&st->err, TESS_EINVAL, "TESSERA_NOW is not a timestamp");
-    json_t *views = json_array();
-    if (!views) return OOM(&st->err);
-    tess__snap_ref(snap);
-    for (size_t i = 0; !rc && i < d->nviews; i++) {
-        if (!snap->ov[i]) continue;
-        bool chosen = opts->nviews == 0;
-        for (size_t k = 0; k < opts->nviews && !chosen; k++)
-            chosen = strcmp(opts->views[k], d->views[i]->name) == 0;
-        if (chosen) rc = materialize_view(st, kv, es, snap->ov[i], opts, now, views);
-    }
-    tess__snap_unref(snap);
-    json_t *res = rc ? NULL : json_pack("{s:o}", "views", views);
-    if (rc) json_decref(views);
-    if (!rc) {
-        *json_out = res ? tess__json_text(res, JSON_COMPACT) : NULL;
-        if (!*json_out) rc = OOM(&st->err);
-    }
-    json_decref(res);
-    return rc;
 }

@@ -141,6 +141,7 @@ void tess_store_close(tess_store *st)
     tess__registry_close(st->reg);
     tess__evstore_close(st->es);
     tess__kv_close(st->kv);
+    tess__pushq_free(st->pushq);
     tess__snap_unref(st->snap);
     tess__config_release(&st->cfg);
     tess__free(st->repo_dir);

@@ -43,7 +43,29 @@ struct tess_store {
     tess__snap *snap;
     tess__evstore *es; /* the offline event store, opened on first use (tess__store_evstore) */
     tess__kv *kv;      /* the online store, opened on first use (tess__store_kv) */
+    struct tess__pushq *pushq; /* group commit of pushes (push.c), made with the first session */
 };
+
+/* A lookup/push session (tessera.h): one thread's scratch memory and error message. */
+struct tess_session {
+    tess_store *st; /* only its thread-safe parts: kv, es, pushq, store_dir */
+    tess__kv *kv;
+    tess__evstore *es;
+    tess__err err;
+    tess__arena arena;
+    tess__buf keybuf;
+    size_t cap; /* values of the result arrays */
+    tess_value *vals;
+    int *statuses;
+    int64_t *event_ts;
+    size_t kcap; /* keys */
+    tess__str *keys, *recs;
+    size_t *koff;
+};
+
+/* The group-commit queue of pushes (push.c). */
+int tess__pushq_new(struct tess__pushq **out);
+void tess__pushq_free(struct tess__pushq *q);
 
 /* The offline event store of the handle, opened on first use. Borrowed for the handle's life.
  * Errors: as tess__evstore_open. */
@@ -68,6 +90,28 @@ int tess__store_snap(tess_store *st, tess__snap **out);
  * opened on first use. Borrowed for the handle's life; thread-safe (kv.h).
  * Errors: as tess__kv_open. */
 int tess__store_kv(tess_store *st, tess__kv **out);
+
+/* The store's online lock (<store>/online.lock, an exclusive flock across processes): held
+ * while a view's records are dropped and its meta record reset, and by each push's online
+ * write, so that no push lands in between. *fd receives the descriptor to unlock.
+ * Errors: TESS_EIO, TESS_ENOMEM. */
+int tess__online_lock(const char *store_dir, int *fd, tess__err *err);
+void tess__online_unlock(int fd); /* -1 is ok */
+
+/*
+ * The online half of a push (online_write.c): applies rows (row-major, the schema of `src`;
+ * seq[i] each row's ingestion sequence) to every online view of `snap` whose source shares
+ * src's store (only the view named like `only` when it is not NULL), one back-end
+ * transaction per view that also records ingest `ingest` (0: an
+ * online-only push) in the view's meta record. Views not materialized yet, or materialized
+ * from another definition, are skipped (their materialization reads the push offline).
+ * *views_updated counts the views written. Errors: TESS_EIO, TESS_ENOMEM.
+ */
+int tess__online_apply_rows(tess__kv *kv, const char *store_dir, const tess__snap *snap,
+                            const tess__source *src, const tess__view *only,
+                            const tess__value *rows, const int64_t *seq,
+                            size_t nrows, uint32_t ingest, int64_t now, size_t *views_updated,
+                            tess__err *err);
 
 /* The i-th feature view a query reads (in order of first use), or NULL past the last. */
 const tess__view *tess__query_view(const tess_query *q, size_t i);

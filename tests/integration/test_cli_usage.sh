@@ -3,8 +3,8 @@
 # nothing on stdout), commands not built yet (exit 1), version, -C, and "not a feature repo".
 . "$(dirname "$0")/lib.sh"
 
-commands="init plan apply ls describe search lineage history ingest training-set stats materialize get check serve version help"
-notyet="push verify"
+commands="init plan apply ls describe search lineage history ingest training-set stats materialize get check serve push version help"
+notyet="verify"
 
 run "$TESSERA" --help
 expect_rc "--help exits 0" 0

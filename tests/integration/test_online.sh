@@ -18,6 +18,9 @@ sources:
     timestamp: ts
     created_timestamp: created_at
     schema: {user_id: int64, amount: float64, channel: string, ts: timestamp, created_at: timestamp}
+  - name: tx_live
+    type: push
+    batch_source: tx
 feature_views:
   - name: spend
     entities: [user]
@@ -129,3 +132,27 @@ run "$TESSERA" materialize --start 2024-01-02
 expect_rc "--start without --end" 2
 run "$TESSERA" materialize --start yesterday --end 2024-01-02
 expect_err "bad time" '"yesterday" is not a timestamp'
+
+# push from the command line
+cat >"$R/push1.csv" <<'C'
+user_id,amount,channel,ts,created_at
+1,42,web,2024-01-01T11:40:00Z,
+5,3,app,2024-01-01T11:00:00Z,
+C
+run "$TESSERA" push tx_live push1.csv
+expect_out "push reports its rows" "Pushed 2 rows to tx_live."
+run "$TESSERA" get --features spend:last_amount --entity user_id=5 --json
+check "a pushed row is served at once" \
+  "python3 -c 'import json,sys; d=json.load(open(\"$TMP/.out\")); sys.exit(0 if d[\"results\"][1][\"values\"]==[3] else 1)'"
+run "$TESSERA" check --sample 30
+expect_rc "check after pushes" 0
+printf 'user_id,amount,channel,ts,created_at\n6,1,web,2024-01-01T11:00:00Z,\n7,oops,web,2024-01-01T11:00:00Z,\n' >"$R/push2.csv"
+run "$TESSERA" push tx_live push2.csv
+expect_rc "a bad row fails the push" 1
+expect_err "the bad row is located" "push2.csv:3"
+run "$TESSERA" get --features spend:last_amount --entity user_id=6
+expect_out "nothing of a failed push is stored" "NOT_FOUND"
+run "$TESSERA" push tx data/tx1.csv
+expect_err "a batch source is refused" "is a batch source"
+run "$TESSERA" push tx_live push1.csv --to nowhere
+expect_rc "--to must be known" 2

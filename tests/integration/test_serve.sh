@@ -22,6 +22,9 @@ sources:
     path: data/tx*.csv
     timestamp: ts
     schema: {user_id: int64, amount: float64, channel: string, ts: timestamp}
+  - name: tx_live
+    type: push
+    batch_source: tx
 feature_views:
   - name: spend
     entities: [user]
@@ -222,10 +225,49 @@ check "405 says Allow: POST" '[[ "$HDRS" == *"Allow: POST"* ]]'
 req POST /health '{}'
 expect_http "POST /health: 405" 405 method_not_allowed
 check "405 says Allow: GET, HEAD" '[[ "$HDRS" == *"Allow: GET, HEAD"* ]]'
-req POST /push '{"push_source_name": "x", "df": {}}'
-expect_http "POST /push: 501 for now" 501 not_implemented
-req POST /write-to-online-store '{}'
-expect_http "POST /write-to-online-store: 501 for now" 501 not_implemented
+
+# ---- push ---------------------------------------------------------------------------------
+lookup1() { req POST /get-online-features '{"features": ["spend:last_amount", "spend:n_2h", "spend:sum_1d"], "entities": {"user_id": [1]}}'; }
+req POST /push '{"push_source_name": "tx_live", "df": {"user_id": [1], "amount": [7.5], "channel": ["web"], "ts": ["2026-01-01T11:50:00Z"]}}'
+check "POST /push: 200" '[ "$CODE" = 200 ]'
+check "POST /push answers the rows" '[ "$BODY" = "{\"rows\":1}" ]'
+lookup1
+jcheck "a pushed row is visible at once: latest row, window count, sum" \
+  '[r["values"][0] for r in d["results"][1:]] == [7.5, 3, 38.0]'
+req POST /push '{"push_source_name": "tx_live", "df": {"user_id": [1], "amount": [100], "ts": ["2026-01-01T08:00:00Z"]}, "to": "online_and_offline"}'
+lookup1
+jcheck "a late row does not replace the latest one; it lands in its own tile" \
+  '[r["values"][0] for r in d["results"][1:]] == [7.5, 3, 138.0]'
+req POST /push '{"push_source_name": "tx_live", "df": {"user_id": [1, 1], "amount": [1.0, "x"], "ts": ["2026-01-01T11:55:00Z", "2026-01-01T11:56:00Z"]}}'
+expect_http "a bad row rejects the push: 400 naming the row and column" 400 invalid_row 'df.amount[1]'
+lookup1
+jcheck "nothing of a rejected push is stored" '[r["values"][0] for r in d["results"][1:]] == [7.5, 3, 138.0]'
+req POST /push '{"push_source_name": "tx_live", "df": {"user_id": [1], "amount": [1.0]}}'
+expect_http "a push without the event timestamp: 400" 400 invalid_row 'event timestamp) is missing'
+req POST /push '{"push_source_name": "nope", "df": {"user_id": [1]}}'
+expect_http "unknown push source: 404" 404 unknown_push_source 'nope'
+req POST /push '{"push_source_name": "tx", "df": {"user_id": [1]}}'
+expect_http "a batch source is not a push source: 400" 400 invalid_request 'batch source'
+req POST /push '{"push_source_name": "tx_live", "df": {"user_id": [1], "colour": [1]}}'
+expect_http "unknown column: 400" 400 invalid_request 'colour'
+req POST /push '{"push_source_name": "tx_live", "df": {"user_id": [1, 2], "ts": ["2026-01-01T11:00:00Z"]}}'
+expect_http "columns of different lengths: 400" 400 length_mismatch
+req POST /push '{"push_source_name": "tx_live", "df": {"user_id": [1], "ts": ["2026-01-01T11:00:00Z"]}, "to": "somewhere"}'
+expect_http "bad to: 400" 400 invalid_request
+req POST /push '{"push_source_name": "tx_live", "df": {"user_id": [4], "amount": [2.0], "ts": ["2026-01-01T11:00:00Z"]}, "to": "offline"}'
+check "to offline: 200" '[ "$CODE" = 200 ]'
+req POST /get-online-features '{"features": ["spend:last_amount"], "entities": {"user_id": [4]}}'
+jcheck "to offline is not online yet" 'd["results"][1]["statuses"] == ["NOT_FOUND"]'
+req POST /write-to-online-store '{"feature_view_name": "spend", "df": {"user_id": [9], "amount": [3.25], "channel": ["app"], "ts": ["2026-01-01T11:59:00Z"]}}'
+check "POST /write-to-online-store: 200" '[ "$CODE" = 200 ]'
+req POST /get-online-features '{"features": ["spend:last_amount"], "entities": {"user_id": [9]}}'
+jcheck "written to the online store" 'd["results"][1]["values"] == [3.25]'
+req POST /write-to-online-store '{"feature_view_name": "nope", "df": {"user_id": [9]}}'
+expect_http "write-to-online-store of an unknown view: 404" 404 unknown_feature_view
+T materialize
+expect_out "materialize picks up the offline-only push" "spend: incremental, 1 events of 1 entities"
+T check --sample 20
+expect_rc "online equals offline after the pushes (tessera check)" 0
 
 # ---- raw sockets: huge declared length, truncated bodies, garbage, slow clients --------------
 cat >"$TMP/raw.py" <<'PY'
@@ -343,7 +385,7 @@ check "metrics: errors per route and code" \
   '[[ "$BODY" == *"tessera_http_errors_total{route=\"/get-online-features\",error=\"invalid_json\"} 4"* ]]'
 check "metrics: latency histogram per route" \
   '[[ "$BODY" == *"tessera_http_request_duration_seconds_bucket{route=\"/health\",le=\"+Inf\"}"* ]] && [[ "$BODY" == *"tessera_http_request_duration_seconds_count{route=\"/get-online-features\"}"* ]]'
-check "metrics: pushes counter (0 until /push)" '[[ "$BODY" == *"tessera_pushes_total 0"* ]]'
+check "metrics: pushes counter" '[[ "$BODY" == *"tessera_pushes_total 4"* ]] && [[ "$BODY" == *"tessera_pushed_rows_total 4"* ]]'
 check "metrics: entities looked up" '[[ "$BODY" =~ tessera_lookup_entities_total\ [1-9] ]]'
 check "metrics: registry version" '[[ "$BODY" == *"tessera_registry_version 1"* ]]'
 
@@ -361,7 +403,7 @@ done
 check "the server picks up version 2 within a few seconds" '[ "$v" = 2 ]'
 req POST /get-online-features '{"feature_service": "svc", "entities": {"user_id": [1], "req": [1]}}'
 jcheck "the service's cached query is rebuilt: it now has max_1d" \
-  '"max_1d" in d["metadata"]["feature_names"] and d["results"][d["metadata"]["feature_names"].index("max_1d")]["values"] == [20.0]'
+  '"max_1d" in d["metadata"]["feature_names"] and d["results"][d["metadata"]["feature_names"].index("max_1d")]["values"] == [100.0]'
 
 # ---- stop ---------------------------------------------------------------------------------------
 kill -TERM $SPID

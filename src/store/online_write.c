@@ -1,0 +1,566 @@
+/* online_write.c — everything that writes the online store: materialization (tess_materialize)
+ * and the online half of a push (tess__online_apply_rows). docs/online.md.
+ *
+ * Both write entity records in batches (wbatch): one back-end transaction per batch, which
+ * also updates the view's meta record (meta.h), so that the records and the account of which
+ * offline ingests they hold always agree and no ingest is ever applied twice:
+ *   - a push applies its own ingest and adds it to `applied`;
+ *   - a materialization applies the ingests above the watermark that are not applied yet (up
+ *     to the last ingest at its start), records its progress (`pending`) in every batch, so a
+ *     crashed run resumes where it stopped, and finally raises the watermark.
+ * Dropping a view's records for a rebuild and resetting its meta record happen under the
+ * store's online lock (<store>/online.lock, flock), which pushes also take for their write, so
+ * that no push lands between the two.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/time.h"
+#include "offline/batch.h"
+#include "offline/evstore.h"
+#include "offline/segment.h"
+#include "online/meta.h"
+#include "registry/registry.h"
+#include "store/store_int.h"
+#include "tessera.h"
+
+#define OOM(err) tess__err_set((err), TESS_ENOMEM, "out of memory")
+
+#define FLUSH_ENTITIES 1024
+#define FLUSH_ROWS 65536
+
+/* ---- the online lock ---------------------------------------------------------------------- */
+
+int tess__online_lock(const char *store_dir, int *fd, tess__err *err)
+{
+    tess__buf p = TESS__BUF_INIT;
+    *fd = -1;
+    if (tess__buf_printf(&p, "%s/online.lock", store_dir)) return OOM(err);
+    int f = open(p.p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int rc = TESS_OK;
+    if (f < 0 || flock(f, LOCK_EX) != 0)
+        rc = tess__err_set(err, TESS_EIO, "%s: cannot lock: %s", p.p, strerror(errno));
+    tess__buf_release(&p);
+    if (rc) {
+        if (f >= 0) close(f);
+        return rc;
+    }
+    *fd = f;
+    return TESS_OK;
+}
+
+void tess__online_unlock(int fd)
+{
+    if (fd >= 0) close(fd); /* releases the flock */
+}
+
+/* ---- batches of entity records ------------------------------------------------------------ */
+
+/* What a batch does to the view's meta record in its transaction; sets *skip to leave the
+ * records alone (e.g. the view needs a rebuild first). */
+typedef int (*meta_fn)(void *arg, tess__ometa *m, tess__arena *a, bool *skip);
+
+typedef struct wbatch {
+    const tess__oview *ov;
+    int64_t now;
+    size_t ncols;
+    size_t n, cap;       /* entities */
+    tess__buf keys;      /* their record keys */
+    size_t *koff;
+    size_t *first;       /* first row of each entity in rows/seq */
+    tess__value *rows;   /* nrows x ncols */
+    int64_t *seq;
+    size_t nrows, rcap;
+    tess__arena arena;   /* string bytes of rows */
+    tess__arena scratch; /* one flush */
+    tess__buf out;
+    tess__err *err;
+    meta_fn mfn;
+    void *marg;
+    bool skip;
+    uint64_t entities, events;
+} wbatch;
+
+static void wb_release(wbatch *b)
+{
+    tess__buf_release(&b->keys);
+    tess__buf_release(&b->out);
+    tess__free(b->koff);
+    tess__free(b->first);
+    tess__free(b->rows);
+    tess__free(b->seq);
+    tess__arena_release(&b->arena);
+    tess__arena_release(&b->scratch);
+}
+
+/* Starts an entity whose record key is `key`. */
+static int wb_entity(wbatch *b, const char *key, size_t n)
+{
+    if (b->n + 1 >= b->cap) {
+        size_t c = b->cap ? b->cap * 2 : FLUSH_ENTITIES * 2;
+        size_t *k = tess__realloc(b->koff, (c + 1) * sizeof(size_t));
+        if (k) b->koff = k;
+        size_t *f = tess__realloc(b->first, (c + 1) * sizeof(size_t));
+        if (f) b->first = f;
+        if (!k || !f) return OOM(b->err);
+        b->cap = c;
+    }
+    b->koff[b->n] = b->keys.len;
+    b->first[b->n] = b->nrows;
+    if (tess__buf_append(&b->keys, key, n)) return OOM(b->err);
+    b->n++;
+    return TESS_OK;
+}
+
+/* Adds a row (ncols values, schema order) to the current entity; strings are copied. */
+static int wb_row(wbatch *b, const tess__value *row, int64_t seq)
+{
+    if (b->nrows == b->rcap) {
+        size_t c = b->rcap ? b->rcap * 2 : 4096;
+        tess__value *r = tess__realloc(b->rows, c * b->ncols * sizeof(*r));
+        if (r) b->rows = r;
+        int64_t *s = tess__realloc(b->seq, c * sizeof(int64_t));
+        if (s) b->seq = s;
+        if (!r || !s) return OOM(b->err);
+        b->rcap = c;
+    }
+    tess__value *dst = &b->rows[b->nrows * b->ncols];
+    for (size_t c = 0; c < b->ncols; c++) {
+        dst[c] = row[c];
+        if (!dst[c].null && dst[c].type == TESS_T_STRING) {
+            char *s = tess__arena_strndup(&b->arena, dst[c].u.s.p, dst[c].u.s.n);
+            if (!s) return OOM(b->err);
+            dst[c].u.s.p = s;
+        }
+    }
+    b->seq[b->nrows++] = seq;
+    b->events++;
+    return TESS_OK;
+}
+
+/* Key 0 is the meta record, keys 1..n the entities' records. */
+static int flush_fn(void *arg, size_t i, tess__str old, tess__str *new_val, bool *del)
+{
+    wbatch *b = arg;
+    *del = false;
+    *new_val = (tess__str){NULL, 0};
+    tess__buf_reset(&b->out);
+    if (i == 0) {
+        tess__ometa m;
+        b->skip = false;
+        int rc = tess__ometa_decode(old.p, old.n, &m, &b->scratch, b->err);
+        if (!rc) rc = b->mfn(b->marg, &m, &b->scratch, &b->skip);
+        if (rc || b->skip) return rc == TESS_ENOMEM ? OOM(b->err) : rc;
+        if (tess__ometa_encode(&m, &b->out)) return OOM(b->err);
+    } else {
+        if (b->skip) return TESS_OK;
+        size_t e = i - 1;
+        int rc = tess__oview_apply(b->ov, old.p, old.n, b->rows + b->first[e] * b->ncols,
+                                   b->seq + b->first[e], b->first[e + 1] - b->first[e], b->now,
+                                   &b->scratch, &b->out, b->err);
+        if (rc) return rc;
+    }
+    char *c = tess__arena_alloc(&b->scratch, b->out.len);
+    if (!c) return OOM(b->err);
+    memcpy(c, b->out.p, b->out.len);
+    *new_val = (tess__str){c, b->out.len};
+    return TESS_OK;
+}
+
+static int wb_flush(tess__kv *kv, wbatch *b)
+{
+    if (b->n == 0) return TESS_OK;
+    tess__str *keys = tess__arena_alloc(&b->scratch, (b->n + 1) * sizeof(*keys));
+    tess__buf mk = TESS__BUF_INIT;
+    if (!keys || tess__oview_meta_key(b->ov, &mk)) {
+        tess__buf_release(&mk);
+        return OOM(b->err);
+    }
+    b->koff[b->n] = b->keys.len;
+    b->first[b->n] = b->nrows;
+    keys[0] = (tess__str){mk.p, mk.len};
+    for (size_t i = 0; i < b->n; i++)
+        keys[i + 1] = (tess__str){b->keys.p + b->koff[i], b->koff[i + 1] - b->koff[i]};
+    int rc = tess__kv_update(kv, keys, b->n + 1, flush_fn, b, b->err);
+    tess__buf_release(&mk);
+    if (!b->skip) b->entities += b->n;
+    b->n = 0;
+    b->nrows = 0;
+    tess__buf_reset(&b->keys);
+    tess__arena_reset(&b->arena);
+    tess__arena_reset(&b->scratch);
+    return rc;
+}
+
+/* Reads the view's meta record. */
+static int meta_get(tess__kv *kv, const tess__oview *ov, tess__ometa *m, tess__arena *a,
+                    tess__err *err)
+{
+    tess__buf k = TESS__BUF_INIT;
+    if (tess__oview_meta_key(ov, &k)) return OOM(err);
+    tess__str key = {k.p, k.len}, val;
+    int rc = tess__kv_get(kv, &key, 1, &val, a, err);
+    tess__buf_release(&k);
+    if (!rc) rc = tess__ometa_decode(val.p, val.n, m, a, err);
+    return rc;
+}
+
+/* Read-modify-write of the meta record alone. */
+static int meta_fn_only(void *arg, size_t i, tess__str old, tess__str *new_val, bool *del)
+{
+    wbatch *b = arg;
+    return flush_fn(b, 0, old, new_val, del);
+}
+
+static int meta_update(tess__kv *kv, wbatch *b)
+{
+    tess__buf mk = TESS__BUF_INIT;
+    if (tess__oview_meta_key(b->ov, &mk)) return OOM(b->err);
+    tess__str key = {mk.p, mk.len};
+    int rc = tess__kv_update(kv, &key, 1, meta_fn_only, b, b->err);
+    tess__buf_release(&mk);
+    tess__arena_reset(&b->scratch);
+    return rc;
+}
+
+/* ---- materialization ------------------------------------------------------------------------ */
+
+typedef struct mat {
+    uint64_t fp;      /* the fingerprint to record (0 after a range: rebuild next time) */
+    uint32_t to;      /* the last ingest this run applies */
+    const char *key;  /* progress: the last entity key done */
+    size_t keyn;
+    bool finish;      /* the last update: raise the watermark, clear pending */
+    bool reset;       /* start over: watermark 0, nothing applied */
+    int64_t now;
+} mat;
+
+static int mat_meta(void *arg, tess__ometa *m, tess__arena *a, bool *skip)
+{
+    mat *x = arg;
+    if (x->reset) {
+        memset(m, 0, sizeof(*m));
+        m->present = true;
+    }
+    m->fingerprint = x->fp;
+    m->at = x->now;
+    if (x->finish) {
+        tess__ometa_advance(m, x->to);
+        m->pending = false;
+    } else {
+        m->pending = true;
+        m->pending_to = x->to;
+        m->pending_key = (tess__str){x->key, x->keyn};
+    }
+    return TESS_OK;
+}
+
+/* Materializes one view; appends its report to `views`. */
+static int materialize_view(tess_store *st, tess__kv *kv, tess__evstore *es, const tess__oview *ov,
+                            const tess_materialize_opts *opts, int64_t now, json_t *views)
+{
+    tess__err *err = &st->err;
+    const tess__view *v = tess__oview_view(ov);
+    const tess__source *src = tess__evstore_source(v->source);
+    tess__arena a = TESS__ARENA_INIT;
+    wbatch b = {0};
+    b.ov = ov;
+    b.now = now;
+    b.ncols = v->source->nschema;
+    b.err = err;
+    b.mfn = mat_meta;
+    mat x = {tess__oview_fingerprint(ov), 0, NULL, 0, false, false, now};
+    b.marg = &x;
+    tess__ometa m;
+    tess__evscan *scan = NULL;
+    tess__buf pre = TESS__BUF_INIT, resume = TESS__BUF_INIT, ek = TESS__BUF_INIT;
+    int lock = -1;
+    int rc = meta_get(kv, ov, &m, &a, err);
+    if (rc) goto out;
+    bool full = opts->full || opts->has_range || !m.present ||
+                m.fingerprint != tess__oview_fingerprint(ov);
+    if (opts->has_range) x.fp = 0; /* a partial view: the next run rebuilds it */
+    tess__evstats es_st;
+    rc = tess__evstore_stats(es, src, &es_st, err);
+    uint32_t last = es_st.ingests;
+    tess__evstats_release(&es_st);
+    if (rc) goto out;
+    if (full) {
+        /* drop the records and reset the account, with no push in between */
+        if ((rc = tess__online_lock(st->store_dir, &lock, err))) goto out;
+        if (tess__oview_prefix(ov, &pre)) {
+            rc = OOM(err);
+            goto out;
+        }
+        rc = tess__kv_drop_prefix(kv, (tess__str){pre.p, pre.len}, NULL, err);
+        x.reset = true;
+        x.to = last;
+        if (!rc) rc = meta_update(kv, &b);
+        x.reset = false;
+        tess__online_unlock(lock);
+        lock = -1;
+        if (rc) goto out;
+        memset(&m, 0, sizeof(m));
+        m.present = true;
+    } else if (m.pending) {
+        last = m.pending_to; /* resume the crashed run */
+        if (tess__buf_append(&resume, m.pending_key.p, m.pending_key.n)) {
+            rc = OOM(err);
+            goto out;
+        }
+    }
+    x.to = last;
+    if (last > m.watermark) {
+        tess__evorder ord = tess__evorder_of(src, v->join_cols, v->njoin);
+        rc = tess__evscan_open(es, src, v->join_cols, v->njoin, NULL, 0, &scan, err);
+        const tess__batch *eb;
+        tess__value *row = tess__calloc(b.ncols ? b.ncols : 1, sizeof(tess__value));
+        if (!rc && !row) rc = OOM(err);
+        while (!rc && (rc = tess__evscan_next(scan, &eb, err)) == TESS_OK) {
+            for (size_t r = 0; !rc && r < eb->nrows;) {
+                size_t e = r + 1; /* the entity's rows: [r, e) */
+                while (e < eb->nrows && tess__ev_cmp_keys(&ord, eb, r, eb, e) == 0) e++;
+                tess__buf_reset(&ek);
+                rc = tess__oview_prefix(ov, &ek);
+                if (!rc) rc = tess__evkey_encode(&ek, eb->cols, v->join_cols, v->njoin, r);
+                if (rc) {
+                    rc = rc == TESS_NOTFOUND ? TESS_OK : OOM(err);
+                    r = e;
+                    continue;
+                }
+                if (resume.len) { /* done before the crash */
+                    size_t k = ek.len < resume.len ? ek.len : resume.len;
+                    int c = memcmp(ek.p, resume.p, k);
+                    if (c < 0 || (c == 0 && ek.len <= resume.len)) {
+                        r = e;
+                        continue;
+                    }
+                }
+                bool started = false;
+                for (size_t i = r; !rc && i < e; i++) {
+                    uint32_t ing = (uint32_t)((uint64_t)eb->seq[i] >> 32);
+                    if (ing > last || tess__ometa_has(&m, ing)) continue;
+                    if (opts->has_range) {
+                        int64_t ts = ((const int64_t *)eb->cols[src->ts_col].data)[i];
+                        if (ts < opts->start || ts > opts->end) continue;
+                    }
+                    if (!started && (rc = wb_entity(&b, ek.p, ek.len))) break;
+                    started = true;
+                    for (size_t c = 0; c < b.ncols; c++) row[c] = tess__col_get(&eb->cols[c], i);
+                    rc = wb_row(&b, row, eb->seq[i]);
+                }
+                if (!rc && (b.n >= FLUSH_ENTITIES || b.nrows >= FLUSH_ROWS)) {
+                    /* progress: every entity up to this one */
+                    char *kc = tess__arena_alloc(&b.scratch, ek.len);
+                    if (!kc) rc = OOM(err);
+                    else {
+                        memcpy(kc, ek.p, ek.len);
+                        x.key = kc;
+                        x.keyn = ek.len;
+                        rc = wb_flush(kv, &b);
+                    }
+                }
+                r = e;
+            }
+        }
+        tess__free(row);
+        if (rc == TESS_NOTFOUND) rc = TESS_OK;
+        if (!rc && b.n) { /* the last batch; its progress key is the last entity's */
+            size_t kn = b.keys.len - b.koff[b.n - 1];
+            char *kc = tess__arena_alloc(&b.scratch, kn);
+            if (!kc) rc = OOM(err);
+            else {
+                memcpy(kc, b.keys.p + b.koff[b.n - 1], kn);
+                x.key = kc;
+                x.keyn = kn;
+                rc = wb_flush(kv, &b);
+            }
+        }
+    }
+    if (!rc) {
+        x.finish = true;
+        rc = meta_update(kv, &b);
+    }
+    if (!rc) {
+        json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I}", "view", v->name, "mode",
+                              full ? "full" : "incremental", "events", (json_int_t)b.events,
+                              "entities", (json_int_t)b.entities, "watermark", (json_int_t)last);
+        if (!o || json_array_append_new(views, o)) rc = OOM(err);
+    }
+out:
+    tess__online_unlock(lock);
+    if (scan) tess__evscan_close(scan);
+    tess__buf_release(&pre);
+    tess__buf_release(&resume);
+    tess__buf_release(&ek);
+    wb_release(&b);
+    tess__arena_release(&a);
+    return rc;
+}
+
+int tess_materialize(tess_store *st, const tess_materialize_opts *opts, char **json_out)
+{
+    if (json_out) *json_out = NULL;
+    int rc = tess__store_enter(st);
+    if (rc) return rc;
+    tess_materialize_opts none = {0};
+    if (!opts) opts = &none;
+    if (!json_out) return tess__err_set(&st->err, TESS_EINVAL, "no output pointer");
+    if (opts->has_range && opts->start > opts->end)
+        return tess__err_set(&st->err, TESS_EINVAL, "--start is after --end");
+    tess__snap *snap;
+    tess__kv *kv;
+    tess__evstore *es;
+    if ((rc = tess__store_snap(st, &snap)) || (rc = tess__store_kv(st, &kv)) ||
+        (rc = tess__store_evstore(st, &es)))
+        return rc;
+    const tess__defs *d = snap->defs;
+    for (size_t i = 0; i < opts->nviews; i++) {
+        const tess__view *v = tess__defs_view(d, opts->views[i]);
+        if (!v)
+            return tess__err_set(&st->err, TESS_NOTFOUND, "no feature view \"%s\"",
+                                 opts->views[i]);
+        if (!v->online)
+            return tess__err_set(&st->err, TESS_EINVAL,
+                                 "feature view %s is not online (online: false)", v->name);
+    }
+    int64_t now;
+    if (tess__now(&now))
+        return tess__err_set(&st->err, TESS_EINVAL, "TESSERA_NOW is not a timestamp");
+    json_t *views = json_array();
+    if (!views) return OOM(&st->err);
+    tess__snap_ref(snap);
+    for (size_t i = 0; !rc && i < d->nviews; i++) {
+        if (!snap->ov[i]) continue;
+        bool chosen = opts->nviews == 0;
+        for (size_t k = 0; k < opts->nviews && !chosen; k++)
+            chosen = strcmp(opts->views[k], d->views[i]->name) == 0;
+        if (chosen) rc = materialize_view(st, kv, es, snap->ov[i], opts, now, views);
+    }
+    tess__snap_unref(snap);
+    json_t *res = rc ? NULL : json_pack("{s:o}", "views", views);
+    if (rc) json_decref(views);
+    if (!rc) {
+        *json_out = res ? tess__json_text(res, JSON_COMPACT) : NULL;
+        if (!*json_out) rc = OOM(&st->err);
+    }
+    json_decref(res);
+    return rc;
+}
+
+/* ---- the online half of a push ------------------------------------------------------------- */
+
+typedef struct pushm {
+    uint64_t fp;
+    uint32_t ingest; /* 0: an online-only push (no offline ingest to account for) */
+    int64_t now;
+} pushm;
+
+static int push_meta(void *arg, tess__ometa *m, tess__arena *a, bool *skip)
+{
+    pushm *x = arg;
+    /* a view that is not materialized, or whose records are of another definition, is left
+       to its (full) materialization, which will read this push from the offline store */
+    if (!m->present || m->fingerprint != x->fp) {
+        *skip = true;
+        return TESS_OK;
+    }
+    m->at = x->now;
+    return x->ingest ? tess__ometa_add(m, x->ingest, a) : TESS_OK;
+}
+
+/* Sorting rows by their record key. */
+typedef struct krow {
+    const char *k;
+    size_t n;
+    size_t row;
+} krow;
+
+static int krow_cmp(const void *a, const void *b)
+{
+    const krow *x = a, *y = b;
+    size_t n = x->n < y->n ? x->n : y->n;
+    int c = memcmp(x->k, y->k, n);
+    if (c) return c;
+    if (x->n != y->n) return x->n < y->n ? -1 : 1;
+    return x->row < y->row ? -1 : x->row > y->row;
+}
+
+int tess__online_apply_rows(tess__kv *kv, const char *store_dir, const tess__snap *snap,
+                            const tess__source *src, const tess__view *only,
+                            const tess__value *rows, const int64_t *seq,
+                            size_t nrows, uint32_t ingest, int64_t now, size_t *views_updated,
+                            tess__err *err)
+{
+    int rc = TESS_OK;
+    const tess__source *store_src = tess__evstore_source(src);
+    size_t ncols = src->nschema;
+    krow *kr = tess__calloc(nrows ? nrows : 1, sizeof(*kr));
+    if (!kr) return OOM(err);
+    tess__buf keys = TESS__BUF_INIT;
+    size_t *koff = tess__calloc(nrows + 1, sizeof(size_t));
+    tess__value *kv_vals = tess__calloc(16, sizeof(tess__value));
+    if (!koff || !kv_vals) rc = OOM(err);
+    *views_updated = 0;
+    for (size_t vi = 0; !rc && vi < snap->defs->nviews; vi++) {
+        const tess__oview *ov = snap->ov[vi];
+        if (!ov) continue;
+        const tess__view *v = tess__oview_view(ov);
+        if (tess__evstore_source(v->source) != store_src || v->source->nschema != ncols)
+            continue;
+        if (only && strcmp(only->name, v->name) != 0) continue;
+        /* the rows' record keys, sorted, so that one entity's rows are together */
+        tess__buf_reset(&keys);
+        size_t nk = 0;
+        for (size_t r = 0; !rc && r < nrows; r++) {
+            for (size_t j = 0; j < v->njoin && j < 16; j++)
+                kv_vals[j] = rows[r * ncols + v->join_cols[j]];
+            koff[r] = keys.len;
+            int krc = tess__oview_key(ov, kv_vals, &keys);
+            if (krc == TESS_NOTFOUND) { /* a null key: no entity of this view */
+                keys.len = koff[r];
+                continue;
+            }
+            if (krc) rc = krc == TESS_ENOMEM ? OOM(err) : tess__err_set(err, krc, "bad key");
+            kr[nk++] = (krow){NULL, keys.len - koff[r], r};
+        }
+        if (rc) break;
+        for (size_t i = 0; i < nk; i++) kr[i].k = keys.p + koff[kr[i].row];
+        qsort(kr, nk, sizeof(*kr), krow_cmp);
+        pushm x = {tess__oview_fingerprint(ov), ingest, now};
+        wbatch b = {0};
+        b.ov = ov;
+        b.now = now;
+        b.ncols = ncols;
+        b.err = err;
+        b.mfn = push_meta;
+        b.marg = &x;
+        for (size_t i = 0; !rc && i < nk; i++) {
+            if (i == 0 || krow_cmp(&(krow){kr[i].k, kr[i].n, 0}, &(krow){kr[i - 1].k, kr[i - 1].n, 0}) != 0)
+                rc = wb_entity(&b, kr[i].k, kr[i].n);
+            if (!rc) rc = wb_row(&b, &rows[kr[i].row * ncols], seq[kr[i].row]);
+        }
+        /* one transaction per view for the whole push (records and meta together) */
+        int lock = -1;
+        if (!rc && b.n) rc = tess__online_lock(store_dir, &lock, err);
+        if (!rc && b.n) {
+            rc = wb_flush(kv, &b);
+            if (!rc && !b.skip) (*views_updated)++;
+        } else if (!rc && ingest) {
+            rc = tess__online_lock(store_dir, &lock, err);
+            if (!rc) rc = meta_update(kv, &b); /* no row for this view: still accounted */
+        }
+        tess__online_unlock(lock);
+        wb_release(&b);
+    }
+    tess__buf_release(&keys);
+    tess__free(koff);
+    tess__free(kr);
+    tess__free(kv_vals);
+    return rc;
+}

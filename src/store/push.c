@@ -1,0 +1,407 @@
+/* push.c — pushes (tess_pusher_*, tess_push): rows that arrive one request at a time, kept
+ * offline (durably, with group commit) and applied online at once. docs/online.md, "Push".
+ *
+ * Group commit: a push appends its rows to the store's queue; the first pusher that finds no
+ * commit running becomes the leader, takes every queued push of the queue (its own included)
+ * and commits them to the event store in one transaction — one fsync for all of them — while
+ * the others wait; each push then applies its own rows online with the ingest number it got.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/time.h"
+#include "offline/batch.h"
+#include "offline/evstore.h"
+#include "offline/reader.h"
+#include "store/store_int.h"
+#include "tessera.h"
+
+#define OOM(err) tess__err_set((err), TESS_ENOMEM, "out of memory")
+
+struct tess_pusher {
+    tess__snap *snap;
+    const tess__source *src;
+    const tess__view *only; /* tess_pusher_for_view: write this view online, nothing else */
+    tess__evlayout *layouts; /* the layouts the views over its store read */
+    size_t nlayouts;
+};
+
+int tess_pusher_new(tess_store *st, const char *name, tess_pusher **out)
+{
+    *out = NULL;
+    int rc = tess__store_enter(st);
+    if (rc) return rc;
+    tess__snap *snap;
+    if ((rc = tess__store_snap(st, &snap))) return rc;
+    const tess__source *src = name ? tess__defs_source(snap->defs, name) : NULL;
+    if (!src) return tess__err_set(&st->err, TESS_NOTFOUND, "no push source \"%s\"", name ? name : "");
+    if (src->kind != TESS_SOURCE_PUSH)
+        return tess__err_set(&st->err, TESS_EINVAL, "source \"%s\" is a batch source: push to a "
+                             "push source (type: push), or use tessera ingest", name);
+    tess_pusher *p = tess__calloc(1, sizeof(*p));
+    const tess__defs *d = snap->defs;
+    if (!p || !(p->layouts = tess__calloc(d->nviews + 1, sizeof(*p->layouts)))) {
+        tess__free(p);
+        return OOM(&st->err);
+    }
+    for (size_t i = 0; i < d->nviews; i++) {
+        const tess__view *v = d->views[i];
+        if (tess__evstore_source(v->source) != tess__evstore_source(src)) continue;
+        bool dup = false;
+        for (size_t k = 0; k < p->nlayouts && !dup; k++)
+            dup = p->layouts[k].ncols == v->njoin &&
+                  memcmp(p->layouts[k].cols, v->join_cols, v->njoin * sizeof(size_t)) == 0;
+        if (!dup) p->layouts[p->nlayouts++] = (tess__evlayout){v->join_cols, v->njoin};
+    }
+    tess__snap_ref(snap);
+    p->snap = snap;
+    p->src = src;
+    *out = p;
+    return TESS_OK;
+}
+
+int tess_pusher_for_view(tess_store *st, const char *view, tess_pusher **out)
+{
+    *out = NULL;
+    int rc = tess__store_enter(st);
+    if (rc) return rc;
+    tess__snap *snap;
+    if ((rc = tess__store_snap(st, &snap))) return rc;
+    const tess__view *v = view ? tess__defs_view(snap->defs, view) : NULL;
+    if (!v) return tess__err_set(&st->err, TESS_NOTFOUND, "no feature view \"%s\"", view ? view : "");
+    if (!v->online)
+        return tess__err_set(&st->err, TESS_EINVAL, "feature view %s is not online (online: "
+                             "false)", v->name);
+    tess_pusher *p = tess__calloc(1, sizeof(*p));
+    if (!p) return OOM(&st->err);
+    tess__snap_ref(snap);
+    p->snap = snap;
+    p->src = v->source;
+    p->only = v;
+    *out = p;
+    return TESS_OK;
+}
+
+void tess_pusher_free(tess_pusher *p)
+{
+    if (!p) return;
+    tess__snap_unref(p->snap);
+    tess__free(p->layouts);
+    tess__free(p);
+}
+
+size_t tess_pusher_ncolumns(const tess_pusher *p)
+{
+    return p->src->nschema;
+}
+
+const char *tess_pusher_column(const tess_pusher *p, size_t i, int *type)
+{
+    if (i >= p->src->nschema) return NULL;
+    if (type) *type = (int)p->src->schema[i].type;
+    return p->src->schema[i].name;
+}
+
+size_t tess_pusher_ts_column(const tess_pusher *p)
+{
+    return p->src->ts_col;
+}
+
+/* ---- group commit ------------------------------------------------------------------------- */
+
+typedef struct preq {
+    const tess_pusher *p;
+    tess__batch *b;
+    uint32_t ingest;
+    int rc;
+    bool done;
+    tess__err err;
+    struct preq *next;
+} preq;
+
+struct tess__pushq {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    preq *head, *tail;
+    bool committing;
+};
+
+int tess__pushq_new(struct tess__pushq **out)
+{
+    struct tess__pushq *q = tess__calloc(1, sizeof(*q));
+    if (!q) return TESS_ENOMEM;
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+    *out = q;
+    return TESS_OK;
+}
+
+void tess__pushq_free(struct tess__pushq *q)
+{
+    if (!q) return;
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->cv);
+    tess__free(q);
+}
+
+/* Commits the taken pushes: one append per store source (usually one). */
+static void commit_group(tess__evstore *es, preq *list)
+{
+    for (preq *r = list; r; r = r->next) {
+        if (r->done) continue;
+        /* the pushes into the same store as r, in queue order */
+        size_t n = 0;
+        for (preq *x = r; x; x = x->next)
+            if (!x->done && tess__evstore_source(x->p->src) == tess__evstore_source(r->p->src)) n++;
+        tess__batch **bs = tess__calloc(n, sizeof(*bs));
+        preq **rs = tess__calloc(n, sizeof(*rs));
+        int rc = bs && rs ? TESS_OK : TESS_ENOMEM;
+        n = 0;
+        for (preq *x = r; !rc && x; x = x->next)
+            if (!x->done && tess__evstore_source(x->p->src) == tess__evstore_source(r->p->src)) {
+                rs[n] = x;
+                bs[n++] = x->b;
+            }
+        uint32_t first = 0;
+        if (!rc)
+            rc = tess__evstore_append(es, r->p->src, r->p->layouts, r->p->nlayouts, bs, n, &first,
+                                      &r->err);
+        for (size_t i = 0; i < n; i++) {
+            rs[i]->rc = rc;
+            rs[i]->ingest = rc ? 0 : first + (uint32_t)i;
+            if (rc && rs[i] != r) tess__err_set(&rs[i]->err, rc, "%s", tess__err_msg(&r->err));
+            rs[i]->done = true;
+        }
+        if (rc && n == 0) { /* out of memory before the group was formed */
+            r->rc = tess__err_set(&r->err, rc, "out of memory");
+            r->done = true;
+        }
+        tess__free(bs);
+        tess__free(rs);
+    }
+}
+
+/* Appends r's rows offline, with whatever other pushes are waiting. */
+static int offline_append(tess_session *s, preq *r)
+{
+    struct tess__pushq *q = s->st->pushq;
+    pthread_mutex_lock(&q->mu);
+    if (q->tail) q->tail->next = r;
+    else q->head = r;
+    q->tail = r;
+    while (!r->done) {
+        if (!q->committing) {
+            preq *list = q->head;
+            q->head = q->tail = NULL;
+            q->committing = true;
+            pthread_mutex_unlock(&q->mu);
+            commit_group(s->es, list);
+            pthread_mutex_lock(&q->mu);
+            q->committing = false;
+            pthread_cond_broadcast(&q->cv);
+        } else {
+            pthread_cond_wait(&q->cv, &q->mu);
+        }
+    }
+    pthread_mutex_unlock(&q->mu);
+    return r->rc;
+}
+
+/* ---- the push ----------------------------------------------------------------------------- */
+
+static void put_cell(tess__col *c, size_t row, const tess__value *v)
+{
+    c->nulls[row] = v->null;
+    if (v->null) return;
+    switch (c->type) {
+    case TESS_T_BOOL: ((uint8_t *)c->data)[row] = v->u.b; break;
+    case TESS_T_FLOAT64: ((double *)c->data)[row] = v->u.f; break;
+    case TESS_T_STRING: ((tess__str *)c->data)[row] = v->u.s; break;
+    default: ((int64_t *)c->data)[row] = v->u.i; break;
+    }
+}
+
+int tess_push(tess_session *s, const tess_pusher *p, const char *const *columns, size_t ncols,
+              const tess_value *rows, size_t nrows, int to)
+{
+    if (!s) return TESS_EINVAL;
+    tess__err *err = &s->err;
+    tess__err_clear(err);
+    if (!p || (ncols && !columns) || (nrows && !rows))
+        return tess__err_set(err, TESS_EINVAL, "missing pusher, columns or rows");
+    if (p && p->only) to = TESS_PUSH_ONLINE;
+    if (to < TESS_PUSH_ONLINE || to > TESS_PUSH_ONLINE_AND_OFFLINE)
+        return tess__err_set(err, TESS_EINVAL, "\"to\" must be online, offline or "
+                             "online_and_offline");
+    const tess__source *src = p->src;
+    size_t ns = src->nschema;
+    long *map = tess__calloc(ncols + 1, sizeof(long)); /* given column -> schema column */
+    tess__value *vals = tess__calloc(nrows * ns + 1, sizeof(tess__value));
+    int64_t *seq = tess__calloc(nrows + 1, sizeof(int64_t));
+    bool *given = tess__calloc(ns + 1, sizeof(bool));
+    tess__batch b;
+    memset(&b, 0, sizeof(b));
+    int rc = map && vals && seq && given ? TESS_OK : OOM(err);
+    for (size_t c = 0; !rc && c < ncols; c++) {
+        map[c] = columns[c] ? tess__source_column(src, columns[c]) : -1;
+        if (map[c] < 0)
+            rc = tess__err_set(err, TESS_EINVAL, "column \"%s\" is not in the schema of source %s",
+                               columns[c] ? columns[c] : "", src->name);
+        else if (given[map[c]])
+            rc = tess__err_set(err, TESS_EINVAL, "column \"%s\" is given twice", columns[c]);
+        else
+            given[map[c]] = true;
+    }
+    if (!rc && !given[src->ts_col])
+        rc = tess__err_set(err, TESS_EINVAL, "column \"%s\" (the event timestamp) is missing",
+                           src->schema[src->ts_col].name);
+    /* typed rows, every one checked before anything is written */
+    for (size_t r = 0; !rc && r < nrows; r++) {
+        tess__value *row = &vals[r * ns];
+        for (size_t c = 0; c < ns; c++) row[c] = tess__null(src->schema[c].type);
+        for (size_t c = 0; !rc && c < ncols; c++) {
+            const tess_value *in = &rows[r * ncols + c];
+            const tess__column *sc = &src->schema[map[c]];
+            tess__value *v = &row[map[c]];
+            if (in->null) continue;
+            bool ok = (tess__type)in->type == sc->type ||
+                      ((in->type == TESS_TYPE_INT64 || in->type == TESS_TYPE_TIMESTAMP) &&
+                       (sc->type == TESS_T_INT64 || sc->type == TESS_T_TIMESTAMP));
+            if (!ok) {
+                rc = tess__err_set(err, TESS_EINVAL, "row %zu: column %s: expected %s, got %s",
+                                   r + 1, sc->name, tess__type_name(sc->type),
+                                   tess_type_name(in->type));
+                break;
+            }
+            v->null = false;
+            switch (sc->type) {
+            case TESS_T_BOOL: v->u.b = in->u.b != 0; break;
+            case TESS_T_FLOAT64: v->u.f = in->u.f; break;
+            case TESS_T_STRING: v->u.s = (tess__str){in->u.s.p, in->u.s.n}; break;
+            default: v->u.i = in->u.i; break;
+            }
+        }
+        if (!rc && row[src->ts_col].null)
+            rc = tess__err_set(err, TESS_EINVAL, "row %zu: column %s (the event timestamp) is "
+                               "null", r + 1, src->schema[src->ts_col].name);
+    }
+    int64_t now = 0;
+    if (!rc && tess__now(&now)) rc = tess__err_set(err, TESS_EINVAL, "TESSERA_NOW is not a timestamp");
+    uint32_t ingest = 0;
+    if (!rc && nrows && (to & TESS_PUSH_OFFLINE)) {
+        tess__type *types = tess__calloc(ns, sizeof(tess__type));
+        for (size_t c = 0; types && c < ns; c++) types[c] = src->schema[c].type;
+        if (!types || tess__batch_init(&b, types, ns, nrows)) rc = OOM(err);
+        for (size_t c = 0; !rc && c < ns; c++)
+            for (size_t r = 0; r < nrows; r++) put_cell(&b.cols[c], r, &vals[r * ns + c]);
+        tess__free(types);
+        if (!rc) {
+            b.nrows = nrows;
+            preq req;
+            memset(&req, 0, sizeof(req));
+            req.p = p;
+            req.b = &b;
+            rc = offline_append(s, &req);
+            if (rc) tess__err_set(err, rc, "%s", tess__err_msg(&req.err));
+            tess__err_release(&req.err);
+            ingest = req.ingest;
+            for (size_t r = 0; r < nrows; r++) seq[r] = b.seq[r];
+        }
+    } else {
+        /* online only: after every ingested row in the tie-break order */
+        for (size_t r = 0; r < nrows; r++) seq[r] = (int64_t)((0x7FFFFFFFull << 32) | r);
+    }
+    if (!rc && nrows && (to & TESS_PUSH_ONLINE)) {
+        size_t nv;
+        rc = tess__online_apply_rows(s->kv, s->st->store_dir, p->snap, src, p->only, vals, seq,
+                                     nrows, ingest, now, &nv, err);
+    }
+    tess__batch_release(&b);
+    tess__free(map);
+    tess__free(vals);
+    tess__free(seq);
+    tess__free(given);
+    return rc;
+}
+
+/* ---- a file of rows --------------------------------------------------------------------- */
+
+int tess_push_file(tess_session *s, const tess_pusher *p, const char *path, int to,
+                   size_t *rows_out)
+{
+    if (!s) return TESS_EINVAL;
+    tess__err *err = &s->err;
+    tess__err_clear(err);
+    if (rows_out) *rows_out = 0;
+    if (!p || !path) return tess__err_set(err, TESS_EINVAL, "missing pusher or path");
+    const tess__source *src = p->src;
+    size_t n = strlen(path), ns = src->nschema;
+    tess__reader_opts ro;
+    memset(&ro, 0, sizeof(ro));
+    ro.format = (n >= 6 && strcmp(path + n - 6, ".jsonl") == 0) ||
+                        (n >= 5 && strcmp(path + n - 5, ".json") == 0)
+                    ? TESS_FORMAT_JSONL
+                    : TESS_FORMAT_CSV;
+    tess__reader *rd = NULL;
+    tess__batch b;
+    memset(&b, 0, sizeof(b));
+    tess__type *types = tess__calloc(ns, sizeof(tess__type));
+    const char **names = tess__calloc(ns, sizeof(char *));
+    tess_value *rows = NULL;
+    size_t nrows = 0, cap = 0;
+    tess__arena strs = TESS__ARENA_INIT;
+    int rc = types && names ? TESS_OK : OOM(err);
+    for (size_t c = 0; !rc && c < ns; c++) {
+        types[c] = src->schema[c].type;
+        names[c] = src->schema[c].name;
+    }
+    if (!rc) rc = tess__reader_open(path, src, &ro, &rd, err);
+    if (!rc && tess__batch_init(&b, types, ns, 8192)) rc = OOM(err);
+    /* the whole file is one push: all of it or nothing */
+    while (!rc && (rc = tess__reader_next(rd, &b, err)) == TESS_OK) {
+        if (nrows + b.nrows > cap) {
+            size_t nc = (nrows + b.nrows) * 2;
+            tess_value *r2 = tess__realloc(rows, nc * ns * sizeof(*r2));
+            if (!r2) {
+                rc = OOM(err);
+                break;
+            }
+            rows = r2;
+            cap = nc;
+        }
+        for (size_t r = 0; r < b.nrows; r++)
+            for (size_t c = 0; c < ns; c++) {
+                tess__value v = tess__col_get(&b.cols[c], r);
+                tess_value *o = &rows[(nrows + r) * ns + c];
+                memset(o, 0, sizeof(*o));
+                o->type = (int)v.type;
+                o->null = v.null;
+                if (v.null) continue;
+                switch (v.type) {
+                case TESS_T_BOOL: o->u.b = v.u.b; break;
+                case TESS_T_FLOAT64: o->u.f = v.u.f; break;
+                case TESS_T_STRING: {
+                    char *c2 = tess__arena_strndup(&strs, v.u.s.p, v.u.s.n);
+                    if (!c2) rc = OOM(err);
+                    o->u.s.p = c2;
+                    o->u.s.n = v.u.s.n;
+                    break;
+                }
+                default: o->u.i = v.u.i; break;
+                }
+            }
+        nrows += b.nrows;
+    }
+    if (rc == TESS_NOTFOUND) rc = TESS_OK;
+    if (!rc) rc = tess_push(s, p, names, ns, rows, nrows, to);
+    if (!rc && rows_out) *rows_out = nrows;
+    tess__reader_close(rd);
+    tess__batch_release(&b);
+    tess__arena_release(&strs);
+    tess__free(rows);
+    tess__free(types);
+    tess__free(names);
+    return rc;
+}
