@@ -35,6 +35,10 @@ struct tess__oview {
     size_t *rowf;  /* view feature index of each row-level feature */
     long *slot;    /* per view feature: index among row features or among aggregates */
     int64_t wmax;  /* the longest window (0: none windowed) */
+    size_t naggs;      /* aggregate features of the plan */
+    size_t *agg_spec;  /* per aggregate feature: its spec */
+    int64_t *agg_win;  /* per aggregate feature: its window (0: lifetime) */
+    bool rollup_ok;    /* every window a multiple of the hop: rollups are valid in a bucket */
     bool lifetime; /* some aggregate has no window */
     uint64_t fp;
     char *name;
@@ -122,9 +126,16 @@ int tess__oview_new(const tess__defs *d, const tess__view *v, tess__oview **out,
         if (!ov->kinds) rc = TESS_ENOMEM;
         for (size_t s = 0; !rc && s < ov->nspecs; s++)
             ov->kinds[s] = tess__wplan_spec_kind(ov->plan, s);
-        for (size_t i = 0; !rc && i < tess__wplan_nfeatures(ov->plan); i++) {
+        ov->naggs = tess__wplan_nfeatures(ov->plan);
+        ov->agg_spec = tess__calloc(ov->naggs + 1, sizeof(size_t));
+        ov->agg_win = tess__calloc(ov->naggs + 1, sizeof(int64_t));
+        if (!ov->agg_spec || !ov->agg_win) rc = TESS_ENOMEM;
+        ov->rollup_ok = true;
+        for (size_t i = 0; !rc && i < ov->naggs; i++) {
             int64_t w;
-            const tess__feature *f = tess__wplan_feature(ov->plan, i, NULL, &w);
+            const tess__feature *f = tess__wplan_feature(ov->plan, i, &ov->agg_spec[i], &w);
+            ov->agg_win[i] = w;
+            if (w % tess__wplan_hop(ov->plan) != 0) ov->rollup_ok = false;
             ov->slot[f->index] = (long)i;
             if (w == 0) ov->lifetime = true;
             if (w > ov->wmax) ov->wmax = w;
@@ -150,6 +161,8 @@ void tess__oview_free(tess__oview *ov)
     if (!ov) return;
     tess__wplan_free(ov->plan);
     tess__free(ov->kinds);
+    tess__free(ov->agg_spec);
+    tess__free(ov->agg_win);
     tess__free(ov->rowf);
     tess__free(ov->slot);
     tess__free(ov->name);
@@ -444,22 +457,45 @@ static int store(const tess__oview *ov, const work *w, int64_t now, tess__arena 
     r.ntiles = w->ntiles;
     r.nspecs = w->ntiles ? ov->nspecs : 0;
     r.starts = w->starts;
+    /* every tile state, then every rollup, encoded into one buffer; pointed at once the
+       buffer no longer moves */
     tess__buf enc = TESS__BUF_INIT;
     int rc = TESS_OK;
-    if (w->ntiles) {
-        r.states = tess__arena_alloc(a, w->ntiles * ov->nspecs * sizeof(tess__str));
-        if (!r.states) return OOM(err);
-        /* encode every state into one buffer, then point at its pieces */
-        size_t *offs = tess__arena_alloc(a, (w->ntiles * ov->nspecs + 1) * sizeof(size_t));
-        if (!offs) return OOM(err);
-        for (size_t i = 0; !rc && i < w->ntiles * ov->nspecs; i++) {
-            offs[i] = enc.len;
-            rc = tess__agg_encode(ov->kinds[i % ov->nspecs], &w->states[i], &enc);
-        }
-        offs[w->ntiles * ov->nspecs] = enc.len;
-        for (size_t i = 0; !rc && i < w->ntiles * ov->nspecs; i++)
-            r.states[i] = (tess__str){enc.p + offs[i], offs[i + 1] - offs[i]};
+    size_t nst = w->ntiles * ov->nspecs;
+    bool rollups = ov->plan && ov->rollup_ok && w->ntiles;
+    size_t nro = rollups ? ov->naggs : 0;
+    size_t *offs = tess__arena_alloc(a, (nst + nro + 1) * sizeof(size_t));
+    r.states = nst ? tess__arena_alloc(a, nst * sizeof(tess__str)) : NULL;
+    r.rollups = nro ? tess__arena_alloc(a, nro * sizeof(tess__str)) : NULL;
+    if (!offs || (nst && !r.states) || (nro && !r.rollups)) return OOM(err);
+    for (size_t i = 0; !rc && i < nst; i++) {
+        offs[i] = enc.len;
+        rc = tess__agg_encode(ov->kinds[i % ov->nspecs], &w->states[i], &enc);
     }
+    /* rollups as of this write's hop bucket b: per aggregate feature, its window's tiles
+       before b merged oldest first (the order tess__wplan_eval_at merges them in) */
+    r.rollup_bucket = INT64_MIN;
+    if (rollups) {
+        int64_t b = tess__floor_to(now, tess__wplan_hop(ov->plan));
+        for (size_t f = 0; !rc && f < nro; f++) {
+            size_t sp = ov->agg_spec[f];
+            int64_t from = ov->agg_win[f] ? b - ov->agg_win[f] : INT64_MIN;
+            tess__agg_state acc;
+            tess__agg_init(ov->kinds[sp], &acc);
+            for (size_t t = 0; !rc && t < w->ntiles && w->starts[t] < b; t++)
+                if (w->starts[t] >= from)
+                    rc = tess__agg_merge(ov->kinds[sp], &acc, &w->states[t * ov->nspecs + sp], a);
+            offs[nst + f] = enc.len;
+            if (!rc) rc = tess__agg_encode(ov->kinds[sp], &acc, &enc);
+        }
+        r.rollup_bucket = b;
+        r.nrollups = nro;
+    }
+    offs[nst + nro] = enc.len;
+    for (size_t i = 0; !rc && i < nst; i++)
+        r.states[i] = (tess__str){enc.p + offs[i], offs[i + 1] - offs[i]};
+    for (size_t f = 0; !rc && f < nro; f++)
+        r.rollups[f] = (tess__str){enc.p + offs[nst + f], offs[nst + f + 1] - offs[nst + f]};
     r.nfuture = w->nfuture;
     r.ncols = w->nfuture ? ov->src->nschema : 0;
     if (!rc && w->nfuture) {
@@ -550,6 +586,25 @@ int tess__oview_eval(const tess__oview *ov, const void *rec, size_t recn, int64_
         has_row = w.has_row;
         row_ts = w.row_key.ts;
         rowvals = w.vals;
+    } else if (naggs && ov->rollup_ok && r.nrollups == naggs &&
+               r.rollup_bucket == tess__floor_to(t, tess__wplan_hop(ov->plan))) {
+        /* the fast path: each feature's rollup, then the head tile (if any) */
+        const tess__str *head = NULL;
+        if (r.ntiles && r.starts[r.ntiles - 1] == r.rollup_bucket)
+            head = &r.states[(r.ntiles - 1) * r.nspecs];
+        for (size_t f = 0; f < naggs; f++) {
+            size_t sp = ov->agg_spec[f];
+            tess__agg_kind k = ov->kinds[sp];
+            tess__agg_state acc, hs;
+            rc = tess__agg_decode(k, r.rollups[f].p, r.rollups[f].n, &acc, arena);
+            if (!rc && head) {
+                rc = tess__agg_decode(k, head[sp].p, head[sp].n, &hs, arena);
+                if (!rc) rc = tess__agg_merge(k, &acc, &hs, arena);
+            }
+            if (!rc) rc = tess__agg_finalize(k, &acc, arena, &aggs[f]);
+            if (rc == TESS_ENOMEM) return OOM(err);
+            if (rc) return tess__err_set(err, TESS_EIO, "damaged online record: bad rollup");
+        }
     } else if (naggs) {
         tess__wtile_enc *tiles = NULL;
         if (r.ntiles && !(tiles = tess__arena_alloc(arena, r.ntiles * sizeof(*tiles))))

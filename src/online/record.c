@@ -1,13 +1,14 @@
 /* record.c — encoding and decoding of online records (record.h).
  *
  * Layout (little-endian):
- *   u8  version (1)
+ *   u8  version (2)
  *   u64 fingerprint
  *   i64 written
  *   u8  has_row
  *     [has_row] i64 ts, i64 created, i64 seq, u32 nvals, nvals x value
  *   u32 ntiles, u32 nspecs
  *     ntiles x (i64 start, nspecs x (u32 len, len bytes))
+ *   i64 rollup_bucket, u32 nrollups, nrollups x (u32 len, len bytes)
  *   u32 nfuture, u32 ncols
  *     nfuture x (i64 seq, ncols x value)
  *   u64 XXH3-64 of every byte before it
@@ -114,6 +115,12 @@ int tess__orec_encode(const tess__orec *r, tess__buf *out)
             if (!rc) rc = tess__buf_append(out, st->p, st->n);
         }
     }
+    if (!rc) rc = tess__put_i64(out, r->rollup_bucket);
+    if (!rc) rc = tess__put_u32(out, (uint32_t)r->nrollups);
+    for (size_t i = 0; !rc && i < r->nrollups; i++) {
+        rc = tess__put_u32(out, (uint32_t)r->rollups[i].n);
+        if (!rc) rc = tess__buf_append(out, r->rollups[i].p, r->rollups[i].n);
+    }
     if (!rc) rc = tess__put_u32(out, (uint32_t)r->nfuture);
     if (!rc) rc = tess__put_u32(out, (uint32_t)r->ncols);
     for (size_t f = 0; !rc && f < r->nfuture; f++) {
@@ -187,6 +194,16 @@ int tess__orec_decode(const void *p, size_t n, tess__orec *r, tess__arena *arena
             if (!q) return DAMAGED("truncated tile");
             r->states[t * r->nspecs + s] = (tess__str){(const char *)q, len};
         }
+    }
+    r->rollup_bucket = tess__cur_i64(&rd);
+    r->nrollups = tess__cur_u32(&rd);
+    if (rd.bad || r->nrollups > tess__cur_left(&rd) / 4) return DAMAGED("bad rollup count");
+    r->rollups = arr(arena, r->nrollups, sizeof(tess__str), &oom);
+    for (size_t i = 0; !oom && i < r->nrollups; i++) {
+        uint32_t len = tess__cur_u32(&rd);
+        const uint8_t *q = tess__cur_take(&rd, len);
+        if (!q) return DAMAGED("truncated rollup");
+        r->rollups[i] = (tess__str){(const char *)q, len};
     }
     r->nfuture = tess__cur_u32(&rd);
     r->ncols = tess__cur_u32(&rd);

@@ -14,6 +14,8 @@
  *   - the window tiles: per hop bucket, the encoded partial state (agg.h) of each aggregate
  *     spec of the view, buckets ascending; a bucket older than every window is merged into the
  *     oldest tile (the "base", kept only if the view has lifetime aggregates);
+ *   - rollups: per aggregate feature, its window's complete tiles merged as of the write's
+ *     hop bucket (oview.c uses them while reads stay in that bucket);
  *   - "future" rows: source rows whose event ts was after the time of the write; they are
  *     kept raw (every schema column) and folded in at read time when their time has come, and
  *     into the latest row and tiles by a later write.
@@ -30,7 +32,7 @@
 #include "core/err.h"
 #include "core/value.h"
 
-#define TESS__OREC_VERSION 1
+#define TESS__OREC_VERSION 2
 
 typedef struct tess__orec {
     uint64_t fingerprint;
@@ -44,6 +46,12 @@ typedef struct tess__orec {
     size_t ntiles, nspecs;
     int64_t *starts;   /* ntiles, ascending */
     tess__str *states; /* [tile * nspecs + spec]: tess__agg_encode bytes */
+    /* rollups: per aggregate feature of the view's plan, the merged state of its window's
+       complete tiles as of the hop bucket `rollup_bucket` (the write's floor(now, h)), so a
+       read in that bucket merges two states instead of a window's worth of tiles */
+    int64_t rollup_bucket; /* INT64_MIN: none */
+    size_t nrollups;
+    tess__str *rollups; /* tess__agg_encode bytes */
     /* future rows */
     size_t nfuture, ncols;
     int64_t *fseq;      /* nfuture ingestion seqs */

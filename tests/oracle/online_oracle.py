@@ -193,6 +193,9 @@ def one_case(tessera, gen, work, seed):
             run([tessera, "materialize"], work, env)
             how = "ingested"
         compare(now, f"chunk {i + 1}/{len(chunks)} ({how})")
+        # later, without a write: another hop bucket (tiles instead of rollups, future rows due)
+        later = now + rng.randint(1, 6 * 3600) * 1000000
+        compare(later, f"chunk {i + 1}/{len(chunks)}, read later")
     env["TESSERA_NOW"] = fmt_ts(nows[-1])
     run([tessera, "materialize", "--full"], work, env)
     compare(nows[-1], "after --full")
