@@ -369,6 +369,16 @@ typedef struct tess_materialize_opts {
  */
 int tess_materialize(tess_store *st, const tess_materialize_opts *opts, char **json_out);
 
+/*
+ * The online store's state, for monitoring: *json_out (owned) is
+ * {"backend": "lmdb", "bytes": N, "keys": N, "views": [{"view", "materialized": bool,
+ *  "watermark": N, "newest_event": RFC 3339 | null, "updated_at": RFC 3339 | null}]}
+ * for every online view of the latest applied version; "newest_event" is the newest event time
+ * the online store holds for the view (its freshness). Errors: TESS_NOTFOUND (nothing applied),
+ * TESS_EIO, TESS_ENOMEM.
+ */
+int tess_online_stats(tess_store *st, char **json_out);
+
 /* ---- push ------------------------------------------------------------------------------ */
 
 /* Where pushed rows go (Feast's "to"). */

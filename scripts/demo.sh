@@ -7,6 +7,9 @@
 #   3. runs tessera plan, apply, ls, describe, search, lineage, history
 #   4. changes one feature's definition, shows the plan naming the models it affects, applies it
 #      and shows the history again
+#   5. ingests the events, builds a training set, shows statistics
+#   6. materializes the online store, looks up a vector in-process, starts the feature server,
+#      queries it, pushes an event and shows the vector change, checks online = offline
 # Prints a heading before each step; stops with a non-zero status at the first step that fails.
 #
 # Usage: scripts/demo.sh [--in-place] [--keep] [--events N] [--seed S]
@@ -66,6 +69,22 @@ run() {
 # tess ARGS...: tessera on the demo repo.
 tess() { run "$TESSERA" -C "$REPO" "$@"; }
 
+# Whatever happens: stop the server, put features.yaml back (--in-place), remove the copy.
+serve_pid=""
+serve_out=""
+saved=""
+tmp=""
+stop_server() {
+  [ -z "$serve_pid" ] || { kill "$serve_pid" 2>/dev/null || true; wait "$serve_pid" 2>/dev/null || true; }
+  serve_pid=""
+  [ -z "$serve_out" ] || rm -f "$serve_out"
+}
+on_exit() {
+  stop_server
+  if [ -n "$saved" ]; then cp "$saved" "$REPO/features.yaml"; rm -f "$saved"; fi
+  if [ -n "$tmp" ] && [ "$keep" -eq 0 ]; then rm -rf "$tmp"; fi
+}
+
 [ -x "$TESSERA" ] || fail "$TESSERA not found: run 'make' first (after scripts/setup.sh)"
 [ -x "$GEN" ] || fail "$GEN not found: run 'make' first (after scripts/setup.sh)"
 [ -f "$EXAMPLE/tessera.yaml" ] || fail "$EXAMPLE/tessera.yaml is missing"
@@ -86,11 +105,11 @@ if [ "$in_place" -eq 1 ]; then
   # the demo edits features.yaml: put it back however the demo ends
   saved=$(mktemp "${TMPDIR:-/tmp}/tessera-demo-features.XXXXXX")
   cp "$REPO/features.yaml" "$saved"
-  trap 'cp "$saved" "$REPO/features.yaml"; rm -f "$saved"' EXIT
+  trap on_exit EXIT
 else
   step "Copy the feature repo examples/fraud to a temporary directory"
   tmp=$(mktemp -d "${TMPDIR:-/tmp}/tessera-demo.XXXXXX")
-  if [ "$keep" -eq 0 ]; then trap 'rm -rf "$tmp"' EXIT; fi
+  trap on_exit EXIT
   REPO="$tmp/fraud"
   mkdir -p "$REPO"
   (cd "$EXAMPLE" && tar --exclude=./.tessera -cf - .) | (cd "$REPO" && tar -xf -)
@@ -155,6 +174,56 @@ head -n 4 "$REPO/train.csv"
 
 step "Statistics of the view user_txn over the offline store"
 tess stats user_txn
+
+# The generated events end on 2026-01-31: serve as of then, so that the windows hold them.
+export TESSERA_NOW=2026-01-31T00:00:00Z
+step "Materialize the online store as of $TESSERA_NOW (TESSERA_NOW pins the clock)"
+tess materialize
+
+step "Look up a feature vector in-process: user 42, for a payment of 250"
+tess get --service fraud_model_v1 --entity user_id=42,amount=250
+
+step "Start the feature server (tessera serve, loopback, a free port)"
+printf '%s$ tessera serve --port 0 &%s\n' "$B" "$N"
+serve_out=$(mktemp "${TMPDIR:-/tmp}/tessera-demo-serve.XXXXXX")
+"$TESSERA" -C "$REPO" serve --port 0 >"$serve_out" 2>&1 &
+serve_pid=$!
+for _ in $(seq 1 100); do
+  [ -s "$serve_out" ] && break
+  sleep 0.05
+done
+url=$(sed -n 's/^serving on \(http:[^ ]*\).*/\1/p' "$serve_out")
+[ -n "$url" ] || fail "the server did not start: $(cat "$serve_out")"
+cat "$serve_out"
+query='{"feature_service": "fraud_model_v1", "entities": {"user_id": [42], "amount": [250.0]}}'
+lookup() {
+  printf '%s$ curl -s %s/get-online-features -d '"'"'%s'"'"'%s\n' "$B" "$url" "$query" "$N"
+  curl -s -H 'Content-Type: application/json' -d "$query" "$url/get-online-features" >"$REPO/vector.json" ||
+    fail "the lookup failed"
+  python3 -c 'import json,sys
+d = json.load(open(sys.argv[1]))
+for name, r in zip(d["metadata"]["feature_names"], d["results"]):
+    print("  %-22s %22s  %s" % (name, r["values"][0], r["statuses"][0]))' "$REPO/vector.json"
+}
+
+step "Query the server: POST /get-online-features (Feast's request and response)"
+lookup
+before=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); n=d["metadata"]["feature_names"]; print(d["results"][n.index("txn_count_1h")]["values"][0])' "$REPO/vector.json")
+
+step "Push a payment of 4999.99 by user 42, one minute ago (POST /push)"
+push='{"push_source_name": "transactions_live", "df": {"txn_id": [99999999], "user_id": [42], "merchant_id": [7], "amount": [4999.99], "currency": ["USD"], "channel": ["web"], "is_international": [true], "ts": ["2026-01-30T23:59:00Z"], "created_at": ["2026-01-30T23:59:01Z"]}}'
+printf '%s$ curl -s %s/push -d '"'"'%s'"'"'%s\n' "$B" "$url" "$push" "$N"
+curl -s -H 'Content-Type: application/json' -d "$push" "$url/push" || fail "the push failed"
+
+step "Query again: the vector changed at once (last amount, counts, sums, the ratio)"
+lookup
+after=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); n=d["metadata"]["feature_names"]; print(d["results"][n.index("txn_count_1h")]["values"][0])' "$REPO/vector.json")
+[ "$after" -eq $((before + 1)) ] || fail "txn_count_1h went from $before to $after, expected $((before + 1))"
+echo "txn_count_1h: $before -> $after"
+
+step "Consistency: online values equal offline ones for 200 sampled entities (tessera check)"
+tess check --service fraud_model_v1 --sample 200
+stop_server
 
 if [ "$in_place" -eq 1 ]; then
   step "Put features.yaml back as committed, and apply it: registry version 3"

@@ -20,6 +20,7 @@ static const cli_optspec serve_opts[] = {
     {"max-depth", 0, "N", 1, "deepest JSON nesting of a request (default 32)"},
     {"max-connections", 0, "N", 1, "most open connections (default 1024)"},
     {"timeout", 0, "SECONDS", 1, "close connections idle this long (default 30)"},
+    {"no-materialize", 0, NULL, 0, "do not bring the online store up to date before serving"},
     {NULL, 0, NULL, 0, NULL},
 };
 
@@ -28,9 +29,13 @@ const cli_command cli_cmd_serve = {
     .summary = "Serve features over HTTP (Feast-compatible).",
     .synopsis = "serve [--host HOST] [--port N] [--threads N] [limits]",
     .description =
-        "Routes: POST /get-online-features, GET /health, GET /metrics (Prometheus text);\n"
-        "POST /push and /write-to-online-store answer 501 for now. docs/server.md has the\n"
-        "request and response shapes, the limits and the error codes.\n"
+        "Routes: POST /get-online-features, POST /push, POST /write-to-online-store,\n"
+        "GET /health, GET /metrics (Prometheus text). docs/server.md has the request and\n"
+        "response shapes, the limits and the error codes.\n"
+        "\n"
+        "Before serving, the online store is brought up to date with the offline store\n"
+        "(tessera materialize: ingests since the last materialization, and pushes a crash may\n"
+        "have left unapplied), unless --no-materialize.\n"
         "\n"
         "Prints \"serving on http://HOST:PORT\" when ready and runs until SIGINT or SIGTERM.\n"
         "A newly applied registry version is picked up within a second.\n"
@@ -94,6 +99,16 @@ static int run_serve(const cli_command *cmd, int argc, char **argv)
     tess_store *st = NULL;
     tess_server *srv = NULL;
     if ((rc = cli_open(&st)) != CLI_CONTINUE) goto out;
+    if (!cli_flag(&a, "no-materialize")) {
+        char *mtext = NULL;
+        int mrc = tess_materialize(st, NULL, &mtext);
+        tess_free(mtext);
+        /* nothing applied yet is fine: the server answers nothing_applied until an apply */
+        if (mrc != TESS_OK && mrc != TESS_NOTFOUND) {
+            rc = cli_fail(st, mrc, "cannot bring the online store up to date");
+            goto out;
+        }
+    }
 
     /* the server's threads inherit this mask: only this thread takes the signals */
     sigset_t set;

@@ -2,7 +2,7 @@
  *
  * Layout (little-endian): u8 version (2), u64 fingerprint, u32 watermark, u32 napplied,
  * napplied x u32, u8 pending, [pending: u32 pending_to, u32 key length, key bytes],
- * i64 at, u64 XXH3-64 of everything before.
+ * i64 at, i64 newest, u64 XXH3-64 of everything before.
  */
 #include "online/meta.h"
 
@@ -12,7 +12,7 @@
 #include "core/hash.h"
 #include "tessera.h"
 
-#define META_VERSION 2
+#define META_VERSION 3
 
 int tess__ometa_encode(const tess__ometa *m, tess__buf *out)
 {
@@ -29,6 +29,7 @@ int tess__ometa_encode(const tess__ometa *m, tess__buf *out)
         if (!rc) rc = tess__buf_append(out, m->pending_key.p, m->pending_key.n);
     }
     if (!rc) rc = tess__put_i64(out, m->at);
+    if (!rc) rc = tess__put_i64(out, m->newest);
     if (!rc) rc = tess__put_u64(out, tess__hash64(out->p + start, out->len - start));
     if (rc) out->len = start;
     return rc;
@@ -38,6 +39,7 @@ int tess__ometa_decode(const void *p, size_t n, tess__ometa *m, tess__arena *are
                        tess__err *err)
 {
     memset(m, 0, sizeof(*m));
+    m->newest = INT64_MIN;
     if (!p) return TESS_OK;
     if (n < 9) return tess__err_set(err, TESS_EIO, "damaged online meta record: too short");
     tess__cur sum = tess__cur_init((const uint8_t *)p + n - 8, 8);
@@ -71,6 +73,7 @@ int tess__ometa_decode(const void *p, size_t n, tess__ometa *m, tess__arena *are
         }
     }
     m->at = tess__cur_i64(&c);
+    m->newest = tess__cur_i64(&c);
     if (c.bad || tess__cur_left(&c) != 0)
         return tess__err_set(err, TESS_EIO, "damaged online meta record: truncated");
     m->present = true;
@@ -97,6 +100,7 @@ static void compact(tess__ometa *m)
         if (m->applied[k] == m->watermark + 1) m->watermark++;
         k++;
     }
+    if (k == 0) return;
     memmove(m->applied, m->applied + k, (m->napplied - k) * sizeof(uint32_t));
     m->napplied -= k;
 }

@@ -33,7 +33,8 @@ typedef struct tess__ometa {
     bool pending;
     uint32_t pending_to;
     tess__str pending_key;
-    int64_t at; /* time of the last change */
+    int64_t at;     /* time of the last change */
+    int64_t newest; /* the newest event time applied (INT64_MIN: none): freshness */
 } tess__ometa;
 
 /* Decodes a meta record ({NULL, 0}: absent, present = false). Arrays and the key go into

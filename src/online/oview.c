@@ -378,7 +378,7 @@ static int load(const tess__oview *ov, const void *rec, size_t recn, work *w, te
     if (r->has_row) {
         w->has_row = true;
         w->row_key = (tess__agg_key){r->row_ts, r->row_created, r->row_seq};
-        memcpy(w->vals, r->vals, ov->nrowf * sizeof(tess__value));
+        if (ov->nrowf) memcpy(w->vals, r->vals, ov->nrowf * sizeof(tess__value));
     }
     w->cap = r->ntiles;
     w->ntiles = r->ntiles;

@@ -11,12 +11,63 @@
  *   tessera_pushes_total, tessera_pushed_rows_total  pushes accepted and their rows
  *   tessera_registry_version, tessera_http_connections, tessera_server_threads,
  *   tessera_uptime_seconds
+ *   tessera_online_store_bytes, tessera_online_store_keys   (tess_online_stats)
+ *   tessera_view_materialized{view}, tessera_view_freshness_seconds{view}: the age of the
+ *   newest event the online store holds for the view
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include "core/alloc.h"
 #include "server/server.h"
+
+/* The online store's size and each view's freshness (a call on the store: under store_lock). */
+static void online_metrics(tess_server *srv, srv_buf *o)
+{
+    char *text = NULL;
+    pthread_mutex_lock(&srv->store_lock);
+    int rc = tess_online_stats(srv->st, &text);
+    pthread_mutex_unlock(&srv->store_lock);
+    json_t *d = rc == TESS_OK ? json_loads(text, 0, NULL) : NULL;
+    tess_free(text);
+    if (!d) return;
+    int64_t now = (int64_t)time(NULL) * 1000000;
+    const char *pin = getenv("TESSERA_NOW");
+    tess_value pv;
+    if (pin && *pin && tess_value_parse(pin, strlen(pin), TESS_TYPE_TIMESTAMP, &pv) == TESS_OK)
+        now = pv.u.i;
+    srv_printf(o,
+               "# HELP tessera_online_store_bytes Size of the online store.\n"
+               "# TYPE tessera_online_store_bytes gauge\n"
+               "tessera_online_store_bytes %lld\n"
+               "# HELP tessera_online_store_keys Records in the online store.\n"
+               "# TYPE tessera_online_store_keys gauge\n"
+               "tessera_online_store_keys %lld\n"
+               "# HELP tessera_view_materialized 1 if the view's online records are up to its "
+               "definition.\n# TYPE tessera_view_materialized gauge\n",
+               (long long)json_integer_value(json_object_get(d, "bytes")),
+               (long long)json_integer_value(json_object_get(d, "keys")));
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(d, "views"), i, v)
+        srv_printf(o, "tessera_view_materialized{view=\"%s\"} %d\n",
+                   json_string_value(json_object_get(v, "view")),
+                   json_is_true(json_object_get(v, "materialized")));
+    srv_puts(o, "# HELP tessera_view_freshness_seconds Age of the newest event the online store "
+                "holds for the view.\n# TYPE tessera_view_freshness_seconds gauge\n");
+    json_array_foreach(json_object_get(d, "views"), i, v)
+    {
+        const char *ts = json_string_value(json_object_get(v, "newest_event"));
+        tess_value t;
+        if (!ts || tess_value_parse(ts, strlen(ts), TESS_TYPE_TIMESTAMP, &t) != TESS_OK) continue;
+        double age = (double)(now - t.u.i) / 1e6;
+        srv_printf(o, "tessera_view_freshness_seconds{view=\"%s\"} %.3f\n",
+                   json_string_value(json_object_get(v, "view")), age > 0 ? age : 0.0);
+    }
+    json_decref(d);
+}
 
 const char *const srv_route_names[R__COUNT] = {
     "/get-online-features", "/push", "/write-to-online-store", "/health", "/metrics", "other",
@@ -139,6 +190,7 @@ int srv_handle_metrics(srv_req *r)
                (long long)atomic_load(&srv->connections), nthreads,
                (double)(srv_now_us() - srv->started_us) / 1e6);
     tess__free(sum);
+    online_metrics(srv, o);
     r->ctype = "text/plain; version=0.0.4; charset=utf-8";
     return 200;
 }

@@ -83,6 +83,7 @@ typedef struct wbatch {
     meta_fn mfn;
     void *marg;
     bool skip;
+    int64_t newest; /* the newest event time of the rows added (INT64_MIN: none) */
     uint64_t entities, events;
 } wbatch;
 
@@ -140,6 +141,8 @@ static int wb_row(wbatch *b, const tess__value *row, int64_t seq)
     }
     b->seq[b->nrows++] = seq;
     b->events++;
+    const tess__value *ts = &row[tess__oview_view(b->ov)->source->ts_col];
+    if (!ts->null && ts->u.i > b->newest) b->newest = ts->u.i;
     return TESS_OK;
 }
 
@@ -155,6 +158,7 @@ static int flush_fn(void *arg, size_t i, tess__str old, tess__str *new_val, bool
         b->skip = false;
         int rc = tess__ometa_decode(old.p, old.n, &m, &b->scratch, b->err);
         if (!rc) rc = b->mfn(b->marg, &m, &b->scratch, &b->skip);
+        if (!rc && !b->skip && b->newest > m.newest) m.newest = b->newest;
         if (rc || b->skip) return rc == TESS_ENOMEM ? OOM(b->err) : rc;
         if (tess__ometa_encode(&m, &b->out)) return OOM(b->err);
     } else {
@@ -246,6 +250,7 @@ static int mat_meta(void *arg, tess__ometa *m, tess__arena *a, bool *skip)
     if (x->reset) {
         memset(m, 0, sizeof(*m));
         m->present = true;
+        m->newest = INT64_MIN;
     }
     m->fingerprint = x->fp;
     m->at = x->now;
@@ -271,6 +276,7 @@ static int materialize_view(tess_store *st, tess__kv *kv, tess__evstore *es, con
     wbatch b = {0};
     b.ov = ov;
     b.now = now;
+    b.newest = INT64_MIN;
     b.ncols = v->source->nschema;
     b.err = err;
     b.mfn = mat_meta;
@@ -536,6 +542,7 @@ int tess__online_apply_rows(tess__kv *kv, const char *store_dir, const tess__sna
         wbatch b = {0};
         b.ov = ov;
         b.now = now;
+        b.newest = INT64_MIN;
         b.ncols = ncols;
         b.err = err;
         b.mfn = push_meta;
@@ -562,5 +569,51 @@ int tess__online_apply_rows(tess__kv *kv, const char *store_dir, const tess__sna
     tess__free(koff);
     tess__free(kr);
     tess__free(kv_vals);
+    return rc;
+}
+
+/* ---- monitoring ---------------------------------------------------------------------------- */
+
+static json_t *ts_json(int64_t us)
+{
+    if (us == INT64_MIN || us == 0) return json_null();
+    char b[TESS_TS_FORMAT_MAX];
+    tess__ts_format(us, b);
+    return json_string(b);
+}
+
+int tess_online_stats(tess_store *st, char **json_out)
+{
+    if (json_out) *json_out = NULL;
+    int rc = tess__store_enter(st);
+    if (rc) return rc;
+    if (!json_out) return tess__err_set(&st->err, TESS_EINVAL, "no output pointer");
+    tess__snap *snap;
+    tess__kv *kv;
+    if ((rc = tess__store_snap(st, &snap)) || (rc = tess__store_kv(st, &kv))) return rc;
+    uint64_t bytes = 0, keys = 0;
+    if ((rc = tess__kv_stats(kv, &bytes, &keys, &st->err))) return rc;
+    json_t *views = json_array(), *res = NULL;
+    tess__arena a = TESS__ARENA_INIT;
+    for (size_t i = 0; !rc && views && i < snap->defs->nviews; i++) {
+        const tess__oview *ov = snap->ov[i];
+        if (!ov) continue;
+        tess__ometa m;
+        if ((rc = meta_get(kv, ov, &m, &a, &st->err))) break;
+        bool ok = m.present && m.fingerprint == tess__oview_fingerprint(ov);
+        json_t *o = json_pack("{s:s, s:b, s:I, s:o, s:o}", "view", snap->defs->views[i]->name,
+                              "materialized", ok, "watermark", (json_int_t)m.watermark,
+                              "newest_event", ts_json(m.present ? m.newest : INT64_MIN),
+                              "updated_at", ts_json(m.present ? m.at : INT64_MIN));
+        if (!o || json_array_append_new(views, o)) rc = OOM(&st->err);
+        tess__arena_reset(&a);
+    }
+    tess__arena_release(&a);
+    if (!rc && views)
+        res = json_pack("{s:s, s:I, s:I, s:O}", "backend", tess__kv_name(kv), "bytes",
+                        (json_int_t)bytes, "keys", (json_int_t)keys, "views", views);
+    if (!rc && (!res || !(*json_out = tess__json_text(res, JSON_COMPACT)))) rc = OOM(&st->err);
+    json_decref(views);
+    json_decref(res);
     return rc;
 }

@@ -388,6 +388,9 @@ check "metrics: latency histogram per route" \
 check "metrics: pushes counter" '[[ "$BODY" == *"tessera_pushes_total 4"* ]] && [[ "$BODY" == *"tessera_pushed_rows_total 4"* ]]'
 check "metrics: entities looked up" '[[ "$BODY" =~ tessera_lookup_entities_total\ [1-9] ]]'
 check "metrics: registry version" '[[ "$BODY" == *"tessera_registry_version 1"* ]]'
+check "metrics: online store size" '[[ "$BODY" =~ tessera_online_store_bytes\ [1-9] ]] && [[ "$BODY" =~ tessera_online_store_keys\ [1-9] ]]'
+check "metrics: the view is materialized" '[[ "$BODY" == *"tessera_view_materialized{view=\"spend\"} 1"* ]]'
+check "metrics: freshness of the view (newest event 11:59 at 12:00)" '[[ "$BODY" == *"tessera_view_freshness_seconds{view=\"spend\"} 60.000"* ]]'
 
 # ---- a new registry version is picked up without a restart ---------------------------------------
 sed -i 's/      - {name: sum_1d, agg: sum, expr: amount, window: 1d}/&\n      - {name: max_1d, agg: max, expr: amount, window: 1d}/' "$R/defs.yaml"
