@@ -331,14 +331,13 @@ static const char *json_kind(const json_t *j)
     return "value";
 }
 
-/* One entity value as input of the given type; NULL or a static reason. */
-static const char *to_value(const json_t *j, int type, int is_request, tess_value *v)
+/* One entity value as input of the given type (push.c's cells too); NULL or a static reason. */
+const char *srv_json_value(const json_t *j, int type, int null_ok, tess_value *v)
 {
+    memset(v, 0, sizeof(*v));
     v->type = type;
-    v->null = 0;
-    v->u.i = 0;
     if (json_is_null(j)) {
-        if (!is_request) return "is null (join keys cannot be null)";
+        if (!null_ok) return "is null (join keys cannot be null)";
         v->null = 1;
         return NULL;
     }
@@ -360,13 +359,15 @@ static const char *to_value(const json_t *j, int type, int is_request, tess_valu
         v->u.s.p = json_string_value(j);
         v->u.s.n = json_string_length(j);
         return NULL;
-    case TESS_TYPE_TIMESTAMP: {
+    case TESS_TYPE_TIMESTAMP:
+        if (json_is_integer(j)) { /* microseconds since the epoch */
+            v->u.i = json_integer_value(j);
+            return NULL;
+        }
         if (!json_is_string(j)) return "expected an RFC 3339 string";
-        const char *why = NULL;
-        if (tess__ts_parse(json_string_value(j), json_string_length(j), &v->u.i, &why) != TESS_OK)
+        if (tess__ts_parse(json_string_value(j), json_string_length(j), &v->u.i, NULL) != TESS_OK)
             return "is not a timestamp (expected RFC 3339, e.g. 2026-01-02T03:04:05Z)";
         return NULL;
-    }
     }
     return "has a type the server cannot read";
 }
@@ -700,7 +701,7 @@ int srv_handle_get_online(srv_req *r)
         const json_t *col = json_object_get(entities, name);
         for (size_t row = 0; row < nrows; row++) {
             const json_t *j = json_array_get(col, row);
-            const char *why = to_value(j, type, is_request, &th->inputs[row * ni + i]);
+            const char *why = srv_json_value(j, type, is_request, &th->inputs[row * ni + i]);
             if (why) {
                 if (why[0] == 'e') /* "expected ...": say what came instead */
                     status = srv_error(r, 400, E_INVALID_ENTITY_VALUE,

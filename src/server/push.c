@@ -17,7 +17,6 @@
 #include <string.h>
 
 #include "core/alloc.h"
-#include "core/time.h"
 #include "server/server.h"
 
 typedef struct srv_pentry {
@@ -78,46 +77,6 @@ static int pusher_get(srv_req *r, int view, const char *name, const tess_pusher 
     if (rc) return srv_error(r, 500, E_INTERNAL, "%s", msg[0] ? msg : tess_strerror(rc));
     *out = e->p;
     return 0;
-}
-
-/* One df value as a value of the column's type; NULL or why not. */
-static const char *cell(const json_t *j, int type, tess_value *v)
-{
-    memset(v, 0, sizeof(*v));
-    v->type = type;
-    if (json_is_null(j)) {
-        v->null = 1;
-        return NULL;
-    }
-    switch (type) {
-    case TESS_TYPE_BOOL:
-        if (!json_is_boolean(j)) return "expected a boolean";
-        v->u.b = json_is_true(j);
-        return NULL;
-    case TESS_TYPE_INT64:
-        if (!json_is_integer(j)) return "expected an integer";
-        v->u.i = json_integer_value(j);
-        return NULL;
-    case TESS_TYPE_FLOAT64:
-        if (!json_is_number(j)) return "expected a number";
-        v->u.f = json_number_value(j);
-        return NULL;
-    case TESS_TYPE_STRING:
-        if (!json_is_string(j)) return "expected a string";
-        v->u.s.p = json_string_value(j);
-        v->u.s.n = json_string_length(j);
-        return NULL;
-    case TESS_TYPE_TIMESTAMP:
-        if (json_is_integer(j)) { /* microseconds since the epoch */
-            v->u.i = json_integer_value(j);
-            return NULL;
-        }
-        if (!json_is_string(j)) return "expected an RFC 3339 string";
-        if (tess__ts_parse(json_string_value(j), json_string_length(j), &v->u.i, NULL) != TESS_OK)
-            return "is not a timestamp (expected RFC 3339, e.g. 2026-01-02T03:04:05Z)";
-        return NULL;
-    }
-    return "has a type the server cannot read";
 }
 
 static int handle(srv_req *r, int view)
@@ -242,7 +201,7 @@ static int handle(srv_req *r, int view)
         const json_t *col = json_object_get(df, names[c]);
         for (size_t row = 0; row < nrows; row++) {
             const json_t *j = json_array_get(col, row);
-            const char *why = cell(j, types[c], &rows[row * ncols + c]);
+            const char *why = srv_json_value(j, types[c], 1, &rows[row * ncols + c]);
             if (why) {
                 status = srv_error(r, 400, E_INVALID_ROW, "df.%s[%zu]: %s (%s), got %s", names[c],
                                    row, why, tess_type_name(types[c]), srv_json_kind(j));

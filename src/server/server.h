@@ -177,6 +177,9 @@ int srv_handle_get_online(srv_req *r);
 /* Makes the thread's session on first use; 0 or the status of the error reply. */
 int srv_thread_session(srv_req *r);
 const char *srv_json_kind(const json_t *j);
+/* A JSON value as a value of `type` (timestamps: RFC 3339 strings or integers of
+ * microseconds; null allowed when null_ok). NULL, or a static reason ("expected ..."). */
+const char *srv_json_value(const json_t *j, int type, int null_ok, tess_value *v);
 
 /* push.c: POST /push and POST /write-to-online-store */
 int srv_handle_push(srv_req *r);

@@ -196,7 +196,12 @@ def one_case(tessera, gen, work, seed):
         # later, without a write: another hop bucket (tiles instead of rollups, future rows due)
         later = now + rng.randint(1, 6 * 3600) * 1000000
         compare(later, f"chunk {i + 1}/{len(chunks)}, read later")
+    # tessera check draws its own sample and compares every value exactly
     env["TESSERA_NOW"] = fmt_ts(nows[-1])
+    p = subprocess.run([tessera, "check", "--sample", "40"], cwd=work, env=env,
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        failures.append(f"tessera check at {fmt_ts(nows[-1])}: {p.stdout.strip()} {p.stderr.strip()}")
     run([tessera, "materialize", "--full"], work, env)
     compare(nows[-1], "after --full")
     return failures
