@@ -512,10 +512,137 @@ static int store(const tess__oview *ov, const work *w, int64_t now, tess__arena 
     return TESS_OK;
 }
 
+/*
+ * The fast path of a write (the common case of pushes): the record is of this view, was last
+ * written in the same hop bucket b as `now`, has no future row due, and every new row falls in
+ * bucket b at or before now. Then only the latest row and the head tile (bucket b) change:
+ * the other tiles' bytes and the rollups (which cover the tiles before b) are copied as they
+ * are, and pruning has nothing to do (its horizon moves with the bucket). Returns
+ * TESS_NOTFOUND when the fast path does not apply (nothing written).
+ */
+static int apply_fast(const tess__oview *ov, const void *old, size_t oldn, const tess__value *rows,
+                      const int64_t *seq, size_t nrows, int64_t now, tess__arena *a,
+                      tess__buf *out, tess__err *err)
+{
+    if (!old || tess__orec_fingerprint(old, oldn) != ov->fp) return TESS_NOTFOUND;
+    if (ov->plan && !ov->rollup_ok) return TESS_NOTFOUND;
+    int64_t h = ov->plan ? tess__wplan_hop(ov->plan) : 0;
+    int64_t b = ov->plan ? tess__floor_to(now, h) : 0;
+    size_t ns = ov->src->nschema, tc = ov->src->ts_col;
+    for (size_t i = 0; i < nrows; i++) {
+        const tess__value *t = &rows[i * ns + tc];
+        if (t->null || t->type != TESS_T_TIMESTAMP || t->u.i > now) return TESS_NOTFOUND;
+        if (ov->plan && tess__floor_to(t->u.i, h) != b) return TESS_NOTFOUND;
+    }
+    tess__orec r;
+    int rc = tess__orec_decode(old, oldn, &r, a, err);
+    if (rc) return rc;
+    /* a record with tiles has rollups as of its write's bucket; one without takes the slow path */
+    if (ov->plan && (r.rollup_bucket != b || r.nrollups != ov->naggs)) return TESS_NOTFOUND;
+    if (r.nvals != (r.has_row ? ov->nrowf : 0) || (r.ntiles && r.nspecs != ov->nspecs))
+        return TESS_NOTFOUND;
+    for (size_t f = 0; f < r.nfuture; f++)
+        if (r.frows[f * r.ncols + tc].u.i <= now) return TESS_NOTFOUND;
+    for (size_t i = 0; i < nrows; i++)
+        if ((rc = check_row(ov, &rows[i * ns], i, err))) return rc;
+
+    /* the latest row */
+    work w;
+    memset(&w, 0, sizeof(w));
+    w.has_row = r.has_row;
+    w.row_key = (tess__agg_key){r.row_ts, r.row_created, r.row_seq};
+    w.vals = r.vals;
+    if (ov->nrowf && !r.has_row) {
+        if (!(w.vals = tess__arena_alloc(a, ov->nrowf * sizeof(tess__value)))) return OOM(err);
+        for (size_t i = 0; i < ov->nrowf; i++)
+            w.vals[i] = tess__null(ov->v->features[ov->rowf[i]].type);
+    } else if (ov->nrowf) {
+        tess__value *v = tess__arena_alloc(a, ov->nrowf * sizeof(tess__value));
+        if (!v) return OOM(err);
+        memcpy(v, r.vals, ov->nrowf * sizeof(tess__value));
+        w.vals = v;
+    }
+    /* the head tile: decoded, the rows added, encoded again */
+    tess__agg_state *head = NULL;
+    bool had_head = r.ntiles && r.starts[r.ntiles - 1] == b;
+    if (ov->plan) {
+        if (!(head = tess__arena_alloc(a, ov->nspecs * sizeof(*head)))) return OOM(err);
+        for (size_t sp = 0; sp < ov->nspecs; sp++) {
+            if (!had_head) {
+                tess__agg_init(ov->kinds[sp], &head[sp]);
+                continue;
+            }
+            const tess__str *e = &r.states[(r.ntiles - 1) * r.nspecs + sp];
+            if (tess__agg_decode(ov->kinds[sp], e->p, e->n, &head[sp], a))
+                return tess__err_set(err, TESS_EIO, "damaged online record: bad tile state");
+        }
+    }
+    for (size_t i = 0; i < nrows; i++) {
+        const tess__value *row = &rows[i * ns];
+        tess__agg_key k = row_key(ov, row, seq[i]);
+        if (!w.has_row || key_cmp(&k, &w.row_key) > 0) {
+            for (size_t f = 0; f < ov->nrowf; f++) {
+                const tess__feature *ft = &ov->v->features[ov->rowf[f]];
+                if ((rc = tess__expr_eval(ft->expr, row, a, &w.vals[f])))
+                    return rc == TESS_ENOMEM ? OOM(err)
+                                             : tess__err_set(err, rc, "%s: cannot evaluate "
+                                                             "feature %s", ov->v->name, ft->name);
+            }
+            w.has_row = true;
+            w.row_key = k;
+        }
+        if (head && (rc = tess__wplan_add_row(ov->plan, head, row, seq[i], a)))
+            return rc == TESS_ENOMEM ? OOM(err) : tess__err_set(err, rc, "%s: cannot aggregate "
+                                                                "a row", ov->v->name);
+    }
+    /* the new record: the old one with the row and the head tile replaced */
+    tess__orec n = r;
+    n.written = now;
+    n.has_row = w.has_row;
+    n.row_ts = w.row_key.ts;
+    n.row_created = w.row_key.created;
+    n.row_seq = w.row_key.seq;
+    n.nvals = w.has_row ? ov->nrowf : 0;
+    n.vals = w.vals;
+    tess__buf enc = TESS__BUF_INIT;
+    if (head && nrows) {
+        size_t nt = r.ntiles + (had_head ? 0 : 1);
+        int64_t *starts = tess__arena_alloc(a, nt * sizeof(int64_t));
+        tess__str *states = tess__arena_alloc(a, nt * ov->nspecs * sizeof(tess__str));
+        size_t *offs = tess__arena_alloc(a, (ov->nspecs + 1) * sizeof(size_t));
+        if (!starts || !states || !offs) return OOM(err);
+        if (r.ntiles) {
+            memcpy(starts, r.starts, r.ntiles * sizeof(int64_t));
+            memcpy(states, r.states, r.ntiles * ov->nspecs * sizeof(tess__str));
+        }
+        starts[nt - 1] = b;
+        for (size_t sp = 0; !rc && sp < ov->nspecs; sp++) {
+            offs[sp] = enc.len;
+            rc = tess__agg_encode(ov->kinds[sp], &head[sp], &enc);
+        }
+        offs[ov->nspecs] = enc.len;
+        for (size_t sp = 0; !rc && sp < ov->nspecs; sp++)
+            states[(nt - 1) * ov->nspecs + sp] = (tess__str){enc.p + offs[sp], offs[sp + 1] - offs[sp]};
+        n.ntiles = nt;
+        n.nspecs = ov->nspecs;
+        n.starts = starts;
+        n.states = states;
+    }
+    if (!rc) rc = tess__orec_encode(&n, out);
+    tess__buf_release(&enc);
+    if (rc == TESS_ENOMEM) return OOM(err);
+    if (rc) return tess__err_set(err, rc, "online record of view %s too large", ov->v->name);
+    return TESS_OK;
+}
+
 int tess__oview_apply(const tess__oview *ov, const void *old, size_t oldn, const tess__value *rows,
                       const int64_t *seq, size_t nrows, int64_t now, tess__arena *arena,
                       tess__buf *out, tess__err *err)
 {
+    size_t mark = out->len;
+    int frc = apply_fast(ov, old, oldn, rows, seq, nrows, now, arena, out, err);
+    if (frc != TESS_NOTFOUND) return frc;
+    out->len = mark;
     work w;
     tess__orec r;
     int rc = load(ov, old, oldn, &w, &r, arena, err);

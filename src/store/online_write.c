@@ -157,6 +157,10 @@ static int flush_fn(void *arg, size_t i, tess__str old, tess__str *new_val, bool
         tess__ometa m;
         b->skip = false;
         int rc = tess__ometa_decode(old.p, old.n, &m, &b->scratch, b->err);
+        if (rc == TESS_EIO) { /* damaged (or of an older format): as if absent, rebuilt whole */
+            tess__err_clear(b->err);
+            rc = tess__ometa_decode(NULL, 0, &m, &b->scratch, b->err);
+        }
         if (!rc) rc = b->mfn(b->marg, &m, &b->scratch, &b->skip);
         if (!rc && !b->skip && b->newest > m.newest) m.newest = b->newest;
         if (rc || b->skip) return rc == TESS_ENOMEM ? OOM(b->err) : rc;
@@ -211,6 +215,10 @@ static int meta_get(tess__kv *kv, const tess__oview *ov, tess__ometa *m, tess__a
     int rc = tess__kv_get(kv, &key, 1, &val, a, err);
     tess__buf_release(&k);
     if (!rc) rc = tess__ometa_decode(val.p, val.n, m, a, err);
+    if (rc == TESS_EIO) { /* damaged (or of an older format): the view is rebuilt whole */
+        tess__err_clear(err);
+        rc = tess__ometa_decode(NULL, 0, m, a, err);
+    }
     return rc;
 }
 
