@@ -59,8 +59,8 @@ cat "$tmp/mat.txt" >&2
 
 log "C API lookups"
 "$BUILD/bench/bench_online" "$R" bench_online "$users" "$merchants" 200000 | tee "$tmp/capi.txt" >&2
-capi1=$(awk '/per call   1:/ { print $6 }' "$tmp/capi.txt")
-capi100=$(awk '/per call 100:/ { print $6 }' "$tmp/capi.txt")
+capi1=$(awk '/per call   1:/ { print $5 }' "$tmp/capi.txt")
+capi100=$(awk '/per call 100:/ { print $5 }' "$tmp/capi.txt")
 
 # request bodies
 "$ROOT/bench/online/bodies.py" "$tmp" "$users" "$merchants"

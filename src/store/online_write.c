@@ -471,7 +471,8 @@ int tess_materialize(tess_store *st, const tess_materialize_opts *opts, char **j
 
 typedef struct pushm {
     uint64_t fp;
-    uint32_t ingest; /* 0: an online-only push (no offline ingest to account for) */
+    const uint32_t *ingests; /* the offline ingests the rows came with (none: online only) */
+    size_t ningests;
     int64_t now;
 } pushm;
 
@@ -485,7 +486,11 @@ static int push_meta(void *arg, tess__ometa *m, tess__arena *a, bool *skip)
         return TESS_OK;
     }
     m->at = x->now;
-    return x->ingest ? tess__ometa_add(m, x->ingest, a) : TESS_OK;
+    for (size_t i = 0; i < x->ningests; i++) {
+        int rc = tess__ometa_add(m, x->ingests[i], a);
+        if (rc) return rc;
+    }
+    return TESS_OK;
 }
 
 /* Sorting rows by their record key. */
@@ -508,7 +513,8 @@ static int krow_cmp(const void *a, const void *b)
 int tess__online_apply_rows(tess__kv *kv, const char *store_dir, const tess__snap *snap,
                             const tess__source *src, const tess__view *only,
                             const tess__value *rows, const int64_t *seq,
-                            size_t nrows, uint32_t ingest, int64_t now, size_t *views_updated,
+                            size_t nrows, const uint32_t *ingests, size_t ningests,
+                            int64_t now, size_t *views_updated,
                             tess__err *err)
 {
     int rc = TESS_OK;
@@ -546,7 +552,7 @@ int tess__online_apply_rows(tess__kv *kv, const char *store_dir, const tess__sna
         if (rc) break;
         for (size_t i = 0; i < nk; i++) kr[i].k = keys.p + koff[kr[i].row];
         qsort(kr, nk, sizeof(*kr), krow_cmp);
-        pushm x = {tess__oview_fingerprint(ov), ingest, now};
+        pushm x = {tess__oview_fingerprint(ov), ingests, ningests, now};
         wbatch b = {0};
         b.ov = ov;
         b.now = now;
@@ -566,7 +572,7 @@ int tess__online_apply_rows(tess__kv *kv, const char *store_dir, const tess__sna
         if (!rc && b.n) {
             rc = wb_flush(kv, &b);
             if (!rc && !b.skip) (*views_updated)++;
-        } else if (!rc && ingest) {
+        } else if (!rc && ningests) {
             rc = tess__online_lock(store_dir, &lock, err);
             if (!rc) rc = meta_update(kv, &b); /* no row for this view: still accounted */
         }

@@ -113,7 +113,12 @@ size_t tess_pusher_ts_column(const tess_pusher *p)
 
 typedef struct preq {
     const tess_pusher *p;
-    tess__batch *b;
+    int to;
+    tess__batch *b;           /* offline: the rows as a batch (NULL when not offline) */
+    const tess__value *vals;  /* online: the rows, row-major */
+    int64_t *seq;             /* each row's ingestion seq (set by the commit) */
+    size_t nrows;
+    int64_t now;
     uint32_t ingest;
     int rc;
     bool done;
@@ -146,45 +151,107 @@ void tess__pushq_free(struct tess__pushq *q)
     tess__free(q);
 }
 
-/* Commits the taken pushes: one append per store source (usually one). */
-static void commit_group(tess__evstore *es, preq *list)
+/* Marks the requests rs[0..n) done with rc (and r0's message when failing). */
+static void finish(preq **rs, size_t n, int rc, const tess__err *msg)
 {
-    for (preq *r = list; r; r = r->next) {
-        if (r->done) continue;
-        /* the pushes into the same store as r, in queue order */
-        size_t n = 0;
-        for (preq *x = r; x; x = x->next)
-            if (!x->done && tess__evstore_source(x->p->src) == tess__evstore_source(r->p->src)) n++;
-        tess__batch **bs = tess__calloc(n, sizeof(*bs));
-        preq **rs = tess__calloc(n, sizeof(*rs));
-        int rc = bs && rs ? TESS_OK : TESS_ENOMEM;
-        n = 0;
-        for (preq *x = r; !rc && x; x = x->next)
-            if (!x->done && tess__evstore_source(x->p->src) == tess__evstore_source(r->p->src)) {
-                rs[n] = x;
-                bs[n++] = x->b;
-            }
-        uint32_t first = 0;
-        if (!rc)
-            rc = tess__evstore_append(es, r->p->src, r->p->layouts, r->p->nlayouts, bs, n, &first,
-                                      &r->err);
-        for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
+        if (rc && !rs[i]->rc) {
             rs[i]->rc = rc;
-            rs[i]->ingest = rc ? 0 : first + (uint32_t)i;
-            if (rc && rs[i] != r) tess__err_set(&rs[i]->err, rc, "%s", tess__err_msg(&r->err));
-            rs[i]->done = true;
+            if (&rs[i]->err != msg) tess__err_set(&rs[i]->err, rc, "%s", tess__err_msg(msg));
         }
-        if (rc && n == 0) { /* out of memory before the group was formed */
-            r->rc = tess__err_set(&r->err, rc, "out of memory");
-            r->done = true;
-        }
-        tess__free(bs);
-        tess__free(rs);
+        rs[i]->done = true;
     }
 }
 
-/* Appends r's rows offline, with whatever other pushes are waiting. */
-static int offline_append(tess_session *s, preq *r)
+/* The online half of a group: the rows of every request with the same target, in one
+ * transaction per view. */
+static void apply_online(tess_session *s, preq **rs, size_t n)
+{
+    const tess__source *src = rs[0]->p->src;
+    size_t ns = src->nschema, total = 0, ning = 0;
+    for (size_t i = 0; i < n; i++) total += rs[i]->nrows;
+    tess__value *vals = tess__calloc(total * ns + 1, sizeof(*vals));
+    int64_t *seq = tess__calloc(total + 1, sizeof(int64_t));
+    uint32_t *ings = tess__calloc(n + 1, sizeof(uint32_t));
+    tess__err err = TESS__ERR_INIT;
+    int rc = vals && seq && ings ? TESS_OK : tess__err_set(&err, TESS_ENOMEM, "out of memory");
+    size_t at = 0;
+    for (size_t i = 0; !rc && i < n; i++) {
+        memcpy(vals + at * ns, rs[i]->vals, rs[i]->nrows * ns * sizeof(*vals));
+        memcpy(seq + at, rs[i]->seq, rs[i]->nrows * sizeof(int64_t));
+        at += rs[i]->nrows;
+        if (rs[i]->ingest) ings[ning++] = rs[i]->ingest;
+    }
+    size_t nv;
+    if (!rc)
+        rc = tess__online_apply_rows(s->kv, s->st->store_dir, rs[0]->p->snap, src, rs[0]->p->only,
+                                     vals, seq, total, ings, ning, rs[0]->now, &nv, &err);
+    finish(rs, n, rc, &err);
+    tess__err_release(&err);
+    tess__free(vals);
+    tess__free(seq);
+    tess__free(ings);
+}
+
+/*
+ * Commits the taken pushes: per store source, one offline append of every request going
+ * offline (one ingest each, one commit), then per target (source, definitions, view) one
+ * online write of every request going online.
+ */
+static void commit_group(tess_session *s, preq *list)
+{
+    size_t n = 0;
+    for (preq *x = list; x; x = x->next) n++;
+    preq **rs = tess__calloc(n + 1, sizeof(*rs));
+    tess__batch **bs = tess__calloc(n + 1, sizeof(*bs));
+    if (!rs || !bs) {
+        for (preq *x = list; x; x = x->next) {
+            x->rc = tess__err_set(&x->err, TESS_ENOMEM, "out of memory");
+            x->done = true;
+        }
+        tess__free(rs);
+        tess__free(bs);
+        return;
+    }
+    /* offline, per store */
+    for (preq *r = list; r; r = r->next) {
+        if (r->done || !r->b || r->ingest) continue;
+        size_t k = 0;
+        for (preq *x = r; x; x = x->next)
+            if (x->b && !x->ingest && !x->rc &&
+                tess__evstore_source(x->p->src) == tess__evstore_source(r->p->src)) {
+                rs[k] = x;
+                bs[k++] = x->b;
+            }
+        uint32_t first = 0;
+        int rc = tess__evstore_append(s->es, r->p->src, r->p->layouts, r->p->nlayouts, bs, k,
+                                      &first, &r->err);
+        for (size_t i = 0; i < k; i++) {
+            if (rc) {
+                finish(&rs[i], 1, rc, &r->err);
+                continue;
+            }
+            rs[i]->ingest = first + (uint32_t)i;
+            memcpy(rs[i]->seq, rs[i]->b->seq, rs[i]->nrows * sizeof(int64_t));
+            if (!(rs[i]->to & TESS_PUSH_ONLINE)) rs[i]->done = true;
+        }
+    }
+    /* online, per target */
+    for (preq *r = list; r; r = r->next) {
+        if (r->done) continue;
+        size_t k = 0;
+        for (preq *x = r; x; x = x->next)
+            if (!x->done && x->p->snap == r->p->snap && x->p->only == r->p->only &&
+                tess__evstore_source(x->p->src) == tess__evstore_source(r->p->src))
+                rs[k++] = x;
+        apply_online(s, rs, k);
+    }
+    tess__free(rs);
+    tess__free(bs);
+}
+
+/* Runs r with whatever other pushes are waiting: the first to find no commit running leads. */
+static int run_push(tess_session *s, preq *r)
 {
     struct tess__pushq *q = s->st->pushq;
     pthread_mutex_lock(&q->mu);
@@ -197,7 +264,7 @@ static int offline_append(tess_session *s, preq *r)
             q->head = q->tail = NULL;
             q->committing = true;
             pthread_mutex_unlock(&q->mu);
-            commit_group(s->es, list);
+            commit_group(s, list);
             pthread_mutex_lock(&q->mu);
             q->committing = false;
             pthread_cond_broadcast(&q->cv);
@@ -289,7 +356,6 @@ int tess_push(tess_session *s, const tess_pusher *p, const char *const *columns,
     }
     int64_t now = 0;
     if (!rc && tess__now(&now)) rc = tess__err_set(err, TESS_EINVAL, "TESSERA_NOW is not a timestamp");
-    uint32_t ingest = 0;
     if (!rc && nrows && (to & TESS_PUSH_OFFLINE)) {
         tess__type *types = tess__calloc(ns, sizeof(tess__type));
         for (size_t c = 0; types && c < ns; c++) types[c] = src->schema[c].type;
@@ -297,26 +363,23 @@ int tess_push(tess_session *s, const tess_pusher *p, const char *const *columns,
         for (size_t c = 0; !rc && c < ns; c++)
             for (size_t r = 0; r < nrows; r++) put_cell(&b.cols[c], r, &vals[r * ns + c]);
         tess__free(types);
-        if (!rc) {
-            b.nrows = nrows;
-            preq req;
-            memset(&req, 0, sizeof(req));
-            req.p = p;
-            req.b = &b;
-            rc = offline_append(s, &req);
-            if (rc) tess__err_set(err, rc, "%s", tess__err_msg(&req.err));
-            tess__err_release(&req.err);
-            ingest = req.ingest;
-            for (size_t r = 0; r < nrows; r++) seq[r] = b.seq[r];
-        }
-    } else {
+        b.nrows = nrows;
+    }
+    if (!rc && nrows) {
         /* online only: after every ingested row in the tie-break order */
         for (size_t r = 0; r < nrows; r++) seq[r] = (int64_t)((0x7FFFFFFFull << 32) | r);
-    }
-    if (!rc && nrows && (to & TESS_PUSH_ONLINE)) {
-        size_t nv;
-        rc = tess__online_apply_rows(s->kv, s->st->store_dir, p->snap, src, p->only, vals, seq,
-                                     nrows, ingest, now, &nv, err);
+        preq req;
+        memset(&req, 0, sizeof(req));
+        req.p = p;
+        req.to = to;
+        req.b = (to & TESS_PUSH_OFFLINE) ? &b : NULL;
+        req.vals = vals;
+        req.seq = seq;
+        req.nrows = nrows;
+        req.now = now;
+        rc = run_push(s, &req);
+        if (rc) tess__err_set(err, rc, "%s", tess__err_msg(&req.err));
+        tess__err_release(&req.err);
     }
     tess__batch_release(&b);
     tess__free(map);

@@ -102,16 +102,16 @@ void tess__online_unlock(int fd); /* -1 is ok */
  * The online half of a push (online_write.c): applies rows (row-major, the schema of `src`;
  * seq[i] each row's ingestion sequence) to every online view of `snap` whose source shares
  * src's store (only the view named like `only` when it is not NULL), one back-end
- * transaction per view that also records ingest `ingest` (0: an
- * online-only push) in the view's meta record. Views not materialized yet, or materialized
+ * transaction per view that also records the offline ingests the rows came with (none for
+ * online-only rows) in the view's meta record. Views not materialized yet, or materialized
  * from another definition, are skipped (their materialization reads the push offline).
  * *views_updated counts the views written. Errors: TESS_EIO, TESS_ENOMEM.
  */
 int tess__online_apply_rows(tess__kv *kv, const char *store_dir, const tess__snap *snap,
                             const tess__source *src, const tess__view *only,
                             const tess__value *rows, const int64_t *seq,
-                            size_t nrows, uint32_t ingest, int64_t now, size_t *views_updated,
-                            tess__err *err);
+                            size_t nrows, const uint32_t *ingests, size_t ningests,
+                            int64_t now, size_t *views_updated, tess__err *err);
 
 /* The i-th feature view a query reads (in order of first use), or NULL past the last. */
 const tess__view *tess__query_view(const tess_query *q, size_t i);

@@ -264,6 +264,33 @@ req POST /get-online-features '{"features": ["spend:last_amount"], "entities": {
 jcheck "written to the online store" 'd["results"][1]["values"] == [3.25]'
 req POST /write-to-online-store '{"feature_view_name": "nope", "df": {"user_id": [9]}}'
 expect_http "write-to-online-store of an unknown view: 404" 404 unknown_feature_view
+# concurrent pushes (group commit): 40 pushes from 8 threads, late and duplicated rows among them
+"$PY" - "$U" >"$TMP/concurrent.out" 2>&1 <<'PY'
+import json, random, sys, threading, urllib.request
+url = sys.argv[1]
+rng = random.Random(5)
+bodies = []
+for i in range(40):
+    n = rng.randint(1, 20)
+    ts = [f"2026-01-01T{rng.randint(6, 11):02d}:{rng.randint(0, 59):02d}:00Z" for _ in range(n)]
+    bodies.append({"push_source_name": "tx_live",
+                   "df": {"user_id": [rng.randint(1, 5) for _ in range(n)],
+                          "amount": [round(rng.uniform(1, 100), 2) for _ in range(n)],
+                          "channel": [rng.choice(["web", "app"]) for _ in range(n)], "ts": ts}})
+bodies += bodies[:5]  # the same rows pushed twice
+codes = []
+def worker(k):
+    for b in bodies[k::8]:
+        req = urllib.request.Request(url + "/push", data=json.dumps(b).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req) as r:
+            codes.append(r.status)
+ts = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+[t.start() for t in ts]
+[t.join() for t in ts]
+print("codes", sorted(set(codes)), len(codes))
+PY
+check "45 concurrent pushes all acknowledged" 'grep -q "codes \[200\] 45" "$TMP/concurrent.out"'
 T materialize
 expect_out "materialize picks up the offline-only push" "spend: incremental, 1 events of 1 entities"
 T check --sample 20
