@@ -480,7 +480,7 @@ static int run_room(txn *t, size_t k, tess__err *err)
 {
     tess__run *r = &t->run;
     if (r->n + k <= r->cap) return TESS_OK;
-    size_t max = t->run_rows + batch_rows(t), cap = r->cap ? r->cap * 8 : 65536;
+    size_t max = t->run_rows + batch_rows(t), cap = r->cap ? r->cap * 8 : 4096;
     while (cap < r->n + k) cap *= 8;
     if (cap > max && max >= r->n + k) cap = max;
     return tess__run_reserve(r, cap) ? OOM(err) : TESS_OK;
