@@ -67,7 +67,7 @@ static json_t *find_named(json_t *arr, const char *name)
 }
 
 /* The fingerprint: XXH3 of the canonical JSON of the view and of its source (and entities),
- * meta fields removed. */
+ * meta fields removed, and the record format's version. */
 static int fingerprint(const tess__defs *d, const tess__view *v, uint64_t *out)
 {
     json_t *doc = tess__defs_to_json(d);
@@ -93,7 +93,9 @@ static int fingerprint(const tess__defs *d, const tess__view *v, uint64_t *out)
         }
         char *s = json_dumps(pick, JSON_SORT_KEYS | JSON_COMPACT);
         if (s) {
-            *out = tess__hash64(s, strlen(s));
+            /* the record format is part of it: records of an older format read as missing,
+               and the next materialization rebuilds the view */
+            *out = tess__hash64(s, strlen(s)) + (uint64_t)TESS__OREC_VERSION * 0x9E3779B97F4A7C15ull;
             free(s);
             rc = TESS_OK;
         }
@@ -370,6 +372,7 @@ static int load(const tess__oview *ov, const void *rec, size_t recn, work *w, te
         w->vals[i] = tess__null(ov->v->features[ov->rowf[i]].type);
     if (!rec || tess__orec_fingerprint(rec, recn) != ov->fp) return TESS_OK;
     int rc = tess__orec_decode(rec, recn, r, a, err);
+    if (!rc && tess__orec_tiles(r, a)) rc = OOM(err);
     if (rc) return rc;
     if (r->nvals != (r->has_row ? ov->nrowf : 0) || r->nspecs != (r->ntiles ? ov->nspecs : 0) ||
         (r->nfuture && r->ncols != ov->src->nschema))
@@ -536,6 +539,7 @@ static int apply_fast(const tess__oview *ov, const void *old, size_t oldn, const
     }
     tess__orec r;
     int rc = tess__orec_decode(old, oldn, &r, a, err);
+    if (!rc && tess__orec_tiles(&r, a)) rc = OOM(err);
     if (rc) return rc;
     /* a record with tiles has rollups as of its write's bucket; one without takes the slow path */
     if (ov->plan && (r.rollup_bucket != b || r.nrollups != ov->naggs)) return TESS_NOTFOUND;
@@ -716,16 +720,15 @@ int tess__oview_eval(const tess__oview *ov, const void *rec, size_t recn, int64_
     } else if (naggs && ov->rollup_ok && r.nrollups == naggs &&
                r.rollup_bucket == tess__floor_to(t, tess__wplan_hop(ov->plan))) {
         /* the fast path: each feature's rollup, then the head tile (if any) */
-        const tess__str *head = NULL;
-        if (r.ntiles && r.starts[r.ntiles - 1] == r.rollup_bucket)
-            head = &r.states[(r.ntiles - 1) * r.nspecs];
+        bool head = r.ntiles && tess__orec_start(&r, r.ntiles - 1) == r.rollup_bucket;
         for (size_t f = 0; f < naggs; f++) {
             size_t sp = ov->agg_spec[f];
             tess__agg_kind k = ov->kinds[sp];
             tess__agg_state acc, hs;
             rc = tess__agg_decode(k, r.rollups[f].p, r.rollups[f].n, &acc, arena);
             if (!rc && head) {
-                rc = tess__agg_decode(k, head[sp].p, head[sp].n, &hs, arena);
+                tess__str hst = tess__orec_state(&r, r.ntiles - 1, sp);
+                rc = tess__agg_decode(k, hst.p, hst.n, &hs, arena);
                 if (!rc) rc = tess__agg_merge(k, &acc, &hs, arena);
             }
             if (!rc) rc = tess__agg_finalize(k, &acc, arena, &aggs[f]);
@@ -734,7 +737,8 @@ int tess__oview_eval(const tess__oview *ov, const void *rec, size_t recn, int64_
         }
     } else if (naggs) {
         tess__wtile_enc *tiles = NULL;
-        if (r.ntiles && !(tiles = tess__arena_alloc(arena, r.ntiles * sizeof(*tiles))))
+        if (tess__orec_tiles(&r, arena) ||
+            (r.ntiles && !(tiles = tess__arena_alloc(arena, r.ntiles * sizeof(*tiles)))))
             return OOM(err);
         for (size_t i = 0; i < r.ntiles; i++)
             tiles[i] = (tess__wtile_enc){r.starts[i], &r.states[i * r.nspecs]};

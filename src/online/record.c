@@ -1,13 +1,14 @@
 /* record.c — encoding and decoding of online records (record.h).
  *
  * Layout (little-endian):
- *   u8  version (2)
+ *   u8  version (3)
  *   u64 fingerprint
  *   i64 written
  *   u8  has_row
  *     [has_row] i64 ts, i64 created, i64 seq, u32 nvals, nvals x value
  *   u32 ntiles, u32 nspecs
- *     ntiles x (i64 start, nspecs x (u32 len, len bytes))
+ *     ntiles x i64 start, ntiles * nspecs x u32 end (of the state in the blob), u32 blob
+ *     length, blob (every state's bytes, tile by tile): any tile is reached in O(1)
  *   i64 rollup_bucket, u32 nrollups, nrollups x (u32 len, len bytes)
  *   u32 nfuture, u32 ncols
  *     nfuture x (i64 seq, ncols x value)
@@ -107,14 +108,15 @@ int tess__orec_encode(const tess__orec *r, tess__buf *out)
     }
     if (!rc) rc = tess__put_u32(out, (uint32_t)r->ntiles);
     if (!rc) rc = tess__put_u32(out, (uint32_t)r->nspecs);
-    for (size_t t = 0; !rc && t < r->ntiles; t++) {
-        rc = tess__put_i64(out, r->starts[t]);
-        for (size_t s = 0; !rc && s < r->nspecs; s++) {
-            const tess__str *st = &r->states[t * r->nspecs + s];
-            rc = tess__put_u32(out, (uint32_t)st->n);
-            if (!rc) rc = tess__buf_append(out, st->p, st->n);
-        }
+    for (size_t t = 0; !rc && t < r->ntiles; t++) rc = tess__put_i64(out, r->starts[t]);
+    size_t nst = r->ntiles * r->nspecs, end = 0;
+    for (size_t i = 0; !rc && i < nst; i++) {
+        end += r->states[i].n;
+        rc = end > UINT32_MAX ? TESS_EINVAL : tess__put_u32(out, (uint32_t)end);
     }
+    if (!rc) rc = tess__put_u32(out, (uint32_t)end);
+    for (size_t i = 0; !rc && i < nst; i++)
+        rc = tess__buf_append(out, r->states[i].p, r->states[i].n);
     if (!rc) rc = tess__put_i64(out, r->rollup_bucket);
     if (!rc) rc = tess__put_u32(out, (uint32_t)r->nrollups);
     for (size_t i = 0; !rc && i < r->nrollups; i++) {
@@ -183,18 +185,14 @@ int tess__orec_decode(const void *p, size_t n, tess__orec *r, tess__arena *arena
     if (rd.bad || r->ntiles > tess__cur_left(&rd) / 8 ||
         (r->ntiles && r->nspecs > tess__cur_left(&rd) / 4 / r->ntiles))
         return DAMAGED("bad tile count");
-    r->starts = arr(arena, r->ntiles, sizeof(int64_t), &oom);
-    r->states = arr(arena, r->ntiles * r->nspecs, sizeof(tess__str), &oom);
-    for (size_t t = 0; !oom && t < r->ntiles; t++) {
-        r->starts[t] = tess__cur_i64(&rd);
-        if (t > 0 && r->starts[t] <= r->starts[t - 1]) return DAMAGED("tiles out of order");
-        for (size_t s = 0; s < r->nspecs; s++) {
-            uint32_t len = tess__cur_u32(&rd);
-            const uint8_t *q = tess__cur_take(&rd, len);
-            if (!q) return DAMAGED("truncated tile");
-            r->states[t * r->nspecs + s] = (tess__str){(const char *)q, len};
-        }
-    }
+    r->raw_starts = tess__cur_take(&rd, r->ntiles * 8);
+    r->raw_ends = tess__cur_take(&rd, r->ntiles * r->nspecs * 4);
+    uint32_t blob = tess__cur_u32(&rd);
+    r->raw_blob = tess__cur_take(&rd, blob);
+    if (rd.bad) return DAMAGED("truncated tiles");
+    r->blob_len = blob;
+    /* offsets and tile order are checked where they are used (tess__orec_state; the window
+       engine checks the order of the starts), so that a read touching two tiles costs two */
     r->rollup_bucket = tess__cur_i64(&rd);
     r->nrollups = tess__cur_u32(&rd);
     if (rd.bad || r->nrollups > tess__cur_left(&rd) / 4) return DAMAGED("bad rollup count");
@@ -220,5 +218,42 @@ int tess__orec_decode(const void *p, size_t n, tess__orec *r, tess__arena *arena
     if (oom) return tess__err_set(err, TESS_ENOMEM, "out of memory");
     if (rd.bad) return DAMAGED("truncated");
     if (tess__cur_left(&rd) != 0) return DAMAGED("trailing bytes");
+    return TESS_OK;
+}
+
+int64_t tess__orec_start(const tess__orec *r, size_t t)
+{
+    if (r->starts) return r->starts[t];
+    tess__cur c = tess__cur_init(r->raw_starts + 8 * t, 8);
+    return tess__cur_i64(&c);
+}
+
+static uint32_t end_at(const tess__orec *r, size_t i)
+{
+    tess__cur c = tess__cur_init(r->raw_ends + 4 * i, 4);
+    return tess__cur_u32(&c);
+}
+
+tess__str tess__orec_state(const tess__orec *r, size_t t, size_t s)
+{
+    size_t i = t * r->nspecs + s;
+    if (r->states) return r->states[i];
+    uint32_t from = i ? end_at(r, i - 1) : 0, to = end_at(r, i);
+    if (from > to || to > r->blob_len) return (tess__str){"", 0}; /* damaged: decodes as such */
+    return (tess__str){(const char *)r->raw_blob + from, to - from};
+}
+
+int tess__orec_tiles(tess__orec *r, tess__arena *arena)
+{
+    if (r->states || r->ntiles == 0) return TESS_OK;
+    size_t nst = r->ntiles * r->nspecs;
+    int64_t *starts = tess__arena_alloc(arena, r->ntiles * sizeof(int64_t));
+    tess__str *states = tess__arena_alloc(arena, (nst ? nst : 1) * sizeof(tess__str));
+    if (!starts || !states) return TESS_ENOMEM;
+    for (size_t t = 0; t < r->ntiles; t++) starts[t] = tess__orec_start(r, t);
+    for (size_t t = 0; t < r->ntiles; t++)
+        for (size_t s = 0; s < r->nspecs; s++) states[t * r->nspecs + s] = tess__orec_state(r, t, s);
+    r->starts = starts;
+    r->states = states;
     return TESS_OK;
 }

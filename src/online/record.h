@@ -32,7 +32,7 @@
 #include "core/err.h"
 #include "core/value.h"
 
-#define TESS__OREC_VERSION 2
+#define TESS__OREC_VERSION 3
 
 typedef struct tess__orec {
     uint64_t fingerprint;
@@ -42,10 +42,14 @@ typedef struct tess__orec {
     int64_t row_ts, row_created, row_seq; /* created: INT64_MIN when null or absent */
     size_t nvals;
     tess__value *vals; /* row-level feature values, in view order of the row-level features */
-    /* tiles */
+    /* tiles. Writing: starts and states. Reading: tess__orec_decode leaves them NULL and
+       keeps the raw section (O(1) access with tess__orec_start / tess__orec_state, so a read
+       that needs two tiles does not walk a window's worth); tess__orec_tiles fills them. */
     size_t ntiles, nspecs;
     int64_t *starts;   /* ntiles, ascending */
     tess__str *states; /* [tile * nspecs + spec]: tess__agg_encode bytes */
+    const uint8_t *raw_starts, *raw_ends, *raw_blob; /* decoded records only */
+    size_t blob_len;
     /* rollups: per aggregate feature of the view's plan, the merged state of its window's
        complete tiles as of the hop bucket `rollup_bucket` (the write's floor(now, h)), so a
        read in that bucket merges two states instead of a window's worth of tiles */
@@ -69,6 +73,12 @@ int tess__orec_encode(const tess__orec *r, tess__buf *out);
  */
 int tess__orec_decode(const void *p, size_t n, tess__orec *r, tess__arena *arena,
                       tess__err *err);
+
+/* Tile t's start and tile t's state of spec s of a decoded record (bounds: the caller's). */
+int64_t tess__orec_start(const tess__orec *r, size_t t);
+tess__str tess__orec_state(const tess__orec *r, size_t t, size_t s);
+/* Fills r->starts and r->states of a decoded record (in `arena`). Errors: TESS_ENOMEM. */
+int tess__orec_tiles(tess__orec *r, tess__arena *arena);
 
 /* Reads only the fingerprint (0 if the bytes are too short to hold one). */
 uint64_t tess__orec_fingerprint(const void *p, size_t n);
