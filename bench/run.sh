@@ -9,6 +9,8 @@
 #   BENCH_RUNS          runs of each offline measurement; the median is reported (default 3)
 #   BENCH_SMALL_LABELS  labels of the small training set (default 1000)
 #   BENCH_OFFLINE=0     skip the offline engine benchmarks (expression evaluator and generator only)
+#   BENCH_ONLINE=0      skip the online serving benchmarks (bench/online/run.sh; ONLINE_EVENTS,
+#                       DURATION, ROUNDS scale them)
 #   BENCH_TMP           where the data, stores and outputs go (default: a new directory in $TMPDIR)
 #   BENCH_SOURCE        how BENCHMARKS.md names the source measured (default: git describe --dirty)
 set -euo pipefail
@@ -19,6 +21,7 @@ EVENTS=${BENCH_EVENTS:-10000000}
 RUNS=${BENCH_RUNS:-3}
 SMALL=${BENCH_SMALL_LABELS:-1000}
 OFFLINE=${BENCH_OFFLINE:-1}
+ONLINE=${BENCH_ONLINE:-1}
 out=BENCHMARKS.md
 tmp=$(mktemp -d "${BENCH_TMP:-${TMPDIR:-/tmp}}/tessera-bench.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -143,6 +146,12 @@ if [ "$OFFLINE" != 0 ]; then
     fi
   done
   offline_ok=1
+fi
+
+# ---- online serving ----------------------------------------------------------------------------
+if [ "$ONLINE" != 0 ]; then
+  log "online serving (bench/online/run.sh)"
+  BENCH_TMP="$tmp" BUILD="$BUILD" bench/online/run.sh "$tmp/online.md" || log "the online benchmarks failed"
 fi
 
 # ---- BENCHMARKS.md -------------------------------------------------------------------------
@@ -279,7 +288,8 @@ met2() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { if (a == "n/a" || b == "n/a"
     echo "slow both sides)."
     echo
   fi
-  echo "The serving benchmarks against a bare libmicrohttpd server and redis-benchmark come with"
-  echo "issues 4 and 5."
+  if [ "$ONLINE" != 0 ] && [ -s "$tmp/online.md" ]; then
+    cat "$tmp/online.md"
+  fi
 } >"$out"
 log "wrote $out"

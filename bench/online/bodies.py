@@ -27,7 +27,7 @@ def push(n):
         cols["currency"].append("USD")
         cols["channel"].append(rng.choice(["web", "app", "pos"]))
         cols["is_international"].append(rng.random() < 0.1)
-        ts = f"2026-01-30T23:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}Z"
+        ts = f"2026-01-31T00:{rng.randint(0, 29):02d}:{rng.randint(0, 59):02d}Z"  # fresh: this hour
         cols["ts"].append(ts)
         cols["created_at"].append(ts)
     return {"push_source_name": "transactions_live", "df": cols, "to": "online_and_offline"}
