@@ -805,7 +805,8 @@ static unsigned tier_of(uint64_t rows)
 
 /*
  * Which segments of l to merge now, if any (pick[s]; false when there is nothing to do):
- *   - among the small segments (under TESS__EV_RUN_ROWS rows, a full run), the lowest tier
+ *   - among the small segments (under half of TESS__EV_RUN_ROWS rows: the segment of a full
+ *     run is never small, even when a layout leaves out its rows with null keys), the lowest tier
  *     with at least TESS__EV_MERGE_FANIN of them: those and every smaller segment (so small
  *     segments are merged together, and a bigger one only with its peers);
  *   - else, above TESS__EV_MAX_SEGMENTS segments: the smallest ones, down to the maximum.
@@ -817,11 +818,11 @@ static bool merge_pick(const tess__mlayout *l, bool *pick)
 {
     size_t n = l->nsegs, count[41] = {0};
     for (size_t s = 0; s < n; s++)
-        if (l->segs[s].rows < TESS__EV_RUN_ROWS) count[tier_of(l->segs[s].rows)]++;
+        if (l->segs[s].rows < TESS__EV_RUN_ROWS / 2) count[tier_of(l->segs[s].rows)]++;
     for (unsigned tier = 0; tier <= 40; tier++) {
         if (count[tier] < TESS__EV_MERGE_FANIN) continue;
         for (size_t s = 0; s < n; s++)
-            pick[s] = l->segs[s].rows < TESS__EV_RUN_ROWS && tier_of(l->segs[s].rows) <= tier;
+            pick[s] = l->segs[s].rows < TESS__EV_RUN_ROWS / 2 && tier_of(l->segs[s].rows) <= tier;
         return true;
     }
     if (n <= TESS__EV_MAX_SEGMENTS) return false;
