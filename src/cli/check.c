@@ -55,23 +55,16 @@ static int run_check(const cli_command *cmd, int argc, char **argv)
     if (o.service && features) return cli_usage_error(cmd, "give at most one of --service and --features");
     o.sample = (size_t)cli_opt_int(&a, "sample", 100);
     const char *now = cli_opt(&a, "now");
-    if (now) {
-        tess_value v;
-        if (tess_value_parse(now, strlen(now), TESS_TYPE_TIMESTAMP, &v) != TESS_OK)
-            return cli_usage_error(cmd, "--now: \"%s\" is not a timestamp", now);
-        o.now = v.u.i;
-    }
+    if (now && (rc = cli_opt_time(cmd, "now", now, &o.now)) != CLI_CONTINUE) return rc;
     char *list = NULL;
-    const char *refs[CLI_MAX_ARGS];
+    const char **refs = NULL;
     if (features) {
-        list = cli_xstrdup(features);
-        for (char *tok = strtok(list, ","); tok && o.nfeatures < CLI_MAX_ARGS; tok = strtok(NULL, ","))
-            if (*tok) refs[o.nfeatures++] = tok;
-        o.features = refs;
-        if (o.nfeatures == 0) {
+        if ((rc = cli_features_list(cmd, features, &list, &refs, &o.nfeatures)) != CLI_CONTINUE) {
             free(list);
-            return cli_usage_error(cmd, "--features lists no feature");
+            free(refs);
+            return rc;
         }
+        o.features = refs;
     }
     tess_store *st = NULL;
     json_t *all = json_array(), *services = NULL;
@@ -137,6 +130,7 @@ out:
     json_decref(all);
     tess_free(text);
     free(list);
+    free(refs);
     tess_store_close(st);
     return rc;
 }

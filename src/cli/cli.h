@@ -76,6 +76,15 @@ int cli_flag(const cli_args *a, const char *name);
 /* A positive_int option's value, or `dflt` when absent (already validated by cli_parse). */
 int64_t cli_opt_int(const cli_args *a, const char *name, int64_t dflt);
 
+/* --features LIST: splits the comma-separated list (spaces around names dropped, empty items
+ * skipped) into *refs (cli_xmalloc; free it and *list, the copy they point into). Returns
+ * CLI_CONTINUE, or a usage error when the list names nothing. */
+int cli_features_list(const cli_command *cmd, const char *features, char **list,
+                      const char ***refs, size_t *n);
+/* An option's TIME argument (any timestamp form DESIGN.md accepts) in microseconds. Returns
+ * CLI_CONTINUE, or a usage error naming the option. */
+int cli_opt_time(const cli_command *cmd, const char *opt, const char *text, int64_t *out);
+
 /* Prints a command's full help (stdout) / its usage error and hint (stderr; returns 2). */
 void cli_help(const cli_command *cmd, FILE *f);
 int cli_usage_error(const cli_command *cmd, const char *fmt, ...)

@@ -721,3 +721,32 @@ void cli_table_free(cli_table *t)
     free(t->cells);
     free(t);
 }
+
+int cli_features_list(const cli_command *cmd, const char *features, char **list,
+                      const char ***refs, size_t *n)
+{
+    size_t cap = 1;
+    *list = cli_xstrdup(features);
+    for (const char *p = *list; *p; p++) cap += *p == ',';
+    *refs = cli_xmalloc(cap * sizeof(**refs));
+    *n = 0;
+    for (char *p = *list, *e; p; p = e) {
+        e = strchr(p, ',');
+        if (e) *e++ = '\0';
+        while (*p == ' ') p++;
+        char *end = p + strlen(p);
+        while (end > p && end[-1] == ' ') *--end = '\0';
+        if (*p) (*refs)[(*n)++] = p;
+    }
+    return *n ? CLI_CONTINUE : cli_usage_error(cmd, "--features lists no feature");
+}
+
+int cli_opt_time(const cli_command *cmd, const char *opt, const char *text, int64_t *out)
+{
+    tess_value v;
+    if (tess_value_parse(text, strlen(text), TESS_TYPE_TIMESTAMP, &v) != TESS_OK)
+        return cli_usage_error(cmd, "--%s: \"%s\" is not a timestamp (e.g. 2024-01-31 or "
+                               "2024-01-31T12:00:00Z)", opt, text);
+    *out = v.u.i;
+    return CLI_CONTINUE;
+}

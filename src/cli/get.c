@@ -198,23 +198,14 @@ static int run_get(const cli_command *cmd, int argc, char **argv)
     if (nents == 0) return cli_usage_error(cmd, "give at least one --entity KEY=VALUE");
     int64_t now = 0;
     const char *nowtext = cli_opt(&a, "now");
-    if (nowtext) {
-        tess_value v;
-        if (tess_value_parse(nowtext, strlen(nowtext), TESS_TYPE_TIMESTAMP, &v) != TESS_OK)
-            return cli_usage_error(cmd, "--now: \"%s\" is not a timestamp", nowtext);
-        now = v.u.i;
-    }
+    if (nowtext && (rc = cli_opt_time(cmd, "now", nowtext, &now)) != CLI_CONTINUE) return rc;
     char *list = NULL;
-    const char *refs[CLI_MAX_ARGS];
+    const char **refs = NULL;
     size_t nrefs = 0;
-    if (features) {
-        list = cli_xstrdup(features);
-        for (char *tok = strtok(list, ","); tok && nrefs < CLI_MAX_ARGS; tok = strtok(NULL, ","))
-            if (*tok) refs[nrefs++] = tok;
-        if (nrefs == 0) {
-            free(list);
-            return cli_usage_error(cmd, "--features lists no feature");
-        }
+    if (features && (rc = cli_features_list(cmd, features, &list, &refs, &nrefs)) != CLI_CONTINUE) {
+        free(list);
+        free(refs);
+        return rc;
     }
     tess_store *st = NULL;
     tess_query *q = NULL;
@@ -253,6 +244,7 @@ out:
     json_decref(doc);
     free(in);
     free(list);
+    free(refs);
     tess_session_free(s);
     tess_query_free(q);
     tess_store_close(st);

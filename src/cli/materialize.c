@@ -32,16 +32,6 @@ const cli_command cli_cmd_materialize = {
     .run = run_materialize,
 };
 
-static int parse_time(const cli_command *cmd, const char *opt, const char *text, int64_t *out)
-{
-    tess_value v;
-    if (tess_value_parse(text, strlen(text), TESS_TYPE_TIMESTAMP, &v) != TESS_OK)
-        return cli_usage_error(cmd, "--%s: \"%s\" is not a timestamp (e.g. 2024-01-31 or "
-                               "2024-01-31T12:00:00Z)", opt, text);
-    *out = v.u.i;
-    return CLI_CONTINUE;
-}
-
 static int run_materialize(const cli_command *cmd, int argc, char **argv)
 {
     cli_args a;
@@ -51,8 +41,8 @@ static int run_materialize(const cli_command *cmd, int argc, char **argv)
     const char *start = cli_opt(&a, "start"), *end = cli_opt(&a, "end");
     if (!start != !end) return cli_usage_error(cmd, "--start and --end go together");
     if (start) {
-        if ((rc = parse_time(cmd, "start", start, &o.start)) != CLI_CONTINUE ||
-            (rc = parse_time(cmd, "end", end, &o.end)) != CLI_CONTINUE)
+        if ((rc = cli_opt_time(cmd, "start", start, &o.start)) != CLI_CONTINUE ||
+            (rc = cli_opt_time(cmd, "end", end, &o.end)) != CLI_CONTINUE)
             return rc;
         o.has_range = 1;
     }

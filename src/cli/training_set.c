@@ -58,23 +58,9 @@ static int run_training_set(const cli_command *cmd, int argc, char **argv)
     o.timestamp_column = cli_opt(&a, "timestamp-column");
     o.full_feature_names = cli_flag(&a, "full-feature-names");
     if (features) {
-        size_t n = 1;
-        list = cli_xstrdup(features);
-        for (const char *p = list; *p; p++) n += *p == ',';
-        refs = cli_xmalloc(n * sizeof(*refs));
-        n = 0;
-        for (char *p = list, *e; p; p = e) {
-            e = strchr(p, ',');
-            if (e) *e++ = '\0';
-            while (*p == ' ') p++;
-            if (*p) refs[n++] = p;
-        }
-        if (n == 0) {
-            rc = cli_usage_error(cmd, "--features lists no feature");
+        if ((rc = cli_features_list(cmd, features, &list, &refs, &o.nfeatures)) != CLI_CONTINUE)
             goto out;
-        }
         o.features = refs;
-        o.nfeatures = n;
     }
     if ((rc = cli_open(&st)) != CLI_CONTINUE) goto out;
     int lrc = tess_training_set(st, &o, &text);

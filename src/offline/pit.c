@@ -55,15 +55,6 @@ typedef struct labels {
     tess__arena arena;
 } labels;
 
-static tess__format format_of(const char *path)
-{
-    size_t n = strlen(path);
-    if ((n >= 6 && strcmp(path + n - 6, ".jsonl") == 0) ||
-        (n >= 5 && strcmp(path + n - 5, ".json") == 0))
-        return TESS_FORMAT_JSONL;
-    return TESS_FORMAT_CSV;
-}
-
 static void labels_release(labels *l)
 {
     for (size_t i = 0; i < l->ncols; i++) tess__free(l->names[i]);
@@ -953,7 +944,7 @@ static int write_output(const tess_training_opts *o, plan *p, labels *l, tess__c
 {
     tess__outfile of;
     tess__buf b = TESS__BUF_INIT, name = TESS__BUF_INIT;
-    tess__format ofmt = format_of(o->output_path);
+    tess__format ofmt = tess__format_of_path(o->output_path);
     int rc;
     const tess__col **cols = tess__calloc(p->nitems ? p->nitems : 1, sizeof(*cols));
     if (!cols) return OOM(err);
@@ -1063,7 +1054,7 @@ int tess__training_set(const tess__defs *d, tess__evstore *es, const tess_traini
 
     /* 2. the labels */
     l.path = o->labels_path;
-    l.fmt = format_of(o->labels_path);
+    l.fmt = tess__format_of_path(o->labels_path);
     if ((rc = l.fmt == TESS_FORMAT_CSV ? load_csv(&l, err) : load_jsonl(&l, err))) goto out;
     const char *tsname = o->timestamp_column ? o->timestamp_column : "event_timestamp";
     if ((rc = label_column(&l, tsname, TESS_T_TIMESTAMP, true, &tcol, err))) goto out;

@@ -507,6 +507,15 @@ bad:
 
 /* ---- the handle --------------------------------------------------------------------------- */
 
+tess__format tess__format_of_path(const char *path)
+{
+    size_t n = strlen(path);
+    if ((n >= 6 && strcmp(path + n - 6, ".jsonl") == 0) ||
+        (n >= 5 && strcmp(path + n - 5, ".json") == 0))
+        return TESS_FORMAT_JSONL;
+    return TESS_FORMAT_CSV;
+}
+
 int tess__reader_open(const char *path, const tess__source *src, const tess__reader_opts *opts,
                       tess__reader **out, tess__err *err)
 {

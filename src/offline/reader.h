@@ -60,6 +60,10 @@ typedef struct tess__reader_opts {
     size_t max_row_bytes; /* longest CSV row / JSON line, terminator included; default 16 MiB */
 } tess__reader_opts;
 
+/* The format of a file of rows by its extension: .jsonl and .json are JSON Lines, anything
+ * else CSV (labels, outputs, pushed files). */
+tess__format tess__format_of_path(const char *path);
+
 /*
  * Opens `path` to read rows of `src`'s schema (a CSV header is read and checked here). On
  * success *out is a reader to close with tess__reader_close; on failure *out is NULL.

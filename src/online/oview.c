@@ -291,31 +291,44 @@ static int tile_at(const tess__oview *ov, work *w, int64_t start, tess__arena *a
     return TESS_OK;
 }
 
+/* Makes `row` (ordering key k) the latest row if it is newer than w's: its row-level
+ * feature values are computed then. */
+static int set_latest(const tess__oview *ov, work *w, const tess__value *row, tess__agg_key k,
+                      tess__arena *a, tess__err *err)
+{
+    if (w->has_row && key_cmp(&k, &w->row_key) <= 0) return TESS_OK;
+    for (size_t i = 0; i < ov->nrowf; i++) {
+        const tess__feature *f = &ov->v->features[ov->rowf[i]];
+        int rc = tess__expr_eval(f->expr, row, a, &w->vals[i]);
+        if (rc) return rc == TESS_ENOMEM ? OOM(err) : tess__err_set(err, rc, "%s: cannot evaluate "
+                                                                   "feature %s", ov->v->name,
+                                                                   f->name);
+    }
+    w->has_row = true;
+    w->row_key = k;
+    return TESS_OK;
+}
+
+/* Adds one row to the states of its tile (`states`, nspecs of them). */
+static int add_to_tile(const tess__oview *ov, tess__agg_state *states, const tess__value *row,
+                       int64_t seq, tess__arena *a, tess__err *err)
+{
+    int rc = tess__wplan_add_row(ov->plan, states, row, seq, a);
+    if (rc == TESS_ENOMEM) return OOM(err);
+    if (rc) return tess__err_set(err, rc, "%s: cannot aggregate a row", ov->v->name);
+    return TESS_OK;
+}
+
 /* Folds one due row (event ts <= now) into the latest row and its tile. */
 static int fold(const tess__oview *ov, work *w, const tess__value *row, int64_t seq,
                 tess__arena *a, tess__err *err)
 {
     tess__agg_key k = row_key(ov, row, seq);
-    if (ov->nrowf && (!w->has_row || key_cmp(&k, &w->row_key) > 0)) {
-        for (size_t i = 0; i < ov->nrowf; i++) {
-            const tess__feature *f = &ov->v->features[ov->rowf[i]];
-            int rc = tess__expr_eval(f->expr, row, a, &w->vals[i]);
-            if (rc) return rc == TESS_ENOMEM ? OOM(err) : tess__err_set(err, rc, "%s: cannot "
-                                                                       "evaluate feature %s",
-                                                                       ov->v->name, f->name);
-        }
-    }
-    if (!w->has_row || key_cmp(&k, &w->row_key) > 0) {
-        w->has_row = true;
-        w->row_key = k;
-    }
-    if (!ov->plan) return TESS_OK;
+    int rc = set_latest(ov, w, row, k, a, err);
+    if (rc || !ov->plan) return rc;
     size_t t;
-    int rc = tile_at(ov, w, tess__floor_to(k.ts, tess__wplan_hop(ov->plan)), a, &t);
-    if (!rc) rc = tess__wplan_add_row(ov->plan, &w->states[t * ov->nspecs], row, seq, a);
-    if (rc == TESS_ENOMEM) return OOM(err);
-    if (rc) return tess__err_set(err, rc, "%s: cannot aggregate a row", ov->v->name);
-    return TESS_OK;
+    if (tile_at(ov, w, tess__floor_to(k.ts, tess__wplan_hop(ov->plan)), a, &t)) return OOM(err);
+    return add_to_tile(ov, &w->states[t * ov->nspecs], row, seq, a, err);
 }
 
 static int add_future(work *w, const tess__value *row, int64_t seq, tess__arena *a)
@@ -583,21 +596,8 @@ static int apply_fast(const tess__oview *ov, const void *old, size_t oldn, const
     }
     for (size_t i = 0; i < nrows; i++) {
         const tess__value *row = &rows[i * ns];
-        tess__agg_key k = row_key(ov, row, seq[i]);
-        if (!w.has_row || key_cmp(&k, &w.row_key) > 0) {
-            for (size_t f = 0; f < ov->nrowf; f++) {
-                const tess__feature *ft = &ov->v->features[ov->rowf[f]];
-                if ((rc = tess__expr_eval(ft->expr, row, a, &w.vals[f])))
-                    return rc == TESS_ENOMEM ? OOM(err)
-                                             : tess__err_set(err, rc, "%s: cannot evaluate "
-                                                             "feature %s", ov->v->name, ft->name);
-            }
-            w.has_row = true;
-            w.row_key = k;
-        }
-        if (head && (rc = tess__wplan_add_row(ov->plan, head, row, seq[i], a)))
-            return rc == TESS_ENOMEM ? OOM(err) : tess__err_set(err, rc, "%s: cannot aggregate "
-                                                                "a row", ov->v->name);
+        if ((rc = set_latest(ov, &w, row, row_key(ov, row, seq[i]), a, err))) return rc;
+        if (head && (rc = add_to_tile(ov, head, row, seq[i], a, err))) return rc;
     }
     /* the new record: the old one with the row and the head tile replaced */
     tess__orec n = r;

@@ -108,23 +108,11 @@ out:
     return rc;
 }
 
-static void to_internal(const tess_value *p, tess__value *v)
-{
-    v->type = (tess__type)p->type;
-    v->null = p->null;
-    switch (v->type) {
-    case TESS_T_BOOL: v->u.b = p->u.b; break;
-    case TESS_T_FLOAT64: v->u.f = p->u.f; break;
-    case TESS_T_STRING: v->u.s = (tess__str){p->u.s.p, p->u.s.n}; break;
-    default: v->u.i = p->u.i; break;
-    }
-}
-
 /* The text a value has in the training set's JSON Lines (via the writer), for comparison. */
 static int value_json_text(const tess_value *p, tess__buf *b)
 {
     tess__value v;
-    to_internal(p, &v);
+    tess__value_in(p, (tess__type)p->type, &v);
     return tess__json_put_value(b, &v);
 }
 
@@ -234,7 +222,8 @@ int tess_check(tess_store *st, const tess_check_opts *opts, char **json_out)
                 char *offline = json_dumps(json_object_get(row, name),
                                            JSON_ENCODE_ANY | JSON_COMPACT);
                 tess__value iv;
-                to_internal(&on.values[r * on.nfeatures + i], &iv);
+                tess__value_in(&on.values[r * on.nfeatures + i],
+                               (tess__type)on.values[r * on.nfeatures + i].type, &iv);
                 if (!offline || tess__json_put_value(&a, &iv)) {
                     free(offline);
                     rc = OOM(&st->err);

@@ -408,45 +408,6 @@ static int reserve(tess_session *s, size_t nvals, size_t nkeys)
     return TESS_OK;
 }
 
-/* A caller's value as an internal one of type `want` (int64 and timestamp interchange). */
-static bool to_internal(const tess_value *in, tess__type want, tess__value *out)
-{
-    if (in->null) {
-        *out = tess__null(want);
-        return true;
-    }
-    tess__type t = (tess__type)in->type;
-    if (t != want && !((t == TESS_T_INT64 || t == TESS_T_TIMESTAMP) &&
-                       (want == TESS_T_INT64 || want == TESS_T_TIMESTAMP)))
-        return false;
-    out->type = want;
-    out->null = false;
-    switch (want) {
-    case TESS_T_BOOL: out->u.b = in->u.b != 0; break;
-    case TESS_T_FLOAT64: out->u.f = in->u.f; break;
-    case TESS_T_STRING: out->u.s = (tess__str){in->u.s.p, in->u.s.n}; break;
-    default: out->u.i = in->u.i; break;
-    }
-    return true;
-}
-
-static void to_public(const tess__value *in, tess_value *out)
-{
-    out->type = (int)in->type;
-    out->null = in->null;
-    out->u.i = 0;
-    if (in->null) return;
-    switch (in->type) {
-    case TESS_T_BOOL: out->u.b = in->u.b; break;
-    case TESS_T_FLOAT64: out->u.f = in->u.f; break;
-    case TESS_T_STRING:
-        out->u.s.p = in->u.s.p;
-        out->u.s.n = in->u.s.n;
-        break;
-    default: out->u.i = in->u.i; break;
-    }
-}
-
 int tess_get_online(tess_session *s, const tess_query *q, const tess_value *inputs, size_t nrows,
                     int64_t now, tess_online_result *out)
 {
@@ -467,7 +428,7 @@ int tess_get_online(tess_session *s, const tess_query *q, const tess_value *inpu
     for (size_t r = 0; r < nrows; r++)
         for (size_t i = 0; i < q->ninputs; i++) {
             const tess_value *v = &inputs[r * q->ninputs + i];
-            if (!to_internal(v, q->in_types[i], &in[r * q->ninputs + i]))
+            if (!tess__value_in(v, q->in_types[i], &in[r * q->ninputs + i]))
                 return tess__err_set(&s->err, TESS_EINVAL, "row %zu: %s must be %s, got %s",
                                      r + 1, q->in_names[i], tess__type_name(q->in_types[i]),
                                      tess_type_name(v->type));
@@ -533,7 +494,7 @@ int tess_get_online(tess_session *s, const tess_query *q, const tess_value *inpu
             size_t at = r * q->nout + i;
             if (o->qv >= 0) {
                 size_t src = r * q->qv[o->qv].nwhich + o->pos;
-                to_public(&vv[o->qv][src], &s->vals[at]);
+                tess__value_out(&vv[o->qv][src], &s->vals[at]);
                 s->statuses[at] = vs[o->qv][src];
                 s->event_ts[at] = vt[o->qv][src];
                 continue;
@@ -551,7 +512,7 @@ int tess_get_online(tess_session *s, const tess_query *q, const tess_value *inpu
             if (rc) return rc == TESS_ENOMEM ? OOM(&s->err)
                                              : tess__err_set(&s->err, rc, "on-demand feature %s "
                                                              "failed", odf->name);
-            to_public(&res, &s->vals[at]);
+            tess__value_out(&res, &s->vals[at]);
             s->statuses[at] = res.null ? TESS_STATUS_NULL_VALUE : TESS_STATUS_PRESENT;
             s->event_ts[at] = 0;
         }

@@ -290,6 +290,64 @@ static void put_cell(tess__col *c, size_t row, const tess__value *v)
     }
 }
 
+/* The push's "to", as tess_push documents it (a view's target writes online only). */
+static int check_to(const tess_pusher *p, int *to, tess__err *err)
+{
+    if (p->only) *to = TESS_PUSH_ONLINE;
+    if (*to < TESS_PUSH_ONLINE || *to > TESS_PUSH_ONLINE_AND_OFFLINE)
+        return tess__err_set(err, TESS_EINVAL, "\"to\" must be online, offline or "
+                             "online_and_offline");
+    return TESS_OK;
+}
+
+/* Pushes typed rows: vals[r * nschema + c], the source's schema order, types checked by the
+ * caller. Checks the event timestamps, then runs the push with the group. */
+static int push_rows(tess_session *s, const tess_pusher *p, const tess__value *vals, size_t nrows,
+                     int to, tess__err *err)
+{
+    const tess__source *src = p->src;
+    size_t ns = src->nschema;
+    for (size_t r = 0; r < nrows; r++)
+        if (vals[r * ns + src->ts_col].null)
+            return tess__err_set(err, TESS_EINVAL, "row %zu: column %s (the event timestamp) is "
+                                 "null", r + 1, src->schema[src->ts_col].name);
+    int64_t now = 0;
+    if (tess__now(&now)) return tess__err_set(err, TESS_EINVAL, "TESSERA_NOW is not a timestamp");
+    if (nrows == 0) return TESS_OK;
+    tess__batch b;
+    memset(&b, 0, sizeof(b));
+    int64_t *seq = tess__calloc(nrows, sizeof(int64_t));
+    int rc = seq ? TESS_OK : OOM(err);
+    if (!rc && (to & TESS_PUSH_OFFLINE)) {
+        tess__type *types = tess__calloc(ns, sizeof(tess__type));
+        for (size_t c = 0; types && c < ns; c++) types[c] = src->schema[c].type;
+        if (!types || tess__batch_init(&b, types, ns, nrows)) rc = OOM(err);
+        for (size_t c = 0; !rc && c < ns; c++)
+            for (size_t r = 0; r < nrows; r++) put_cell(&b.cols[c], r, &vals[r * ns + c]);
+        tess__free(types);
+        b.nrows = nrows;
+    }
+    if (!rc) {
+        /* online only: after every ingested row in the tie-break order */
+        for (size_t r = 0; r < nrows; r++) seq[r] = (int64_t)((0x7FFFFFFFull << 32) | r);
+        preq req;
+        memset(&req, 0, sizeof(req));
+        req.p = p;
+        req.to = to;
+        req.b = (to & TESS_PUSH_OFFLINE) ? &b : NULL;
+        req.vals = vals;
+        req.seq = seq;
+        req.nrows = nrows;
+        req.now = now;
+        rc = run_push(s, &req);
+        if (rc) tess__err_set(err, rc, "%s", tess__err_msg(&req.err));
+        tess__err_release(&req.err);
+    }
+    tess__batch_release(&b);
+    tess__free(seq);
+    return rc;
+}
+
 int tess_push(tess_session *s, const tess_pusher *p, const char *const *columns, size_t ncols,
               const tess_value *rows, size_t nrows, int to)
 {
@@ -298,19 +356,14 @@ int tess_push(tess_session *s, const tess_pusher *p, const char *const *columns,
     tess__err_clear(err);
     if (!p || (ncols && !columns) || (nrows && !rows))
         return tess__err_set(err, TESS_EINVAL, "missing pusher, columns or rows");
-    if (p && p->only) to = TESS_PUSH_ONLINE;
-    if (to < TESS_PUSH_ONLINE || to > TESS_PUSH_ONLINE_AND_OFFLINE)
-        return tess__err_set(err, TESS_EINVAL, "\"to\" must be online, offline or "
-                             "online_and_offline");
+    int rc = check_to(p, &to, err);
+    if (rc) return rc;
     const tess__source *src = p->src;
     size_t ns = src->nschema;
     long *map = tess__calloc(ncols + 1, sizeof(long)); /* given column -> schema column */
     tess__value *vals = tess__calloc(nrows * ns + 1, sizeof(tess__value));
-    int64_t *seq = tess__calloc(nrows + 1, sizeof(int64_t));
     bool *given = tess__calloc(ns + 1, sizeof(bool));
-    tess__batch b;
-    memset(&b, 0, sizeof(b));
-    int rc = map && vals && seq && given ? TESS_OK : OOM(err);
+    if (!map || !vals || !given) rc = OOM(err);
     for (size_t c = 0; !rc && c < ncols; c++) {
         map[c] = columns[c] ? tess__source_column(src, columns[c]) : -1;
         if (map[c] < 0)
@@ -331,60 +384,15 @@ int tess_push(tess_session *s, const tess_pusher *p, const char *const *columns,
         for (size_t c = 0; !rc && c < ncols; c++) {
             const tess_value *in = &rows[r * ncols + c];
             const tess__column *sc = &src->schema[map[c]];
-            tess__value *v = &row[map[c]];
-            if (in->null) continue;
-            bool ok = (tess__type)in->type == sc->type ||
-                      ((in->type == TESS_TYPE_INT64 || in->type == TESS_TYPE_TIMESTAMP) &&
-                       (sc->type == TESS_T_INT64 || sc->type == TESS_T_TIMESTAMP));
-            if (!ok) {
+            if (!tess__value_in(in, sc->type, &row[map[c]]))
                 rc = tess__err_set(err, TESS_EINVAL, "row %zu: column %s: expected %s, got %s",
                                    r + 1, sc->name, tess__type_name(sc->type),
                                    tess_type_name(in->type));
-                break;
-            }
-            v->null = false;
-            switch (sc->type) {
-            case TESS_T_BOOL: v->u.b = in->u.b != 0; break;
-            case TESS_T_FLOAT64: v->u.f = in->u.f; break;
-            case TESS_T_STRING: v->u.s = (tess__str){in->u.s.p, in->u.s.n}; break;
-            default: v->u.i = in->u.i; break;
-            }
         }
-        if (!rc && row[src->ts_col].null)
-            rc = tess__err_set(err, TESS_EINVAL, "row %zu: column %s (the event timestamp) is "
-                               "null", r + 1, src->schema[src->ts_col].name);
     }
-    int64_t now = 0;
-    if (!rc && tess__now(&now)) rc = tess__err_set(err, TESS_EINVAL, "TESSERA_NOW is not a timestamp");
-    if (!rc && nrows && (to & TESS_PUSH_OFFLINE)) {
-        tess__type *types = tess__calloc(ns, sizeof(tess__type));
-        for (size_t c = 0; types && c < ns; c++) types[c] = src->schema[c].type;
-        if (!types || tess__batch_init(&b, types, ns, nrows)) rc = OOM(err);
-        for (size_t c = 0; !rc && c < ns; c++)
-            for (size_t r = 0; r < nrows; r++) put_cell(&b.cols[c], r, &vals[r * ns + c]);
-        tess__free(types);
-        b.nrows = nrows;
-    }
-    if (!rc && nrows) {
-        /* online only: after every ingested row in the tie-break order */
-        for (size_t r = 0; r < nrows; r++) seq[r] = (int64_t)((0x7FFFFFFFull << 32) | r);
-        preq req;
-        memset(&req, 0, sizeof(req));
-        req.p = p;
-        req.to = to;
-        req.b = (to & TESS_PUSH_OFFLINE) ? &b : NULL;
-        req.vals = vals;
-        req.seq = seq;
-        req.nrows = nrows;
-        req.now = now;
-        rc = run_push(s, &req);
-        if (rc) tess__err_set(err, rc, "%s", tess__err_msg(&req.err));
-        tess__err_release(&req.err);
-    }
-    tess__batch_release(&b);
+    if (!rc) rc = push_rows(s, p, vals, nrows, to, err);
     tess__free(map);
     tess__free(vals);
-    tess__free(seq);
     tess__free(given);
     return rc;
 }
@@ -399,34 +407,29 @@ int tess_push_file(tess_session *s, const tess_pusher *p, const char *path, int 
     tess__err_clear(err);
     if (rows_out) *rows_out = 0;
     if (!p || !path) return tess__err_set(err, TESS_EINVAL, "missing pusher or path");
+    int rc = check_to(p, &to, err);
+    if (rc) return rc;
     const tess__source *src = p->src;
-    size_t n = strlen(path), ns = src->nschema;
+    size_t ns = src->nschema;
     tess__reader_opts ro;
     memset(&ro, 0, sizeof(ro));
-    ro.format = (n >= 6 && strcmp(path + n - 6, ".jsonl") == 0) ||
-                        (n >= 5 && strcmp(path + n - 5, ".json") == 0)
-                    ? TESS_FORMAT_JSONL
-                    : TESS_FORMAT_CSV;
+    ro.format = tess__format_of_path(path);
     tess__reader *rd = NULL;
     tess__batch b;
     memset(&b, 0, sizeof(b));
     tess__type *types = tess__calloc(ns, sizeof(tess__type));
-    const char **names = tess__calloc(ns, sizeof(char *));
-    tess_value *rows = NULL;
+    tess__value *rows = NULL;
     size_t nrows = 0, cap = 0;
-    tess__arena strs = TESS__ARENA_INIT;
-    int rc = types && names ? TESS_OK : OOM(err);
-    for (size_t c = 0; !rc && c < ns; c++) {
-        types[c] = src->schema[c].type;
-        names[c] = src->schema[c].name;
-    }
+    tess__arena strs = TESS__ARENA_INIT; /* string bytes: the reader reuses its batch */
+    if (!types) rc = OOM(err);
+    for (size_t c = 0; !rc && c < ns; c++) types[c] = src->schema[c].type;
     if (!rc) rc = tess__reader_open(path, src, &ro, &rd, err);
     if (!rc && tess__batch_init(&b, types, ns, 8192)) rc = OOM(err);
     /* the whole file is one push: all of it or nothing */
     while (!rc && (rc = tess__reader_next(rd, &b, err)) == TESS_OK) {
         if (nrows + b.nrows > cap) {
             size_t nc = (nrows + b.nrows) * 2;
-            tess_value *r2 = tess__realloc(rows, nc * ns * sizeof(*r2));
+            tess__value *r2 = tess__realloc(rows, nc * ns * sizeof(*r2));
             if (!r2) {
                 rc = OOM(err);
                 break;
@@ -434,37 +437,22 @@ int tess_push_file(tess_session *s, const tess_pusher *p, const char *path, int 
             rows = r2;
             cap = nc;
         }
-        for (size_t r = 0; r < b.nrows; r++)
+        for (size_t r = 0; !rc && r < b.nrows; r++)
             for (size_t c = 0; c < ns; c++) {
-                tess__value v = tess__col_get(&b.cols[c], r);
-                tess_value *o = &rows[(nrows + r) * ns + c];
-                memset(o, 0, sizeof(*o));
-                o->type = (int)v.type;
-                o->null = v.null;
-                if (v.null) continue;
-                switch (v.type) {
-                case TESS_T_BOOL: o->u.b = v.u.b; break;
-                case TESS_T_FLOAT64: o->u.f = v.u.f; break;
-                case TESS_T_STRING: {
-                    char *c2 = tess__arena_strndup(&strs, v.u.s.p, v.u.s.n);
-                    if (!c2) rc = OOM(err);
-                    o->u.s.p = c2;
-                    o->u.s.n = v.u.s.n;
-                    break;
-                }
-                default: o->u.i = v.u.i; break;
-                }
+                tess__value *o = &rows[(nrows + r) * ns + c];
+                *o = tess__col_get(&b.cols[c], r);
+                if (o->null || o->type != TESS_T_STRING) continue;
+                if (!(o->u.s.p = tess__arena_strndup(&strs, o->u.s.p, o->u.s.n))) rc = OOM(err);
             }
         nrows += b.nrows;
     }
     if (rc == TESS_NOTFOUND) rc = TESS_OK;
-    if (!rc) rc = tess_push(s, p, names, ns, rows, nrows, to);
+    if (!rc) rc = push_rows(s, p, rows, nrows, to, err);
     if (!rc && rows_out) *rows_out = nrows;
     tess__reader_close(rd);
     tess__batch_release(&b);
     tess__arena_release(&strs);
     tess__free(rows);
     tess__free(types);
-    tess__free(names);
     return rc;
 }

@@ -63,6 +63,47 @@ struct tess_session {
     size_t *koff;
 };
 
+/* A caller's value (tessera.h) as an internal one of type `want`; int64 and timestamp stand
+ * for each other, nothing else converts (false). Strings are shared, not copied. */
+static inline bool tess__value_in(const tess_value *in, tess__type want, tess__value *out)
+{
+    if (in->null) {
+        *out = tess__null(want);
+        return true;
+    }
+    tess__type t = (tess__type)in->type;
+    if (t != want && !((t == TESS_T_INT64 || t == TESS_T_TIMESTAMP) &&
+                       (want == TESS_T_INT64 || want == TESS_T_TIMESTAMP)))
+        return false;
+    out->type = want;
+    out->null = false;
+    switch (want) {
+    case TESS_T_BOOL: out->u.b = in->u.b != 0; break;
+    case TESS_T_FLOAT64: out->u.f = in->u.f; break;
+    case TESS_T_STRING: out->u.s = (tess__str){in->u.s.p, in->u.s.n}; break;
+    default: out->u.i = in->u.i; break;
+    }
+    return true;
+}
+
+/* An internal value as a caller's (strings shared). */
+static inline void tess__value_out(const tess__value *in, tess_value *out)
+{
+    out->type = (int)in->type;
+    out->null = in->null;
+    out->u.i = 0;
+    if (in->null) return;
+    switch (in->type) {
+    case TESS_T_BOOL: out->u.b = in->u.b; break;
+    case TESS_T_FLOAT64: out->u.f = in->u.f; break;
+    case TESS_T_STRING:
+        out->u.s.p = in->u.s.p;
+        out->u.s.n = in->u.s.n;
+        break;
+    default: out->u.i = in->u.i; break;
+    }
+}
+
 /* The group-commit queue of pushes (push.c). */
 int tess__pushq_new(struct tess__pushq **out);
 void tess__pushq_free(struct tess__pushq *q);
