@@ -138,7 +138,7 @@ static void bench_get(tess__kv *kv, size_t nkeys, size_t batch, int threads, dou
            1e9 * cpu / (batches * batch));
 }
 
-static int one_fn(void *arg, size_t i, tess__str old, tess__str *nv, bool *del)
+static int one_fn(void *arg, tess__kv_txn *tx, size_t i, tess__str old, tess__str *nv, bool *del)
 {
     (void)i, (void)del;
     char *buf = arg;

@@ -135,12 +135,13 @@ typedef struct checked_fn {
     tess__err *err;
 } checked_fn;
 
-static int call_checked(void *arg, size_t i, tess__str old, tess__str *new_val, bool *del)
+static int call_checked(void *arg, tess__kv_txn *tx, size_t i, tess__str old, tess__str *new_val,
+                        bool *del)
 {
     checked_fn *c = arg;
     *new_val = (tess__str){NULL, 0};
     *del = false;
-    int rc = c->fn(c->arg, i, old, new_val, del);
+    int rc = c->fn(c->arg, tx, i, old, new_val, del);
     if (rc != 0) return rc;
     if (*del) {
         *new_val = (tess__str){NULL, 0};
@@ -161,6 +162,25 @@ int tess__kv_update(tess__kv *kv, const tess__str *keys, size_t n, tess__kv_upda
                              kv->vt->name);
     checked_fn c = {kv, keys, fn, arg, err};
     return kv->vt->update(kv, keys, n, call_checked, &c, err);
+}
+
+int tess__kv_txn_get(tess__kv_txn *tx, tess__str key, tess__arena *arena, tess__str *val,
+                     tess__err *err)
+{
+    tess__kv *kv = tx->kv;
+    *val = (tess__str){NULL, 0};
+    int rc = check_keys(kv, "update", &key, 1, err);
+    if (rc != TESS_OK) return rc;
+    return kv->vt->txn_get(tx, key, arena, val, err);
+}
+
+int tess__kv_txn_put(tess__kv_txn *tx, tess__str key, tess__str val, tess__err *err)
+{
+    tess__kv *kv = tx->kv;
+    int rc = check_keys(kv, "update", &key, 1, err);
+    if (rc == TESS_OK && val.p) rc = check_value(kv, "update", 0, key, val, err);
+    if (rc != TESS_OK) return rc;
+    return kv->vt->txn_put(tx, key, val, err);
 }
 
 int tess__kv_put(tess__kv *kv, const tess__str *keys, const tess__str *vals, size_t n,

@@ -75,26 +75,39 @@ int tess__kv_get(tess__kv *kv, const tess__str *keys, size_t n, tess__str *vals,
 
 /*
  * Read-modify-write of a batch of keys, atomically (all of the batch's writes or none):
- * reads every key's current value (as tess__kv_get), then calls fn(arg, i, old, &new) once
+ * reads every key's current value (as tess__kv_get), then calls fn(arg, tx, i, old, &new) once
  * per key in order, where old is the current value ({NULL,0}: absent); fn sets *new to
  *   - a value to store (bytes owned by the caller, valid until tess__kv_update returns),
  *   - {NULL, 0} with *del = false to leave the key as it is,
  *   - anything with *del = true to delete the key.
  * old's bytes are valid only during that call of fn (copy what must outlive it); *new may
- * point into old's bytes.
+ * point into old's bytes. Through `tx`, fn may also read and write other keys in the same
+ * atomic update (tess__kv_txn_get / tess__kv_txn_put below): a record kept as two keys is
+ * read and rewritten together.
  * fn returning non-zero aborts the whole update: nothing is written and that code is returned
  * (fn sets err itself). Keys may repeat: a later occurrence sees the new value written for an
  * earlier one (old is then that value). Network back ends may call fn again for the same
  * batch when a concurrent writer interfered (optimistic retry), so fn must not have side
- * effects other than on *new (and its own scratch memory).
+ * effects other than on *new, on tx (and its own scratch memory).
  * Errors: fn's code, TESS_EINVAL (a key empty or too long, a value too big, {NULL, n > 0} as
  * a value, a read-only handle), TESS_EIO (err says why; e.g. the disk is full or the map is
  * full: "online store is full (map size N bytes): ..."), TESS_ENOMEM.
  */
-typedef int (*tess__kv_update_fn)(void *arg, size_t i, tess__str old, tess__str *new_val,
-                                  bool *del);
+typedef struct tess__kv_txn tess__kv_txn;
+typedef int (*tess__kv_update_fn)(void *arg, tess__kv_txn *tx, size_t i, tess__str old,
+                                  tess__str *new_val, bool *del);
 int tess__kv_update(tess__kv *kv, const tess__str *keys, size_t n, tess__kv_update_fn fn,
                     void *arg, tess__err *err);
+
+/* Inside an update's fn: the current value of `key` in the update (it sees the update's own
+ * earlier writes), its bytes copied into `arena`; {NULL, 0} when absent. Errors: TESS_EINVAL
+ * (a bad key), TESS_EIO, TESS_ENOMEM. */
+int tess__kv_txn_get(tess__kv_txn *tx, tess__str key, tess__arena *arena, tess__str *val,
+                     tess__err *err);
+/* Inside an update's fn: stores `val` at `key` as part of the update (val.p NULL deletes the
+ * key); the bytes are copied. A key of the update's batch that comes later is then read with
+ * this value. Errors: as tess__kv_update. */
+int tess__kv_txn_put(tess__kv_txn *tx, tess__str key, tess__str val, tess__err *err);
 
 /* Stores vals[i] at keys[i] for i in [0, n), atomically (a blind write: no read). A value with
  * p == NULL deletes the key. Errors: as tess__kv_update. */

@@ -30,6 +30,10 @@ typedef struct tess__kv_vtab {
                   void *arg, tess__err *err);
     int (*put)(tess__kv *kv, const tess__str *keys, const tess__str *vals, size_t n,
                tess__err *err);
+    /* inside update's fn (keys and values checked as above) */
+    int (*txn_get)(tess__kv_txn *tx, tess__str key, tess__arena *arena, tess__str *val,
+                   tess__err *err);
+    int (*txn_put)(tess__kv_txn *tx, tess__str key, tess__str val, tess__err *err);
     int (*scan)(tess__kv *kv, tess__str prefix, tess__kv_scan_fn fn, void *arg, tess__err *err);
     int (*drop_prefix)(tess__kv *kv, tess__str prefix, uint64_t *deleted, tess__err *err);
     int (*stats)(tess__kv *kv, uint64_t *bytes, uint64_t *keys, tess__err *err);
@@ -39,6 +43,11 @@ typedef struct tess__kv_vtab {
 struct tess__kv {
     const tess__kv_vtab *vt;
     bool read_only;
+};
+
+/* The common head of a back end's update transaction (what update's fn gets as tx). */
+struct tess__kv_txn {
+    tess__kv *kv;
 };
 
 /* The back ends (one file each). */

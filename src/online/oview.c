@@ -39,6 +39,7 @@ struct tess__oview {
     size_t *agg_spec;  /* per aggregate feature: its spec */
     int64_t *agg_win;  /* per aggregate feature: its window (0: lifetime) */
     bool rollup_ok;    /* every window a multiple of the hop: rollups are valid in a bucket */
+    bool split;        /* tiles before the write's bucket go to the history record */
     bool lifetime; /* some aggregate has no window */
     uint64_t fp;
     char *name;
@@ -143,6 +144,7 @@ int tess__oview_new(const tess__defs *d, const tess__view *v, tess__oview **out,
             if (w > ov->wmax) ov->wmax = w;
         }
     }
+    ov->split = ov->plan && ov->rollup_ok;
     for (size_t i = 0; !rc && i < v->nfeatures; i++)
         if (v->features[i].kind == TESS_FEATURE_ROW) {
             ov->slot[i] = (long)ov->nrowf;
@@ -187,6 +189,21 @@ int tess__oview_prefix(const tess__oview *ov, tess__buf *out)
 {
     int rc = tess__buf_putc(out, 'v');
     if (!rc) rc = tess__buf_append(out, ov->name, ov->name_len + 1); /* with its NUL */
+    return rc;
+}
+
+int tess__oview_hist_prefix(const tess__oview *ov, tess__buf *out)
+{
+    int rc = tess__buf_putc(out, 'h');
+    if (!rc) rc = tess__buf_append(out, ov->name, ov->name_len + 1);
+    return rc;
+}
+
+int tess__oview_hist_key(tess__str head_key, tess__buf *out)
+{
+    if (head_key.n < 1) return TESS_EINVAL;
+    int rc = tess__buf_putc(out, 'h');
+    if (!rc) rc = tess__buf_append(out, head_key.p + 1, head_key.n - 1);
     return rc;
 }
 
@@ -372,10 +389,47 @@ static int prune(const tess__oview *ov, work *w, int64_t now, tess__arena *a)
     return TESS_OK;
 }
 
-/* Decodes a record of this view into `w` (empty when rec is NULL or of another fingerprint).
- * *r receives the decoded record. */
-static int load(const tess__oview *ov, const void *rec, size_t recn, work *w, tess__orec *r,
-                tess__arena *a, tess__err *err)
+/* Decodes a history record of this view (its tiles) into *h. */
+static int decode_hist(const tess__oview *ov, const void *hist, size_t histn, tess__orec *h,
+                       tess__arena *a, tess__err *err)
+{
+    int rc = tess__orec_decode(hist, histn, h, a, err);
+    if (!rc && tess__orec_tiles(h, a)) rc = OOM(err);
+    if (rc) return rc;
+    if (h->fingerprint != ov->fp || h->has_row || h->nfuture || h->nrollups ||
+        (h->ntiles && h->nspecs != ov->nspecs))
+        return tess__err_set(err, TESS_EIO, "damaged online record: history differs from view %s",
+                             ov->v->name);
+    return TESS_OK;
+}
+
+/* Appends the decoded tiles of x (all after w's) to w. */
+static int add_tiles(const tess__oview *ov, work *w, const tess__orec *x, tess__arena *a,
+                     tess__err *err)
+{
+    if (!x->ntiles) return TESS_OK;
+    size_t ns = ov->nspecs, nt = w->ntiles + x->ntiles;
+    if (w->ntiles && x->starts[0] <= w->starts[w->ntiles - 1])
+        return tess__err_set(err, TESS_EIO, "damaged online record: tiles out of order");
+    if (grow(a, (void **)&w->starts, w->ntiles, nt, sizeof(int64_t)) ||
+        grow(a, (void **)&w->states, w->ntiles * ns, nt * ns, sizeof(tess__agg_state)))
+        return OOM(err);
+    memcpy(w->starts + w->ntiles, x->starts, x->ntiles * sizeof(int64_t));
+    for (size_t i = 0; i < x->ntiles * ns; i++) {
+        int rc = tess__agg_decode(ov->kinds[i % ns], x->states[i].p, x->states[i].n,
+                                  &w->states[w->ntiles * ns + i], a);
+        if (rc == TESS_ENOMEM) return OOM(err);
+        if (rc) return tess__err_set(err, TESS_EIO, "damaged online record: bad tile state");
+    }
+    w->ntiles = w->cap = nt;
+    return TESS_OK;
+}
+
+/* Decodes a record of this view into `w` (empty when rec is NULL or of another fingerprint),
+ * with the tiles of its history record `hist` (which must be the one the head names: TESS_EIO
+ * otherwise). *r receives the decoded head. */
+static int load(const tess__oview *ov, const void *rec, size_t recn, const void *hist,
+                size_t histn, work *w, tess__orec *r, tess__arena *a, tess__err *err)
 {
     memset(w, 0, sizeof(*w));
     memset(r, 0, sizeof(*r));
@@ -396,20 +450,16 @@ static int load(const tess__oview *ov, const void *rec, size_t recn, work *w, te
         w->row_key = (tess__agg_key){r->row_ts, r->row_created, r->row_seq};
         if (ov->nrowf) memcpy(w->vals, r->vals, ov->nrowf * sizeof(tess__value));
     }
-    w->cap = r->ntiles;
-    w->ntiles = r->ntiles;
-    if (r->ntiles) {
-        w->starts = tess__arena_alloc(a, r->ntiles * sizeof(int64_t));
-        w->states = tess__arena_alloc(a, r->ntiles * ov->nspecs * sizeof(tess__agg_state));
-        if (!w->starts || !w->states) return OOM(err);
-        memcpy(w->starts, r->starts, r->ntiles * sizeof(int64_t));
-        for (size_t i = 0; i < r->ntiles * ov->nspecs; i++) {
-            rc = tess__agg_decode(ov->kinds[i % ov->nspecs], r->states[i].p, r->states[i].n,
-                                  &w->states[i], a);
-            if (rc == TESS_ENOMEM) return OOM(err);
-            if (rc) return tess__err_set(err, TESS_EIO, "damaged online record: bad tile state");
-        }
+    if (r->hist_sum) {
+        tess__orec h;
+        if (!hist || tess__orec_checksum(hist, histn) != r->hist_sum)
+            return tess__err_set(err, TESS_EIO, "damaged online record: the history record of "
+                                 "an entity of view %s is %s", ov->v->name,
+                                 hist ? "not the one its head was written with" : "missing");
+        if ((rc = decode_hist(ov, hist, histn, &h, a, err)) || (rc = add_tiles(ov, w, &h, a, err)))
+            return rc;
     }
+    if ((rc = add_tiles(ov, w, r, a, err))) return rc;
     for (size_t f = 0; f < r->nfuture; f++) {
         const tess__value *row = &r->frows[f * r->ncols];
         if (row[ov->src->ts_col].null || row[ov->src->ts_col].type != TESS_T_TIMESTAMP)
@@ -456,8 +506,17 @@ static int check_row(const tess__oview *ov, const tess__value *row, size_t i, te
     return TESS_OK;
 }
 
+/* The history half of a write: what becomes of the entity's history record. */
+typedef struct hist_io {
+    tess__oview_hist_fn get; /* reads the old history record (the slow path only) */
+    void *ctx;
+    tess__str old;           /* once read */
+    tess__buf *out;          /* the new history record, when op is TESS__HIST_WRITE */
+    int op;
+} hist_io;
+
 static int store(const tess__oview *ov, const work *w, int64_t now, tess__arena *a,
-                 tess__buf *out, tess__err *err)
+                 tess__buf *out, hist_io *hio, tess__err *err)
 {
     tess__orec r = {0};
     r.fingerprint = ov->fp;
@@ -470,29 +529,26 @@ static int store(const tess__oview *ov, const work *w, int64_t now, tess__arena 
         r.nvals = ov->nrowf;
         r.vals = w->vals;
     }
-    r.ntiles = w->ntiles;
-    r.nspecs = w->ntiles ? ov->nspecs : 0;
-    r.starts = w->starts;
     /* every tile state, then every rollup, encoded into one buffer; pointed at once the
        buffer no longer moves */
     tess__buf enc = TESS__BUF_INIT;
     int rc = TESS_OK;
-    size_t nst = w->ntiles * ov->nspecs;
+    size_t ns = ov->nspecs, nst = w->ntiles * ns;
     bool rollups = ov->plan && ov->rollup_ok && w->ntiles;
     size_t nro = rollups ? ov->naggs : 0;
     size_t *offs = tess__arena_alloc(a, (nst + nro + 1) * sizeof(size_t));
-    r.states = nst ? tess__arena_alloc(a, nst * sizeof(tess__str)) : NULL;
+    tess__str *states = nst ? tess__arena_alloc(a, nst * sizeof(tess__str)) : NULL;
     r.rollups = nro ? tess__arena_alloc(a, nro * sizeof(tess__str)) : NULL;
-    if (!offs || (nst && !r.states) || (nro && !r.rollups)) return OOM(err);
+    if (!offs || (nst && !states) || (nro && !r.rollups)) return OOM(err);
     for (size_t i = 0; !rc && i < nst; i++) {
         offs[i] = enc.len;
-        rc = tess__agg_encode(ov->kinds[i % ov->nspecs], &w->states[i], &enc);
+        rc = tess__agg_encode(ov->kinds[i % ns], &w->states[i], &enc);
     }
     /* rollups as of this write's hop bucket b: per aggregate feature, its window's tiles
        before b merged oldest first (the order tess__wplan_eval_at merges them in) */
+    int64_t b = ov->plan ? tess__floor_to(now, tess__wplan_hop(ov->plan)) : 0;
     r.rollup_bucket = INT64_MIN;
     if (rollups) {
-        int64_t b = tess__floor_to(now, tess__wplan_hop(ov->plan));
         for (size_t f = 0; !rc && f < nro; f++) {
             size_t sp = ov->agg_spec[f];
             int64_t from = ov->agg_win[f] ? b - ov->agg_win[f] : INT64_MIN;
@@ -500,7 +556,7 @@ static int store(const tess__oview *ov, const work *w, int64_t now, tess__arena 
             tess__agg_init(ov->kinds[sp], &acc);
             for (size_t t = 0; !rc && t < w->ntiles && w->starts[t] < b; t++)
                 if (w->starts[t] >= from)
-                    rc = tess__agg_merge(ov->kinds[sp], &acc, &w->states[t * ov->nspecs + sp], a);
+                    rc = tess__agg_merge(ov->kinds[sp], &acc, &w->states[t * ns + sp], a);
             offs[nst + f] = enc.len;
             if (!rc) rc = tess__agg_encode(ov->kinds[sp], &acc, &enc);
         }
@@ -509,7 +565,7 @@ static int store(const tess__oview *ov, const work *w, int64_t now, tess__arena 
     }
     offs[nst + nro] = enc.len;
     for (size_t i = 0; !rc && i < nst; i++)
-        r.states[i] = (tess__str){enc.p + offs[i], offs[i + 1] - offs[i]};
+        states[i] = (tess__str){enc.p + offs[i], offs[i + 1] - offs[i]};
     for (size_t f = 0; !rc && f < nro; f++)
         r.rollups[f] = (tess__str){enc.p + offs[nst + f], offs[nst + f + 1] - offs[nst + f]};
     r.nfuture = w->nfuture;
@@ -521,6 +577,33 @@ static int store(const tess__oview *ov, const work *w, int64_t now, tess__arena 
         for (size_t f = 0; !rc && f < w->nfuture; f++)
             memcpy(&r.frows[f * r.ncols], w->frows[f], r.ncols * sizeof(tess__value));
     }
+    /* the tiles before b go to the history record, the others stay in the head */
+    size_t nh = 0;
+    if (ov->split)
+        while (nh < w->ntiles && w->starts[nh] < b) nh++;
+    hio->op = TESS__HIST_KEEP;
+    if (!rc && nh) {
+        tess__orec h = {0};
+        h.fingerprint = ov->fp;
+        h.ntiles = nh;
+        h.nspecs = ns;
+        h.starts = w->starts;
+        h.states = states;
+        h.rollup_bucket = INT64_MIN;
+        tess__buf_reset(hio->out);
+        rc = tess__orec_encode(&h, hio->out);
+        if (!rc) {
+            r.hist_sum = tess__orec_checksum(hio->out->p, hio->out->len);
+            if (hio->old.n != hio->out->len || memcmp(hio->old.p, hio->out->p, hio->out->len) != 0)
+                hio->op = TESS__HIST_WRITE;
+        }
+    } else if (hio->old.p) {
+        hio->op = TESS__HIST_DELETE;
+    }
+    r.ntiles = w->ntiles - nh;
+    r.nspecs = r.ntiles ? ns : 0;
+    r.starts = w->starts + nh;
+    r.states = states ? states + nh * ns : NULL;
     if (!rc) rc = tess__orec_encode(&r, out);
     tess__buf_release(&enc);
     if (rc == TESS_ENOMEM) return OOM(err);
@@ -639,17 +722,28 @@ static int apply_fast(const tess__oview *ov, const void *old, size_t oldn, const
     return TESS_OK;
 }
 
-int tess__oview_apply(const tess__oview *ov, const void *old, size_t oldn, const tess__value *rows,
+int tess__oview_apply(const tess__oview *ov, const void *old, size_t oldn,
+                      tess__oview_hist_fn hist, void *hist_ctx, const tess__value *rows,
                       const int64_t *seq, size_t nrows, int64_t now, tess__arena *arena,
-                      tess__buf *out, tess__err *err)
+                      tess__buf *out, tess__buf *hist_out, int *hist_op, tess__err *err)
 {
     size_t mark = out->len;
+    *hist_op = TESS__HIST_KEEP;
     int frc = apply_fast(ov, old, oldn, rows, seq, nrows, now, arena, out, err);
     if (frc != TESS_NOTFOUND) return frc;
     out->len = mark;
+    hist_io hio = {hist, hist_ctx, {NULL, 0}, hist_out, TESS__HIST_KEEP};
+    /* the old history record: the one a head of this definition names (one of another
+       definition was dropped with its head by the rebuild that made this one) */
+    int rc = TESS_OK;
+    if (old && tess__orec_fingerprint(old, oldn) == ov->fp && tess__orec_hist_sum(old, oldn)) {
+        if (!hist) return tess__err_set(err, TESS_EINVAL, "view %s: a write needs the history "
+                                        "record", ov->v->name);
+        if ((rc = hist(hist_ctx, &hio.old, err))) return rc;
+    }
     work w;
     tess__orec r;
-    int rc = load(ov, old, oldn, &w, &r, arena, err);
+    rc = load(ov, old, oldn, hio.old.p, hio.old.n, &w, &r, arena, err);
     if (!rc) rc = fold_due(ov, &w, now, arena, err);
     size_t ns = ov->src->nschema;
     for (size_t i = 0; !rc && i < nrows; i++) {
@@ -660,7 +754,8 @@ int tess__oview_apply(const tess__oview *ov, const void *old, size_t oldn, const
         else rc = fold(ov, &w, row, seq[i], arena, err);
     }
     if (!rc && prune(ov, &w, now, arena)) rc = OOM(err);
-    if (!rc) rc = store(ov, &w, now, arena, out, err);
+    if (!rc) rc = store(ov, &w, now, arena, out, &hio, err);
+    if (!rc) *hist_op = hio.op;
     return rc;
 }
 
@@ -684,9 +779,9 @@ static void not_found(const tess__oview *ov, const size_t *which, size_t n, tess
     }
 }
 
-int tess__oview_eval(const tess__oview *ov, const void *rec, size_t recn, int64_t t,
-                     const size_t *which, size_t n, tess__arena *arena, tess__value *vals,
-                     int *statuses, int64_t *event_ts, tess__err *err)
+int tess__oview_eval(const tess__oview *ov, const void *rec, size_t recn, const void *hist,
+                     size_t histn, int64_t t, const size_t *which, size_t n, tess__arena *arena,
+                     tess__value *vals, int *statuses, int64_t *event_ts, tess__err *err)
 {
     if (!rec || tess__orec_fingerprint(rec, recn) != ov->fp) {
         not_found(ov, which, n, vals, statuses, event_ts);
@@ -698,18 +793,26 @@ int tess__oview_eval(const tess__oview *ov, const void *rec, size_t recn, int64_
     bool due = false;
     for (size_t f = 0; f < r.nfuture && !due; f++)
         due = r.frows[f * r.ncols + ov->src->ts_col].u.i <= t;
+    size_t naggs = ov->plan ? tess__wplan_nfeatures(ov->plan) : 0;
+    bool fast = !due && naggs && ov->rollup_ok && r.nrollups == naggs &&
+                r.rollup_bucket == tess__floor_to(t, tess__wplan_hop(ov->plan));
+    /* every tile is needed (not only the head's): the history record too */
+    if (r.hist_sum && (due || (naggs && !fast))) {
+        if (!hist) return TESS__OVIEW_NEED_HISTORY;
+        if (tess__orec_checksum(hist, histn) != r.hist_sum) return TESS__OVIEW_STALE_HISTORY;
+    }
 
     /* the latest row and the aggregates as of t */
     bool has_row = r.has_row;
     int64_t row_ts = r.row_ts;
     const tess__value *rowvals = r.vals;
     tess__value *aggs = NULL;
-    size_t naggs = ov->plan ? tess__wplan_nfeatures(ov->plan) : 0;
     if (naggs && !(aggs = tess__arena_alloc(arena, naggs * sizeof(tess__value)))) return OOM(err);
     if (due) {
         work w;
-        rc = load(ov, rec, recn, &w, &r, arena, err);
-        if (!rc) rc = fold_due(ov, &w, t, arena, err);
+        rc = load(ov, rec, recn, hist, histn, &w, &r, arena, err);
+        if (rc) return rc;
+        rc = fold_due(ov, &w, t, arena, err);
         if (!rc && naggs)
             rc = tess__wplan_eval_at(ov->plan, t, w.starts, w.states, w.ntiles, NULL, arena, aggs);
         if (rc) return rc == TESS_ENOMEM ? OOM(err) : tess__err_set(err, TESS_EIO, "damaged "
@@ -717,8 +820,7 @@ int tess__oview_eval(const tess__oview *ov, const void *rec, size_t recn, int64_
         has_row = w.has_row;
         row_ts = w.row_key.ts;
         rowvals = w.vals;
-    } else if (naggs && ov->rollup_ok && r.nrollups == naggs &&
-               r.rollup_bucket == tess__floor_to(t, tess__wplan_hop(ov->plan))) {
+    } else if (fast) {
         /* the fast path: each feature's rollup, then the head tile (if any) */
         bool head = r.ntiles && tess__orec_start(&r, r.ntiles - 1) == r.rollup_bucket;
         for (size_t f = 0; f < naggs; f++) {
@@ -736,13 +838,19 @@ int tess__oview_eval(const tess__oview *ov, const void *rec, size_t recn, int64_
             if (rc) return tess__err_set(err, TESS_EIO, "damaged online record: bad rollup");
         }
     } else if (naggs) {
+        /* every tile: the history's, then the head's */
+        tess__orec h = {0};
+        if (r.hist_sum && (rc = decode_hist(ov, hist, histn, &h, arena, err))) return rc;
+        size_t nt = h.ntiles + r.ntiles;
         tess__wtile_enc *tiles = NULL;
         if (tess__orec_tiles(&r, arena) ||
-            (r.ntiles && !(tiles = tess__arena_alloc(arena, r.ntiles * sizeof(*tiles)))))
+            (nt && !(tiles = tess__arena_alloc(arena, nt * sizeof(*tiles)))))
             return OOM(err);
+        for (size_t i = 0; i < h.ntiles; i++)
+            tiles[i] = (tess__wtile_enc){h.starts[i], &h.states[i * h.nspecs]};
         for (size_t i = 0; i < r.ntiles; i++)
-            tiles[i] = (tess__wtile_enc){r.starts[i], &r.states[i * r.nspecs]};
-        rc = tess__wplan_eval_encoded(ov->plan, t, tiles, r.ntiles, NULL, arena, aggs);
+            tiles[h.ntiles + i] = (tess__wtile_enc){r.starts[i], &r.states[i * r.nspecs]};
+        rc = tess__wplan_eval_encoded(ov->plan, t, tiles, nt, NULL, arena, aggs);
         if (rc == TESS_ENOMEM) return OOM(err);
         if (rc) return tess__err_set(err, TESS_EIO, "damaged online record: bad tiles");
     }

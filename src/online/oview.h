@@ -32,39 +32,62 @@ const tess__view *tess__oview_view(const tess__oview *ov);
  * columns, join keys, ttl, hop, features; not descriptions, owners or tags). */
 uint64_t tess__oview_fingerprint(const tess__oview *ov);
 
-/* Appends the prefix every record key of the view starts with: 'v' name '\0'. */
+/* Appends the prefix every head key of the view starts with: 'v' name '\0'. */
 int tess__oview_prefix(const tess__oview *ov, tess__buf *out);
-/* Appends the record key of the entity whose join-key values are keys[0..njoin) (the view's
+/* Appends the prefix every history key of the view starts with: 'h' name '\0'. */
+int tess__oview_hist_prefix(const tess__oview *ov, tess__buf *out);
+/* Appends the history key of the entity whose head key is `head_key` (record.h).
+ * Errors: TESS_EINVAL (an empty key), TESS_ENOMEM. */
+int tess__oview_hist_key(tess__str head_key, tess__buf *out);
+/* Appends the head key of the entity whose join-key values are keys[0..njoin) (the view's
  * join_cols order; types must match exactly). TESS_NOTFOUND if a key value is null,
  * TESS_EINVAL for a wrong type, TESS_ENOMEM. */
 int tess__oview_key(const tess__oview *ov, const tess__value *keys, tess__buf *out);
 /* The meta key of the view (its watermark record): 'm' name. */
 int tess__oview_meta_key(const tess__oview *ov, tess__buf *out);
 
+/* What a write does to the entity's history record (record.h). */
+enum { TESS__HIST_KEEP = 0, TESS__HIST_WRITE = 1, TESS__HIST_DELETE = 2 };
+
+/* Reads the entity's current history record for a write ({NULL, 0}: absent); the bytes must
+ * stay valid until tess__oview_apply returns. */
+typedef int (*tess__oview_hist_fn)(void *ctx, tess__str *hist, tess__err *err);
+
 /*
- * The record after adding source rows to `old` (a record of this view, or {NULL, 0} for
- * none): rows[i * nschema + c] is schema column c of row i, seq[i] its ingestion sequence;
+ * The head record after adding source rows to `old` (the entity's head record, or {NULL, 0}
+ * for none): rows[i * nschema + c] is schema column c of row i, seq[i] its ingestion sequence;
  * any order. `now` is the time of the write: rows with a later event ts are kept as future
  * rows; tiles older than every window are pruned (merged into the base tile when the view has
  * lifetime aggregates). A row already in the record (same seq) is not added twice... only as
  * far as the latest row goes: callers never give a row twice (watermarks).
  * An `old` record of another fingerprint is ignored (rebuilt from `rows` alone).
- * The encoded record is appended to `out`. Scratch from `arena`.
+ * The encoded head is appended to `out`. The history record is read through hist(hist_ctx)
+ * only when the write needs it (a new hop bucket, a late row, due future rows: not the common
+ * push into the current bucket); *hist_op says what to do with it: keep it, write `hist_out`
+ * (the new history record, replacing hist_out's bytes) or delete it. Scratch from `arena`.
  * Errors: TESS_EINVAL (a null event ts, a value of the wrong type: err says which row and
- * column), TESS_EIO (old is damaged), TESS_ENOMEM.
+ * column), TESS_EIO (old or its history is damaged), hist's errors, TESS_ENOMEM.
  */
-int tess__oview_apply(const tess__oview *ov, const void *old, size_t oldn, const tess__value *rows,
+int tess__oview_apply(const tess__oview *ov, const void *old, size_t oldn,
+                      tess__oview_hist_fn hist, void *hist_ctx, const tess__value *rows,
                       const int64_t *seq, size_t nrows, int64_t now, tess__arena *arena,
-                      tess__buf *out, tess__err *err);
+                      tess__buf *out, tess__buf *hist_out, int *hist_op, tess__err *err);
+
+/* tess__oview_eval's answers when the read needs the entity's history record too: */
+#define TESS__OVIEW_NEED_HISTORY 1  /* hist was NULL: read it and call again */
+#define TESS__OVIEW_STALE_HISTORY 2 /* hist is not the head's (read in another snapshot): read
+                                       both again in one snapshot and call again */
 
 /*
  * The values of the view's features `which[0..n)` (indices into view->features) as of time t
- * from record `rec` (NULL: the entity has no record): vals[i], statuses[i] (TESS_STATUS_*),
- * event_ts[i] (0: none). A record of another fingerprint counts as no record. Strings go
- * into `arena`. Errors: TESS_EIO (damaged record), TESS_ENOMEM.
+ * from head record `rec` (NULL: the entity has no record) and, when the read needs it, its
+ * history record `hist` (NULL: not read; see the codes above — reads in the write's hop bucket
+ * need only the head): vals[i], statuses[i] (TESS_STATUS_*), event_ts[i] (0: none). A record
+ * of another fingerprint counts as no record. Strings go into `arena`.
+ * Errors: TESS_EIO (damaged record), TESS_ENOMEM.
  */
-int tess__oview_eval(const tess__oview *ov, const void *rec, size_t recn, int64_t t,
-                     const size_t *which, size_t n, tess__arena *arena, tess__value *vals,
-                     int *statuses, int64_t *event_ts, tess__err *err);
+int tess__oview_eval(const tess__oview *ov, const void *rec, size_t recn, const void *hist,
+                     size_t histn, int64_t t, const size_t *which, size_t n, tess__arena *arena,
+                     tess__value *vals, int *statuses, int64_t *event_ts, tess__err *err);
 
 #endif

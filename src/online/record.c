@@ -1,9 +1,10 @@
 /* record.c — encoding and decoding of online records (record.h).
  *
  * Layout (little-endian):
- *   u8  version (3)
+ *   u8  version (4)
  *   u64 fingerprint
  *   i64 written
+ *   u64 hist_sum
  *   u8  has_row
  *     [has_row] i64 ts, i64 created, i64 seq, u32 nvals, nvals x value
  *   u32 ntiles, u32 nspecs
@@ -98,6 +99,7 @@ int tess__orec_encode(const tess__orec *r, tess__buf *out)
     int rc = tess__put_u8(out, TESS__OREC_VERSION);
     if (!rc) rc = tess__put_u64(out, r->fingerprint);
     if (!rc) rc = tess__put_i64(out, r->written);
+    if (!rc) rc = tess__put_u64(out, r->hist_sum);
     if (!rc) rc = tess__put_u8(out, r->has_row ? 1 : 0);
     if (!rc && r->has_row) {
         rc = tess__put_i64(out, r->row_ts);
@@ -145,6 +147,20 @@ uint64_t tess__orec_fingerprint(const void *p, size_t n)
     return tess__cur_u64(&r);
 }
 
+uint64_t tess__orec_hist_sum(const void *p, size_t n)
+{
+    if (n < 1 + 8 + 8 + 8) return 0;
+    tess__cur r = tess__cur_init((const uint8_t *)p + 17, 8);
+    return tess__cur_u64(&r);
+}
+
+uint64_t tess__orec_checksum(const void *p, size_t n)
+{
+    if (n < 8) return 0;
+    tess__cur r = tess__cur_init((const uint8_t *)p + n - 8, 8);
+    return tess__cur_u64(&r);
+}
+
 #define DAMAGED(what) tess__err_set(err, TESS_EIO, "damaged online record: %s", what)
 
 /* n elements of size sz from the arena, or NULL (n == 0 gives NULL too). */
@@ -159,7 +175,7 @@ static void *arr(tess__arena *a, size_t n, size_t sz, bool *oom)
 int tess__orec_decode(const void *p, size_t n, tess__orec *r, tess__arena *arena, tess__err *err)
 {
     memset(r, 0, sizeof(*r));
-    if (n < 1 + 8 + 8 + 1 + 8) return DAMAGED("too short");
+    if (n < 1 + 8 + 8 + 8 + 1 + 8) return DAMAGED("too short");
     tess__cur sum = tess__cur_init((const uint8_t *)p + n - 8, 8);
     if (tess__cur_u64(&sum) != tess__hash64(p, n - 8)) return DAMAGED("checksum mismatch");
     tess__cur rd = tess__cur_init(p, n - 8);
@@ -167,6 +183,7 @@ int tess__orec_decode(const void *p, size_t n, tess__orec *r, tess__arena *arena
     if (tess__cur_u8(&rd) != TESS__OREC_VERSION) return DAMAGED("unknown format version");
     r->fingerprint = tess__cur_u64(&rd);
     r->written = tess__cur_i64(&rd);
+    r->hist_sum = tess__cur_u64(&rd);
     uint8_t has_row = tess__cur_u8(&rd);
     if (has_row > 1) return DAMAGED("bad row flag");
     r->has_row = has_row == 1;

@@ -1,10 +1,19 @@
-/* record.h — the online store's record: everything the online store keeps for one (feature
- * view, entity), as one value of the back end (kv.h). docs/online.md has the design.
+/* record.h — the online store's records: everything the online store keeps for one (feature
+ * view, entity), as one or two values of the back end (kv.h). docs/online.md has the design.
  *
- *   key    'v' view-name '\0' encoded-entity-key (tess__evkey_encode of the view's join keys,
- *          the event store's order-preserving encoding), so one view's records share a prefix;
- *   value  the record below, encoded little-endian with a trailing XXH3-64 checksum: a damaged
- *          record is reported (TESS_EIO), never read as data.
+ *   head key     'v' view-name '\0' encoded-entity-key (tess__evkey_encode of the view's join
+ *                keys, the event store's order-preserving encoding), so one view's records
+ *                share a prefix;
+ *   history key  'h' view-name '\0' encoded-entity-key;
+ *   value        the record below, encoded little-endian with a trailing XXH3-64 checksum: a
+ *                damaged record is reported (TESS_EIO), never read as data.
+ *
+ * The head is what reads and pushes in the current hop bucket touch: the latest row, the
+ * rollups, the tiles from the write's hop bucket on, the future rows, and the checksum of the
+ * history record it was written with. The history holds the older tiles (only the tiles; it is
+ * absent when there are none) and changes only when a write starts a new hop bucket or a late
+ * event lands in an old tile. Views whose rollups cannot be used (a window that is not a
+ * multiple of the hop) keep every tile in the head.
  *
  * A record holds
  *   - the view's fingerprint (a hash of the definitions the record was computed with: records
@@ -32,11 +41,12 @@
 #include "core/err.h"
 #include "core/value.h"
 
-#define TESS__OREC_VERSION 3
+#define TESS__OREC_VERSION 4
 
 typedef struct tess__orec {
     uint64_t fingerprint;
-    int64_t written; /* the time of the write ("now" then), microseconds */
+    int64_t written; /* the time of the write ("now" then), microseconds; 0 in a history */
+    uint64_t hist_sum; /* head: the checksum of its history record (0: none); history: 0 */
     /* the latest row */
     bool has_row;
     int64_t row_ts, row_created, row_seq; /* created: INT64_MIN when null or absent */
@@ -82,6 +92,11 @@ int tess__orec_tiles(tess__orec *r, tess__arena *arena);
 
 /* Reads only the fingerprint (0 if the bytes are too short to hold one). */
 uint64_t tess__orec_fingerprint(const void *p, size_t n);
+/* Reads only the hist_sum (unchecked: decoding checks it; 0 if too short). */
+uint64_t tess__orec_hist_sum(const void *p, size_t n);
+/* The checksum of an encoded record (its last 8 bytes; 0 if too short): what a head's
+ * hist_sum names its history by. */
+uint64_t tess__orec_checksum(const void *p, size_t n);
 
 /* Value codec shared with the meta records: one tag byte (type | 0x80 for null), then bool 1
  * byte, int64/timestamp/float64 8 bytes little-endian, string u32 length + bytes. */

@@ -467,6 +467,7 @@ int tess_get_online(tess_session *s, const tess_query *q, const tess_value *inpu
     size_t maxw = 0;
     for (size_t k = 0; k < q->nqv; k++)
         if (q->qv[k].nwhich > maxw) maxw = q->qv[k].nwhich;
+    size_t *need = NULL, nneed = 0; /* (view, row)s whose read needs the history record */
     tess__value **vv = tess__arena_alloc(&s->arena, (q->nqv + 1) * sizeof(*vv));
     int **vs = tess__arena_alloc(&s->arena, (q->nqv + 1) * sizeof(*vs));
     int64_t **vt = tess__arena_alloc(&s->arena, (q->nqv + 1) * sizeof(*vt));
@@ -481,10 +482,64 @@ int tess_get_online(tess_session *s, const tess_query *q, const tess_value *inpu
         for (size_t r = 0; r < nrows; r++) {
             const tess__str *rec = &s->recs[k * nrows + r];
             size_t o = r * qv->nwhich;
-            rc = tess__oview_eval(qv->ov, rec->p, rec->n, now, qv->which, qv->nwhich, &s->arena,
-                                  vv[k] + o, vs[k] + o, vt[k] + o, &s->err);
-            if (rc) return rc;
+            rc = tess__oview_eval(qv->ov, rec->p, rec->n, NULL, 0, now, qv->which, qv->nwhich,
+                                  &s->arena, vv[k] + o, vs[k] + o, vt[k] + o, &s->err);
+            if (rc == TESS__OVIEW_NEED_HISTORY) {
+                if (!need && !(need = tess__arena_alloc(&s->arena, nk * sizeof(size_t))))
+                    return OOM(&s->err);
+                need[nneed++] = k * nrows + r;
+            } else if (rc) {
+                return rc;
+            }
         }
+    }
+    /* reads outside the hop bucket of the records' last write need the history records too:
+       one more batch read of those; one whose head changed in between (its history is not
+       the one the head names) is read again, head and history in one snapshot */
+    rc = TESS_OK;
+    for (int attempt = 0; nneed; attempt++) {
+        size_t per = attempt ? 2 : 1, nh = 0;
+        tess__str *hk = tess__arena_alloc(&s->arena, nneed * per * sizeof(*hk));
+        tess__str *hv = tess__arena_alloc(&s->arena, nneed * per * sizeof(*hv));
+        if (!hk || !hv) return OOM(&s->err);
+        tess__buf kb = TESS__BUF_INIT;
+        size_t *ko = tess__arena_alloc(&s->arena, (nneed * per + 1) * sizeof(size_t));
+        if (!ko) return OOM(&s->err);
+        for (size_t j = 0; !rc && j < nneed; j++) {
+            tess__str head = {s->keybuf.p + s->koff[need[j]], s->koff[need[j] + 1] - s->koff[need[j]]};
+            ko[nh++] = kb.len;
+            if (tess__oview_hist_key(head, &kb)) rc = OOM(&s->err);
+            if (attempt) {
+                ko[nh++] = kb.len;
+                if (tess__buf_append(&kb, head.p, head.n)) rc = OOM(&s->err);
+            }
+        }
+        ko[nh] = kb.len;
+        for (size_t j = 0; j < nh; j++) hk[j] = (tess__str){kb.p + ko[j], ko[j + 1] - ko[j]};
+        if (!rc) rc = tess__kv_get(s->kv, hk, nh, hv, &s->arena, &s->err);
+        tess__buf_release(&kb);
+        if (rc) return rc;
+        size_t left = 0;
+        for (size_t j = 0; j < nneed; j++) {
+            size_t i = need[j], k = i / nrows, r = i % nrows;
+            const qview *qv = &q->qv[k];
+            if (attempt) s->recs[i] = hv[j * 2 + 1];
+            const tess__str *hist = &hv[j * per];
+            size_t o = r * qv->nwhich;
+            rc = tess__oview_eval(qv->ov, s->recs[i].p, s->recs[i].n, hist->p ? hist->p : "",
+                                  hist->n, now, qv->which, qv->nwhich, &s->arena, vv[k] + o,
+                                  vs[k] + o, vt[k] + o, &s->err);
+            if (rc == TESS__OVIEW_STALE_HISTORY && !attempt) {
+                need[left++] = i;
+            } else if (rc > 0) {
+                return tess__err_set(&s->err, TESS_EIO, "damaged online record: the history "
+                                     "record of an entity of view %s is not its head's",
+                                     tess__oview_view(qv->ov)->name);
+            } else if (rc) {
+                return rc;
+            }
+        }
+        nneed = left;
     }
     /* outputs */
     tess__value tmp[64];

@@ -79,6 +79,8 @@ typedef struct wbatch {
     tess__arena arena;   /* string bytes of rows */
     tess__arena scratch; /* one flush */
     tess__buf out;
+    tess__buf hkey, hout; /* an entity's history key and new history record */
+    tess__kv_txn *tx;     /* during a flush: its transaction */
     tess__err *err;
     meta_fn mfn;
     void *marg;
@@ -91,6 +93,8 @@ static void wb_release(wbatch *b)
 {
     tess__buf_release(&b->keys);
     tess__buf_release(&b->out);
+    tess__buf_release(&b->hkey);
+    tess__buf_release(&b->hout);
     tess__free(b->koff);
     tess__free(b->first);
     tess__free(b->rows);
@@ -99,8 +103,8 @@ static void wb_release(wbatch *b)
     tess__arena_release(&b->scratch);
 }
 
-/* Starts an entity whose record key is `key`. */
-static int wb_entity(wbatch *b, const char *key, size_t n)
+/* Room for one more entity (and the end offsets after the last one). */
+static int wb_reserve(wbatch *b)
 {
     if (b->n + 1 >= b->cap) {
         size_t c = b->cap ? b->cap * 2 : FLUSH_ENTITIES * 2;
@@ -111,6 +115,13 @@ static int wb_entity(wbatch *b, const char *key, size_t n)
         if (!k || !f) return OOM(b->err);
         b->cap = c;
     }
+    return TESS_OK;
+}
+
+/* Starts an entity whose record key is `key`. */
+static int wb_entity(wbatch *b, const char *key, size_t n)
+{
+    if (wb_reserve(b)) return TESS_ENOMEM;
     b->koff[b->n] = b->keys.len;
     b->first[b->n] = b->nrows;
     if (tess__buf_append(&b->keys, key, n)) return OOM(b->err);
@@ -146,8 +157,16 @@ static int wb_row(wbatch *b, const tess__value *row, int64_t seq)
     return TESS_OK;
 }
 
-/* Key 0 is the meta record, keys 1..n the entities' records. */
-static int flush_fn(void *arg, size_t i, tess__str old, tess__str *new_val, bool *del)
+/* Reads the history record of the entity whose history key is in b->hkey (oview.h). */
+static int hist_get(void *ctx, tess__str *hist, tess__err *err)
+{
+    wbatch *b = ctx;
+    return tess__kv_txn_get(b->tx, (tess__str){b->hkey.p, b->hkey.len}, &b->scratch, hist, err);
+}
+
+/* Key 0 is the meta record, keys 1..n the entities' head records (their history records are
+ * read and written through the transaction when a write needs them). */
+static int flush_fn(void *arg, tess__kv_txn *tx, size_t i, tess__str old, tess__str *new_val, bool *del)
 {
     wbatch *b = arg;
     *del = false;
@@ -168,9 +187,20 @@ static int flush_fn(void *arg, size_t i, tess__str old, tess__str *new_val, bool
     } else {
         if (b->skip) return TESS_OK;
         size_t e = i - 1;
-        int rc = tess__oview_apply(b->ov, old.p, old.n, b->rows + b->first[e] * b->ncols,
+        tess__buf_reset(&b->hkey);
+        if (tess__oview_hist_key((tess__str){b->keys.p + b->koff[e], b->koff[e + 1] - b->koff[e]},
+                                 &b->hkey))
+            return OOM(b->err);
+        b->tx = tx;
+        int op;
+        int rc = tess__oview_apply(b->ov, old.p, old.n, hist_get, b, b->rows + b->first[e] * b->ncols,
                                    b->seq + b->first[e], b->first[e + 1] - b->first[e], b->now,
-                                   &b->scratch, &b->out, b->err);
+                                   &b->scratch, &b->out, &b->hout, &op, b->err);
+        if (!rc && op != TESS__HIST_KEEP)
+            rc = tess__kv_txn_put(tx, (tess__str){b->hkey.p, b->hkey.len},
+                                  op == TESS__HIST_WRITE ? (tess__str){b->hout.p, b->hout.len}
+                                                         : (tess__str){NULL, 0},
+                                  b->err);
         if (rc) return rc;
     }
     char *c = tess__arena_alloc(&b->scratch, b->out.len);
@@ -180,29 +210,74 @@ static int flush_fn(void *arg, size_t i, tess__str old, tess__str *new_val, bool
     return TESS_OK;
 }
 
+/* Several batches flushed in one transaction: their keys one after the other. */
+typedef struct flushes {
+    wbatch **bs;
+    size_t *first; /* the index of each batch's meta key */
+    size_t nb;
+} flushes;
+
+static int many_fn(void *arg, tess__kv_txn *tx, size_t i, tess__str old, tess__str *new_val,
+                   bool *del)
+{
+    flushes *f = arg;
+    size_t k = f->nb - 1;
+    while (f->first[k] > i) k--;
+    return flush_fn(f->bs[k], tx, i - f->first[k], old, new_val, del);
+}
+
+/* Writes the batches bs[0..nb) in one transaction (all of them or none): per batch, its
+ * view's meta record and then its entities' records. A batch without entities still updates
+ * its meta record (a push's account). Errors are set in bs[0]->err. */
+static int wb_flush_many(tess__kv *kv, wbatch **bs, size_t nb)
+{
+    tess__err *err = bs[0]->err;
+    size_t nk = 0;
+    for (size_t k = 0; k < nb; k++) nk += bs[k]->n + 1;
+    tess__str *keys = tess__calloc(nk, sizeof(*keys));
+    size_t *first = tess__calloc(nb, sizeof(size_t)), *mo = tess__calloc(nb + 1, sizeof(size_t));
+    tess__buf mk = TESS__BUF_INIT;
+    int rc = keys && first && mo ? TESS_OK : OOM(err);
+    for (size_t k = 0; !rc && k < nb; k++) {
+        mo[k] = mk.len;
+        if (tess__oview_meta_key(bs[k]->ov, &mk)) rc = OOM(err);
+        else rc = wb_reserve(bs[k]);
+    }
+    if (!rc) {
+        mo[nb] = mk.len;
+        size_t at = 0;
+        for (size_t k = 0; k < nb; k++) {
+            wbatch *b = bs[k];
+            b->koff[b->n] = b->keys.len;
+            b->first[b->n] = b->nrows;
+            first[k] = at;
+            keys[at++] = (tess__str){mk.p + mo[k], mo[k + 1] - mo[k]};
+            for (size_t i = 0; i < b->n; i++)
+                keys[at++] = (tess__str){b->keys.p + b->koff[i], b->koff[i + 1] - b->koff[i]};
+        }
+        flushes f = {bs, first, nb};
+        rc = tess__kv_update(kv, keys, nk, many_fn, &f, err);
+    }
+    for (size_t k = 0; k < nb; k++) {
+        wbatch *b = bs[k];
+        if (!rc && !b->skip) b->entities += b->n;
+        b->n = 0;
+        b->nrows = 0;
+        tess__buf_reset(&b->keys);
+        tess__arena_reset(&b->arena);
+        tess__arena_reset(&b->scratch);
+    }
+    tess__buf_release(&mk);
+    tess__free(keys);
+    tess__free(first);
+    tess__free(mo);
+    return rc;
+}
+
 static int wb_flush(tess__kv *kv, wbatch *b)
 {
     if (b->n == 0) return TESS_OK;
-    tess__str *keys = tess__arena_alloc(&b->scratch, (b->n + 1) * sizeof(*keys));
-    tess__buf mk = TESS__BUF_INIT;
-    if (!keys || tess__oview_meta_key(b->ov, &mk)) {
-        tess__buf_release(&mk);
-        return OOM(b->err);
-    }
-    b->koff[b->n] = b->keys.len;
-    b->first[b->n] = b->nrows;
-    keys[0] = (tess__str){mk.p, mk.len};
-    for (size_t i = 0; i < b->n; i++)
-        keys[i + 1] = (tess__str){b->keys.p + b->koff[i], b->koff[i + 1] - b->koff[i]};
-    int rc = tess__kv_update(kv, keys, b->n + 1, flush_fn, b, b->err);
-    tess__buf_release(&mk);
-    if (!b->skip) b->entities += b->n;
-    b->n = 0;
-    b->nrows = 0;
-    tess__buf_reset(&b->keys);
-    tess__arena_reset(&b->arena);
-    tess__arena_reset(&b->scratch);
-    return rc;
+    return wb_flush_many(kv, &b, 1);
 }
 
 /* Reads the view's meta record. */
@@ -223,10 +298,11 @@ static int meta_get(tess__kv *kv, const tess__oview *ov, tess__ometa *m, tess__a
 }
 
 /* Read-modify-write of the meta record alone. */
-static int meta_fn_only(void *arg, size_t i, tess__str old, tess__str *new_val, bool *del)
+static int meta_fn_only(void *arg, tess__kv_txn *tx, size_t i, tess__str old, tess__str *new_val,
+                        bool *del)
 {
     wbatch *b = arg;
-    return flush_fn(b, 0, old, new_val, del);
+    return flush_fn(b, tx, 0, old, new_val, del);
 }
 
 static int meta_update(tess__kv *kv, wbatch *b)
@@ -305,15 +381,22 @@ static int materialize_view(tess_store *st, tess__kv *kv, tess__evstore *es, con
     tess__evstats_release(&es_st);
     if (rc) goto out;
     if (full) {
-        /* drop the records and reset the account, with no push in between */
+        /* drop the records and reset the account, with no push in between: first the account
+           is marked as of no definition (a crash between the steps leaves a view that the
+           next run rebuilds whole), then the heads and histories go, then the account is
+           reset to this definition */
         if ((rc = tess__online_lock(st->store_dir, &lock, err))) goto out;
-        if (tess__oview_prefix(ov, &pre)) {
-            rc = OOM(err);
-            goto out;
-        }
-        rc = tess__kv_drop_prefix(kv, (tess__str){pre.p, pre.len}, NULL, err);
+        uint64_t fp = x.fp;
         x.reset = true;
         x.to = last;
+        x.fp = 0;
+        rc = meta_update(kv, &b);
+        x.fp = fp;
+        if (!rc && tess__oview_prefix(ov, &pre)) rc = OOM(err);
+        if (!rc) rc = tess__kv_drop_prefix(kv, (tess__str){pre.p, pre.len}, NULL, err);
+        tess__buf_reset(&pre);
+        if (!rc && tess__oview_hist_prefix(ov, &pre)) rc = OOM(err);
+        if (!rc) rc = tess__kv_drop_prefix(kv, (tess__str){pre.p, pre.len}, NULL, err);
         if (!rc) rc = meta_update(kv, &b);
         x.reset = false;
         tess__online_unlock(lock);
@@ -519,15 +602,20 @@ int tess__online_apply_rows(tess__kv *kv, const char *store_dir, const tess__sna
 {
     int rc = TESS_OK;
     const tess__source *store_src = tess__evstore_source(src);
-    size_t ncols = src->nschema;
+    size_t ncols = src->nschema, nv = snap->defs->nviews;
     krow *kr = tess__calloc(nrows ? nrows : 1, sizeof(*kr));
-    if (!kr) return OOM(err);
     tess__buf keys = TESS__BUF_INIT;
     size_t *koff = tess__calloc(nrows + 1, sizeof(size_t));
     tess__value *kv_vals = tess__calloc(16, sizeof(tess__value));
-    if (!koff || !kv_vals) rc = OOM(err);
+    wbatch *bs = tess__calloc(nv + 1, sizeof(*bs));
+    wbatch **bp = tess__calloc(nv + 1, sizeof(*bp));
+    pushm x = {0, ingests, ningests, now};
+    pushm *xs = tess__calloc(nv + 1, sizeof(*xs));
+    size_t nb = 0;
+    if (!kr || !koff || !kv_vals || !bs || !bp || !xs) rc = OOM(err);
     *views_updated = 0;
-    for (size_t vi = 0; !rc && vi < snap->defs->nviews; vi++) {
+    /* a batch per view the rows go to: its entities' rows, one entity's rows together */
+    for (size_t vi = 0; !rc && vi < nv; vi++) {
         const tess__oview *ov = snap->ov[vi];
         if (!ov) continue;
         const tess__view *v = tess__oview_view(ov);
@@ -550,39 +638,44 @@ int tess__online_apply_rows(tess__kv *kv, const char *store_dir, const tess__sna
             kr[nk++] = (krow){NULL, keys.len - koff[r], r};
         }
         if (rc) break;
+        if (nk == 0 && ningests == 0) continue;
         for (size_t i = 0; i < nk; i++) kr[i].k = keys.p + koff[kr[i].row];
         qsort(kr, nk, sizeof(*kr), krow_cmp);
-        pushm x = {tess__oview_fingerprint(ov), ingests, ningests, now};
-        wbatch b = {0};
-        b.ov = ov;
-        b.now = now;
-        b.newest = INT64_MIN;
-        b.ncols = ncols;
-        b.err = err;
-        b.mfn = push_meta;
-        b.marg = &x;
+        xs[nb] = x;
+        xs[nb].fp = tess__oview_fingerprint(ov);
+        wbatch *b = &bs[nb];
+        bp[nb] = b;
+        b->ov = ov;
+        b->now = now;
+        b->newest = INT64_MIN;
+        b->ncols = ncols;
+        b->err = err;
+        b->mfn = push_meta;
+        b->marg = &xs[nb++];
         for (size_t i = 0; !rc && i < nk; i++) {
             if (i == 0 || krow_cmp(&(krow){kr[i].k, kr[i].n, 0}, &(krow){kr[i - 1].k, kr[i - 1].n, 0}) != 0)
-                rc = wb_entity(&b, kr[i].k, kr[i].n);
-            if (!rc) rc = wb_row(&b, &rows[kr[i].row * ncols], seq[kr[i].row]);
+                rc = wb_entity(b, kr[i].k, kr[i].n);
+            if (!rc) rc = wb_row(b, &rows[kr[i].row * ncols], seq[kr[i].row]);
         }
-        /* one transaction per view for the whole push (records and meta together) */
-        int lock = -1;
-        if (!rc && b.n) rc = tess__online_lock(store_dir, &lock, err);
-        if (!rc && b.n) {
-            rc = wb_flush(kv, &b);
-            if (!rc && !b.skip) (*views_updated)++;
-        } else if (!rc && ningests) {
-            rc = tess__online_lock(store_dir, &lock, err);
-            if (!rc) rc = meta_update(kv, &b); /* no row for this view: still accounted */
-        }
-        tess__online_unlock(lock);
-        wb_release(&b);
     }
+    /* one transaction for every view (records and meta records together); a view without a
+       row of the push still accounts for its ingests */
+    if (!rc && nb) {
+        int lock = -1;
+        rc = tess__online_lock(store_dir, &lock, err);
+        if (!rc) rc = wb_flush_many(kv, bp, nb);
+        tess__online_unlock(lock);
+        for (size_t k = 0; !rc && k < nb; k++)
+            if (!bs[k].skip && bs[k].entities) (*views_updated)++;
+    }
+    for (size_t k = 0; k < nb; k++) wb_release(&bs[k]);
     tess__buf_release(&keys);
     tess__free(koff);
     tess__free(kr);
     tess__free(kv_vals);
+    tess__free(bs);
+    tess__free(bp);
+    tess__free(xs);
     return rc;
 }
 

@@ -432,7 +432,7 @@ typedef struct plan {
     bool old_present[16];
 } plan;
 
-static int plan_fn(void *arg, size_t i, tess__str old, tess__str *nv, bool *del)
+static int plan_fn(void *arg, tess__kv_txn *tx, size_t i, tess__str old, tess__str *nv, bool *del)
 {
     plan *p = arg;
     if (i >= p->n) return -200;
@@ -617,7 +617,7 @@ typedef struct upd {
     size_t calls;
 } upd;
 
-static int upd_fn(void *arg, size_t i, tess__str old, tess__str *nv, bool *del)
+static int upd_fn(void *arg, tess__kv_txn *tx, size_t i, tess__str old, tess__str *nv, bool *del)
 {
     upd *u = arg;
     u->calls++;
@@ -723,7 +723,7 @@ static void test_update_semantics(void **state)
 }
 
 /* A new value that points into the old one's bytes (fn returning a slice of old). */
-static int slice_fn(void *arg, size_t i, tess__str old, tess__str *nv, bool *del)
+static int slice_fn(void *arg, tess__kv_txn *tx, size_t i, tess__str old, tess__str *nv, bool *del)
 {
     (void)arg, (void)i, (void)del;
     if (old.p && old.n > 1) *nv = (tess__str){old.p + 1, old.n - 1};
@@ -756,6 +756,81 @@ static void test_update_aliasing(void **state)
     tess__kv_close(kv);
 }
 
+/* Other keys read and written through the update's transaction (a record kept as two keys). */
+typedef struct side {
+    int abort_at;
+    char seen_x[8][32]; /* x as fn read it through tx, per call */
+    tess__arena arena;
+    tess__err *err;
+} side;
+
+static int side_fn(void *arg, tess__kv_txn *tx, size_t i, tess__str old, tess__str *nv, bool *del)
+{
+    side *sd = arg;
+    tess__str x;
+    int rc = tess__kv_txn_get(tx, (tess__str){"x", 1}, &sd->arena, &x, sd->err);
+    if (rc) return rc;
+    snprintf(sd->seen_x[i], 32, "%.*s", x.p ? (int)x.n : 8, x.p ? x.p : "<absent>");
+    /* x grows by one character per call; y is deleted; the key itself becomes "v<i>" */
+    char buf[40];
+    int n = snprintf(buf, sizeof buf, "%.*s%c", x.p ? (int)x.n : 0, x.p ? x.p : "", (char)('0' + i));
+    if ((rc = tess__kv_txn_put(tx, (tess__str){"x", 1}, (tess__str){buf, (size_t)n}, sd->err)))
+        return rc;
+    if ((rc = tess__kv_txn_put(tx, (tess__str){"y", 1}, (tess__str){NULL, 0}, sd->err))) return rc;
+    /* the old value must still be readable after the writes were queued */
+    if (old.p && old.n && old.p[0] != 'o' && old.p[0] != 'v' && old.p[0] != '0') return 43;
+    if ((int)i == sd->abort_at) return 42;
+    char *v = tess__arena_alloc(&sd->arena, 2);
+    v[0] = 'v';
+    v[1] = (char)('0' + i);
+    *nv = (tess__str){v, 2};
+    (void)del;
+    return 0;
+}
+
+static void test_update_txn(void **state)
+{
+    fixture *f = *state;
+    tess__kv *kv = must_open(f, NULL);
+    tess__err err = TESS__ERR_INIT;
+    const char *ks[] = {"a", "b", "x", "y"};
+    char got[8][32];
+    tess__str pk[] = {{"a", 1}, {"y", 1}};
+    tess__str pv[] = {{"old", 3}, {"yy", 2}};
+    int rc = tess__kv_put(kv, pk, pv, 2, &err);
+    EXPECT_OK(f, rc, &err);
+
+    /* three calls: each reads x as the previous one left it; a later key of the batch that
+       was written through tx (x) is read with that value */
+    tess__str keys[] = {{"a", 1}, {"b", 1}, {"x", 1}};
+    side sd = {.abort_at = -1, .arena = TESS__ARENA_INIT, .err = &err};
+    rc = tess__kv_update(kv, keys, 3, side_fn, &sd, &err);
+    EXPECT_OK(f, rc, &err);
+    assert_string_equal(sd.seen_x[0], "<absent>");
+    assert_string_equal(sd.seen_x[1], "0");
+    assert_string_equal(sd.seen_x[2], "01");
+    get_strs(f, kv, ks, 4, got);
+    assert_string_equal(got[0], "v0");
+    assert_string_equal(got[1], "v1");
+    assert_string_equal(got[2], "012"); /* written through tx after the key's own new value */
+    assert_string_equal(got[3], "<absent>");
+
+    /* an aborted update writes nothing, through tx either */
+    rc = tess__kv_put(kv, pk + 1, pv + 1, 1, &err);
+    EXPECT_OK(f, rc, &err);
+    sd.abort_at = 1;
+    rc = tess__kv_update(kv, keys, 3, side_fn, &sd, &err);
+    assert_int_equal(rc, 42);
+    get_strs(f, kv, ks, 4, got);
+    assert_string_equal(got[0], "v0");
+    assert_string_equal(got[2], "012");
+    assert_string_equal(got[3], "yy");
+
+    tess__arena_release(&sd.arena);
+    tess__err_release(&err);
+    tess__kv_close(kv);
+}
+
 /* ---- concurrency ----------------------------------------------------------------------------- */
 
 typedef struct shared {
@@ -777,7 +852,7 @@ static long parse_long(tess__str v)
 }
 
 /* Sets every key of the batch to (first key's old value + 1). */
-static int incr_all_fn(void *arg, size_t i, tess__str old, tess__str *nv, bool *del)
+static int incr_all_fn(void *arg, tess__kv_txn *tx, size_t i, tess__str old, tess__str *nv, bool *del)
 {
     char(*buf)[32] = arg;
     (void)del;
@@ -1625,7 +1700,7 @@ typedef struct named_test {
 
 #define T(fn) {#fn, fn}
 static const named_test TESTS[] = {
-    T(test_random_ops),  T(test_update_semantics), T(test_update_aliasing),
+    T(test_random_ops),  T(test_update_semantics), T(test_update_aliasing), T(test_update_txn),
     T(test_snapshot_reads), T(test_many_readers),  T(test_threads_rmw),
     T(test_processes_rmw), T(test_persistence),    T(test_read_only),
     T(test_limits),      T(test_urls),             T(test_fs_errors),
