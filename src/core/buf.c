@@ -21,7 +21,7 @@ static int grow(tess__buf *b, size_t extra)
     return TESS_OK;
 }
 
-int tess__buf_append(tess__buf *b, const void *data, size_t n)
+int tess__buf_append_grow(tess__buf *b, const void *data, size_t n)
 {
     int rc = grow(b, n);
     if (rc) return rc;

@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <string.h>
 
 typedef struct tess__buf {
     char *p;
@@ -16,8 +17,19 @@ typedef struct tess__buf {
 #define TESS__BUF_INIT {NULL, 0, 0, 0}
 
 /* Each returns TESS_OK, TESS_ENOMEM, or TESS_EINVAL (cap exceeded); on failure the buffer is
- * unchanged. */
-int tess__buf_append(tess__buf *b, const void *data, size_t n);
+ * unchanged. tess__buf_append is inline for the common case (the bytes fit): encoders call it
+ * for every field. */
+int tess__buf_append_grow(tess__buf *b, const void *data, size_t n);
+static inline int tess__buf_append(tess__buf *b, const void *data, size_t n)
+{
+    if (b->len + n < b->cap && (!b->max || b->len + n <= b->max)) {
+        if (n) memcpy(b->p + b->len, data, n);
+        b->len += n;
+        b->p[b->len] = '\0';
+        return 0;
+    }
+    return tess__buf_append_grow(b, data, n);
+}
 int tess__buf_puts(tess__buf *b, const char *s);
 int tess__buf_putc(tess__buf *b, char c);
 int tess__buf_printf(tess__buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -85,6 +85,7 @@ typedef struct wbatch {
     meta_fn mfn;
     void *marg;
     bool skip;
+    bool borrow;    /* rows outlive the batch (a push's): their strings are not copied */
     int64_t newest; /* the newest event time of the rows added (INT64_MIN: none) */
     uint64_t entities, events;
 } wbatch;
@@ -129,7 +130,8 @@ static int wb_entity(wbatch *b, const char *key, size_t n)
     return TESS_OK;
 }
 
-/* Adds a row (ncols values, schema order) to the current entity; strings are copied. */
+/* Adds a row (ncols values, schema order) to the current entity; strings are copied unless
+ * the batch borrows its rows. */
 static int wb_row(wbatch *b, const tess__value *row, int64_t seq)
 {
     if (b->nrows == b->rcap) {
@@ -144,7 +146,7 @@ static int wb_row(wbatch *b, const tess__value *row, int64_t seq)
     tess__value *dst = &b->rows[b->nrows * b->ncols];
     for (size_t c = 0; c < b->ncols; c++) {
         dst[c] = row[c];
-        if (!dst[c].null && dst[c].type == TESS_T_STRING) {
+        if (!b->borrow && !dst[c].null && dst[c].type == TESS_T_STRING) {
             char *s = tess__arena_strndup(&b->arena, dst[c].u.s.p, dst[c].u.s.n);
             if (!s) return OOM(b->err);
             dst[c].u.s.p = s;
@@ -652,6 +654,7 @@ int tess__online_apply_rows(tess__kv *kv, const char *store_dir, const tess__sna
         b->err = err;
         b->mfn = push_meta;
         b->marg = &xs[nb++];
+        b->borrow = true;
         for (size_t i = 0; !rc && i < nk; i++) {
             if (i == 0 || krow_cmp(&(krow){kr[i].k, kr[i].n, 0}, &(krow){kr[i - 1].k, kr[i - 1].n, 0}) != 0)
                 rc = wb_entity(b, kr[i].k, kr[i].n);
