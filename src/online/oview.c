@@ -549,6 +549,8 @@ static int store(const tess__oview *ov, const work *w, int64_t now, tess__arena 
     int64_t b = ov->plan ? tess__floor_to(now, tess__wplan_hop(ov->plan)) : 0;
     r.rollup_bucket = INT64_MIN;
     if (rollups) {
+        bool head = w->starts[w->ntiles - 1] == b;
+        if (!(r.cur = tess__arena_alloc(a, nro * sizeof(tess__value)))) rc = TESS_ENOMEM;
         for (size_t f = 0; !rc && f < nro; f++) {
             size_t sp = ov->agg_spec[f];
             int64_t from = ov->agg_win[f] ? b - ov->agg_win[f] : INT64_MIN;
@@ -559,9 +561,14 @@ static int store(const tess__oview *ov, const work *w, int64_t now, tess__arena 
                     rc = tess__agg_merge(ov->kinds[sp], &acc, &w->states[t * ns + sp], a);
             offs[nst + f] = enc.len;
             if (!rc) rc = tess__agg_encode(ov->kinds[sp], &acc, &enc);
+            /* and the value as of the write: the rollup with the head tile, if any */
+            if (!rc && head)
+                rc = tess__agg_merge(ov->kinds[sp], &acc, &w->states[(w->ntiles - 1) * ns + sp], a);
+            if (!rc) rc = tess__agg_finalize(ov->kinds[sp], &acc, a, &r.cur[f]);
         }
         r.rollup_bucket = b;
         r.nrollups = nro;
+        r.ncur = nro;
     }
     offs[nst + nro] = enc.len;
     for (size_t i = 0; !rc && i < nst; i++)
@@ -638,7 +645,8 @@ static int apply_fast(const tess__oview *ov, const void *old, size_t oldn, const
     if (!rc && tess__orec_tiles(&r, a)) rc = OOM(err);
     if (rc) return rc;
     /* a record with tiles has rollups as of its write's bucket; one without takes the slow path */
-    if (ov->plan && (r.rollup_bucket != b || r.nrollups != ov->naggs)) return TESS_NOTFOUND;
+    if (ov->plan && (r.rollup_bucket != b || r.nrollups != ov->naggs || r.ncur != ov->naggs))
+        return TESS_NOTFOUND;
     if (r.nvals != (r.has_row ? ov->nrowf : 0) || (r.ntiles && r.nspecs != ov->nspecs))
         return TESS_NOTFOUND;
     for (size_t f = 0; f < r.nfuture; f++)
@@ -714,6 +722,20 @@ static int apply_fast(const tess__oview *ov, const void *old, size_t oldn, const
         n.nspecs = ov->nspecs;
         n.starts = starts;
         n.states = states;
+        /* the values as of this write: each rollup with the new head tile */
+        if (!(n.cur = tess__arena_alloc(a, ov->naggs * sizeof(tess__value)))) rc = TESS_ENOMEM;
+        n.ncur = ov->naggs;
+        for (size_t f = 0; !rc && f < ov->naggs; f++) {
+            size_t sp = ov->agg_spec[f];
+            tess__agg_state acc;
+            rc = tess__agg_decode(ov->kinds[sp], r.rollups[f].p, r.rollups[f].n, &acc, a);
+            if (!rc) rc = tess__agg_merge(ov->kinds[sp], &acc, &head[sp], a);
+            if (!rc) rc = tess__agg_finalize(ov->kinds[sp], &acc, a, &n.cur[f]);
+            if (rc && rc != TESS_ENOMEM) {
+                tess__buf_release(&enc);
+                return tess__err_set(err, TESS_EIO, "damaged online record: bad rollup");
+            }
+        }
     }
     if (!rc) rc = tess__orec_encode(&n, out);
     tess__buf_release(&enc);
@@ -820,6 +842,10 @@ int tess__oview_eval(const tess__oview *ov, const void *rec, size_t recn, const 
         has_row = w.has_row;
         row_ts = w.row_key.ts;
         rowvals = w.vals;
+    } else if (fast && r.ncur == naggs && r.written <= t) {
+        /* the fastest path: the values as of the write still hold in its bucket (nothing due,
+           the head tile unchanged since) */
+        memcpy(aggs, r.cur, naggs * sizeof(tess__value));
     } else if (fast) {
         /* the fast path: each feature's rollup, then the head tile (if any) */
         bool head = r.ntiles && tess__orec_start(&r, r.ntiles - 1) == r.rollup_bucket;

@@ -1,7 +1,7 @@
 /* record.c — encoding and decoding of online records (record.h).
  *
  * Layout (little-endian):
- *   u8  version (4)
+ *   u8  version (5)
  *   u64 fingerprint
  *   i64 written
  *   u64 hist_sum
@@ -11,6 +11,7 @@
  *     ntiles x i64 start, ntiles * nspecs x u32 end (of the state in the blob), u32 blob
  *     length, blob (every state's bytes, tile by tile): any tile is reached in O(1)
  *   i64 rollup_bucket, u32 nrollups, nrollups x (u32 len, len bytes)
+ *   u32 ncur, ncur x value
  *   u32 nfuture, u32 ncols
  *     nfuture x (i64 seq, ncols x value)
  *   u64 XXH3-64 of every byte before it
@@ -125,6 +126,8 @@ int tess__orec_encode(const tess__orec *r, tess__buf *out)
         rc = tess__put_u32(out, (uint32_t)r->rollups[i].n);
         if (!rc) rc = tess__buf_append(out, r->rollups[i].p, r->rollups[i].n);
     }
+    if (!rc) rc = tess__put_u32(out, (uint32_t)r->ncur);
+    for (size_t i = 0; !rc && i < r->ncur; i++) rc = tess__oval_put(out, &r->cur[i]);
     if (!rc) rc = tess__put_u32(out, (uint32_t)r->nfuture);
     if (!rc) rc = tess__put_u32(out, (uint32_t)r->ncols);
     for (size_t f = 0; !rc && f < r->nfuture; f++) {
@@ -220,6 +223,11 @@ int tess__orec_decode(const void *p, size_t n, tess__orec *r, tess__arena *arena
         if (!q) return DAMAGED("truncated rollup");
         r->rollups[i] = (tess__str){(const char *)q, len};
     }
+    r->ncur = tess__cur_u32(&rd);
+    if (rd.bad || r->ncur > tess__cur_left(&rd)) return DAMAGED("bad value count");
+    r->cur = arr(arena, r->ncur, sizeof(tess__value), &oom);
+    for (size_t i = 0; !oom && i < r->ncur; i++)
+        if (!oval_get(&rd, &r->cur[i])) return DAMAGED("bad aggregate value");
     r->nfuture = tess__cur_u32(&rd);
     r->ncols = tess__cur_u32(&rd);
     if (rd.bad || r->nfuture > tess__cur_left(&rd) / 8 ||

@@ -41,7 +41,7 @@
 #include "core/err.h"
 #include "core/value.h"
 
-#define TESS__OREC_VERSION 4
+#define TESS__OREC_VERSION 5
 
 typedef struct tess__orec {
     uint64_t fingerprint;
@@ -66,6 +66,10 @@ typedef struct tess__orec {
     int64_t rollup_bucket; /* INT64_MIN: none */
     size_t nrollups;
     tess__str *rollups; /* tess__agg_encode bytes */
+    /* the values of the aggregate features as of the write: each rollup merged with the
+       head tile, finalized (a read in the rollup bucket with no future row due is these) */
+    size_t ncur;
+    tess__value *cur;
     /* future rows */
     size_t nfuture, ncols;
     int64_t *fseq;      /* nfuture ingestion seqs */
