@@ -2,14 +2,16 @@
  *
  * Writers work in a *transaction* on one source:
  *   begin   mkdir, take the exclusive flock on <source>/LOCK, remove what crashed writers left
- *           (MANIFEST.tmp, *.seg.tmp, segments the manifest does not list), read the MANIFEST
+ *           (MANIFEST.tmp, *.seg.tmp, segments the manifest does not list, logs it does not
+ *           name; not on the append's fast path), read the MANIFEST and its push log
  *           (or start an empty one), check the schema, resolve the layouts' key columns;
  *   work    new segments are written as <layout>/<n>.seg.tmp and fsynced (`pending` in the
  *           in-memory manifest); segments a merge replaces are dropped from the manifest (a
  *           pending one is removed at once, a committed one is remembered);
- *   commit  rename every pending segment to <n>.seg, fsync the layout directories, write
- *           MANIFEST.tmp, fsync, rename it to MANIFEST, fsync the source directory; then
- *           unlink the replaced committed segments;
+ *   commit  rename every pending segment to <n>.seg, fsync the layout directories, create
+ *           the next, empty push log and fsync the source directory, write MANIFEST.tmp
+ *           (naming that log), fsync, rename it to MANIFEST, fsync the source directory; then
+ *           unlink the replaced committed segments and the folded log;
  *   abort   remove the pending segments (either name) and empty new directories.
  * A crash anywhere before the MANIFEST rename leaves the old state plus stray files, removed by
  * the next writer (or tess__evstore_open); after it, the new state plus, possibly, replaced
@@ -25,11 +27,25 @@
  * (evscan.c's merge, streamed into one new segment, a block per segment in memory), so a
  * layout converges to few segments and a big one is rewritten only with peers of its size.
  *
+ * Pushes (tess__evstore_append) go to the source's push log <source>/<n>.log (evlog.c), the
+ * MANIFEST naming n: under the LOCK, one checksummed frame per group, fdatasynced, and no
+ * segment, manifest or directory is written. Every commit (an ingest, a layout built, an
+ * append that would take the log past its bounds) *folds* the log: its rows join the
+ * transaction's run and are spilled with it, and the new MANIFEST names a new, empty log
+ * n + 1 (created and made durable before the MANIFEST's rename); log n is unlinked after the
+ * commit. So the rows of log n are never both in it and in the segments of the manifest that
+ * names it, and its first frame starts at that manifest's next ingest number. Scans and stats
+ * read the log named by the manifest they read and merge its rows, sorted in memory
+ * (tess__segr_open_mem); a log that has disappeared was folded by a commit since: they read
+ * the manifest again. Writers keep what they read of a log in the handle
+ * (tess__evlog_cache), so that an append reads only what others appended since.
+ *
  * A new layout is built from the stored events: each keyed layout in manifest order, then
  * ~rest, contributes the rows that no earlier one holds (a layout holds a row iff the row's
  * keys for it are all non-null, so this is decidable from the row alone): every event is seen
  * once, whatever layouts exist.
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -54,6 +70,23 @@
 
 #define OOM(err) tess__err_set((err), TESS_ENOMEM, "out of memory")
 #define SCAN_RETRIES 20
+
+struct tess__evlog_cache {
+    char *name;   /* the source's directory name */
+    uint64_t log; /* the log number described (0: nothing known) */
+    int fd;       /* that log, open read-write (-1: not open) */
+    dev_t dev;
+    ino_t ino;
+    tess__evlog lg; /* what has been read of it */
+};
+
+static void log_cache_reset(tess__evlog_cache *c)
+{
+    if (c->fd >= 0) close(c->fd);
+    c->fd = -1;
+    c->log = 0;
+    memset(&c->lg, 0, sizeof(c->lg));
+}
 
 /* ---- paths and directories ------------------------------------------------------------------ */
 
@@ -98,8 +131,8 @@ static bool has_suffix(const char *s, const char *suf)
     return n >= m && strcmp(s + n - m, suf) == 0;
 }
 
-/* "<digits>.seg" -> number; false for any other name. */
-static bool seg_number(const char *name, uint64_t *num)
+/* "<digits><ext>" -> number; false for any other name. */
+static bool file_number(const char *name, const char *ext, uint64_t *num)
 {
     const char *p = name;
     uint64_t v = 0;
@@ -108,14 +141,25 @@ static bool seg_number(const char *name, uint64_t *num)
         if (v > (UINT64_MAX - 9) / 10) return false;
         v = v * 10 + (uint64_t)(*p++ - '0');
     }
-    if (strcmp(p, ".seg") != 0) return false;
+    if (strcmp(p, ext) != 0) return false;
     *num = v;
     return true;
 }
 
-/* Removes what crashed writers left in a source directory: MANIFEST.tmp, <n>.seg.tmp, and
- * <n>.seg files that `m` (the committed manifest; NULL: there is none) does not list. The
- * caller holds the source's lock. Best effort: errors are ignored. */
+static bool seg_number(const char *name, uint64_t *num)
+{
+    return file_number(name, ".seg", num);
+}
+
+static bool log_number(const char *name, uint64_t *num)
+{
+    return file_number(name, ".log", num);
+}
+
+/* Removes what crashed writers left in a source directory: MANIFEST.tmp, <n>.seg.tmp, <n>.seg
+ * files that `m` (the committed manifest; NULL: there is none) does not list, and push logs
+ * other than the one it names (folded ones, or one created by a commit that did not happen).
+ * The caller holds the source's lock. Best effort: errors are ignored. */
 static void cleanup_source(const char *sdir, const tess__manifest *m)
 {
     char path[PATH_MAX];
@@ -129,6 +173,11 @@ static void cleanup_source(const char *sdir, const tess__manifest *m)
             continue;
         char ldir[PATH_MAX];
         if (snprintf(ldir, sizeof(ldir), "%s/%s", sdir, e->d_name) >= (int)sizeof(ldir)) continue;
+        uint64_t lnum;
+        if (log_number(e->d_name, &lnum)) {
+            if (!m || m->log != lnum) unlink(ldir);
+            continue;
+        }
         struct stat st;
         if (stat(ldir, &st) || !S_ISDIR(st.st_mode)) continue;
         const tess__mlayout *l = NULL;
@@ -169,12 +218,17 @@ int tess__evstore_open(const char *store_dir, tess__evstore **out, tess__err *er
         return tess__err_set(err, TESS_EIO, "%s: not a directory", store_dir);
     tess__evstore *es = tess__calloc(1, sizeof(*es));
     tess__buf b = TESS__BUF_INIT;
+    if (es && pthread_mutex_init(&es->mu, NULL)) {
+        tess__free(es);
+        es = NULL;
+    }
     if (!es || !(es->store_dir = tess__strdup(store_dir)) ||
         tess__buf_printf(&b, "%s/offline", store_dir) || !(es->offline_dir = tess__buf_take(&b))) {
         tess__buf_release(&b);
         tess__evstore_close(es);
         return OOM(err);
     }
+    tess__evstore_set_log_bounds(es, 0, 0);
     /* crashed writers' leftovers, in every source no writer holds now */
     DIR *d = opendir(es->offline_dir);
     if (d) {
@@ -209,9 +263,22 @@ void tess__evstore_set_durable(tess__evstore *es, bool durable)
     es->nosync = !durable;
 }
 
+void tess__evstore_set_log_bounds(tess__evstore *es, uint64_t rows, uint64_t bytes)
+{
+    es->log_max_rows = rows ? rows : TESS__EV_LOG_MAX_ROWS;
+    es->log_max_bytes = bytes ? bytes : TESS__EV_LOG_MAX_BYTES;
+}
+
 void tess__evstore_close(tess__evstore *es)
 {
     if (!es) return;
+    for (size_t i = 0; i < es->nlogs; i++) {
+        log_cache_reset(es->logs[i]);
+        tess__free(es->logs[i]->name);
+        tess__free(es->logs[i]);
+    }
+    tess__free(es->logs);
+    pthread_mutex_destroy(&es->mu);
     tess__free(es->store_dir);
     tess__free(es->offline_dir);
     tess__free(es);
@@ -244,6 +311,13 @@ typedef struct txn {
     tess__ev_progress_fn progress;
     void *progress_ctx;
     size_t run_rows;
+    tess__type *types;       /* the schema's column types */
+    tess__evlog_cache *lc;   /* the handle's entry for this source's log (or &own) */
+    tess__evlog_cache own;   /* when the handle has no room for one */
+    tess__evlog lg;          /* the log named by m, as read at the start */
+    uint32_t log_first;      /* the manifest's next ingest: the log's first frame's */
+    bool log_folded;         /* its rows are in the run (or segments) of this transaction */
+    uint64_t new_log;        /* created by the commit (0: none yet) */
 } txn;
 
 static bool has_rows(const tess__manifest *m)
@@ -269,6 +343,10 @@ static void txn_end(txn *t)
 {
     if (t->lock_fd >= 0) close(t->lock_fd); /* releases the flock */
     t->lock_fd = -1;
+    if (t->lc == &t->own) log_cache_reset(&t->own);
+    t->lc = NULL;
+    tess__free(t->types);
+    t->types = NULL;
     tess__manifest_free(t->m);
     t->m = NULL;
     for (size_t i = 0; i < t->ndel; i++) tess__free(t->del_paths[i]);
@@ -297,24 +375,116 @@ static void txn_abort(txn *t)
             }
             if (pathf(path, &ignore, "%s/%s", t->dir, l->dir) == TESS_OK) rmdir(path);
         }
+        if (t->new_log && pathf(path, &ignore, "%s/%llu.log", t->dir,
+                                (unsigned long long)t->new_log) == TESS_OK)
+            unlink(path);
         tess__err_release(&ignore);
     }
     txn_end(t);
 }
 
-static int txn_begin(tess__evstore *es, const tess__source *src, txn *t, tess__err *err)
+/* The handle's log entry for the source (created on first use); NULL when out of memory. */
+static tess__evlog_cache *log_cache(tess__evstore *es, const char *name)
+{
+    tess__evlog_cache *c = NULL;
+    pthread_mutex_lock(&es->mu);
+    for (size_t i = 0; i < es->nlogs && !c; i++)
+        if (strcmp(es->logs[i]->name, name) == 0) c = es->logs[i];
+    if (!c) {
+        tess__evlog_cache **p = tess__realloc(es->logs, (es->nlogs + 1) * sizeof(*p));
+        if (p) {
+            es->logs = p;
+            c = tess__calloc(1, sizeof(*c));
+            if (c && !(c->name = tess__strdup(name))) {
+                tess__free(c);
+                c = NULL;
+            }
+            if (c) {
+                c->fd = -1;
+                es->logs[es->nlogs++] = c;
+            }
+        }
+    }
+    pthread_mutex_unlock(&es->mu);
+    return c;
+}
+
+static int log_path(const char *sdir, uint64_t num, char *buf, tess__err *err)
+{
+    return pathf(buf, err, "%s/%llu.log", sdir, (unsigned long long)num);
+}
+
+/*
+ * Brings t->lg up to date with the log the manifest names (the writer holds the LOCK): from
+ * what the handle read before when it is the same file, else from the start. The manifest's
+ * next ingest number then counts the log's frames. A log the manifest names but that is
+ * missing is created empty (it is created before the manifest's commit: only a damaged store
+ * lacks it).
+ */
+static int txn_log(txn *t, tess__err *err)
+{
+    tess__manifest *m = t->m;
+    memset(&t->lg, 0, sizeof(t->lg));
+    t->log_first = t->lg.next_ingest = m->next_ingest;
+    if (m->log == 0) return TESS_OK;
+    tess__evlog_cache *c = t->lc;
+    char path[PATH_MAX];
+    int rc = log_path(t->dir, m->log, path, err);
+    if (rc) return rc;
+    struct stat st;
+    bool same = c->fd >= 0 && c->log == m->log && stat(path, &st) == 0 && st.st_dev == c->dev &&
+                st.st_ino == c->ino && (uint64_t)st.st_size >= c->lg.end;
+    if (!same) {
+        log_cache_reset(c);
+        c->fd = open(path, O_RDWR | O_CLOEXEC);
+        if (c->fd < 0 && errno == ENOENT) {
+            c->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+            if (c->fd >= 0 && !t->es->nosync && fsync_dir(t->dir)) {
+                rc = tess__err_set(err, TESS_EIO, "%s: fsync: %s", t->dir, strerror(errno));
+                log_cache_reset(c);
+                return rc;
+            }
+        }
+        if (c->fd < 0 || fstat(c->fd, &st)) {
+            rc = tess__err_set(err, TESS_EIO, "%s: cannot open: %s", path, strerror(errno));
+            log_cache_reset(c);
+            return rc;
+        }
+        c->dev = st.st_dev;
+        c->ino = st.st_ino;
+        c->log = m->log;
+        c->lg.next_ingest = m->next_ingest;
+    }
+    if ((rc = tess__evlog_read(c->fd, path, m->log, t->types, t->src->nschema, &c->lg, NULL,
+                               err))) {
+        log_cache_reset(c);
+        return rc;
+    }
+    t->lg = c->lg;
+    m->next_ingest = c->lg.next_ingest;
+    return TESS_OK;
+}
+
+static int txn_begin(tess__evstore *es, const tess__source *src, txn *t, bool cleanup,
+                     tess__err *err)
 {
     memset(t, 0, sizeof(*t));
     t->es = es;
     t->src = src;
     t->lock_fd = -1;
     t->run_rows = TESS__EV_RUN_ROWS;
+    t->own.fd = -1;
     char path[PATH_MAX];
     int rc;
-    if ((rc = make_dir(es->offline_dir, es->store_dir, !es->nosync, err))) return rc;
-    if ((rc = pathf(t->dir, err, "%s/%s", es->offline_dir, tess__evstore_source(src)->name))) return rc;
-    if ((rc = make_dir(t->dir, es->offline_dir, !es->nosync, err))) return rc;
-    if ((rc = pathf(path, err, "%s/LOCK", t->dir))) return rc;
+    if (!(t->types = tess__calloc(src->nschema ? src->nschema : 1, sizeof(tess__type))))
+        return OOM(err);
+    for (size_t c = 0; c < src->nschema; c++) t->types[c] = src->schema[c].type;
+    if (!(t->lc = log_cache(es, tess__evstore_source(src)->name))) t->lc = &t->own;
+    if ((rc = make_dir(es->offline_dir, es->store_dir, !es->nosync, err)) ||
+        (rc = pathf(t->dir, err, "%s/%s", es->offline_dir, tess__evstore_source(src)->name)) ||
+        (rc = make_dir(t->dir, es->offline_dir, !es->nosync, err)) ||
+        (rc = pathf(path, err, "%s/LOCK", t->dir)))
+        goto fail;
     t->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (t->lock_fd < 0)
         return tess__err_set(err, TESS_EIO, "%s: cannot open: %s", path, strerror(errno));
@@ -333,11 +503,11 @@ static int txn_begin(tess__evstore *es, const tess__source *src, txn *t, tess__e
         }
     } else if (rc) {
         goto fail;
-    } else {
+    } else if (cleanup) {
         cleanup_source(t->dir, t->m);
     }
     if ((rc = tess__manifest_check_schema(t->m, src, err)) ||
-        (rc = tess__manifest_resolve(t->m, src, err)))
+        (rc = tess__manifest_resolve(t->m, src, err)) || (rc = txn_log(t, err)))
         goto fail;
     return TESS_OK;
 fail:
@@ -345,8 +515,50 @@ fail:
     return rc;
 }
 
+static int txn_run(txn *t, tess__err *err);
+static int run_room(txn *t, size_t k, tess__err *err);
+
+/* Reads the rows of the log named by m into rows (set up here for the schema; release it).
+ * lg: read from the start (lg->next_ingest set by the caller). TESS_NOTFOUND: no such file. */
+static int read_log_rows(int fd, const char *path, uint64_t num, const tess__type *types,
+                         size_t ncols, tess__evlog *lg, tess__batch *rows, tess__err *err)
+{
+    if (tess__batch_init(rows, types, ncols, 1024)) return OOM(err);
+    return tess__evlog_read(fd, path, num, types, ncols, lg, rows, err);
+}
+
+/* Puts the log's rows into the transaction's run: the commit then writes them into segments
+ * (every commit does: see txn_commit). */
+static int txn_fold_log(txn *t, tess__err *err)
+{
+    if (t->log_folded || t->lg.frames == 0) {
+        t->log_folded = true;
+        return TESS_OK;
+    }
+    char path[PATH_MAX];
+    tess__batch rows;
+    tess__evlog lg;
+    memset(&lg, 0, sizeof(lg));
+    memset(&rows, 0, sizeof(rows));
+    lg.next_ingest = t->log_first;
+    int rc = log_path(t->dir, t->m->log, path, err);
+    if (rc == TESS_OK)
+        rc = read_log_rows(t->lc->fd, path, t->m->log, t->types, t->src->nschema, &lg, &rows, err);
+    if (rc == TESS_OK && (lg.end != t->lg.end || lg.rows != rows.nrows))
+        rc = tess__err_set(err, TESS_EIO, "%s: the push log changed under the lock", path);
+    if (rc == TESS_OK) rc = txn_run(t, err);
+    if (rc == TESS_OK) rc = run_room(t, rows.nrows, err);
+    if (rc == TESS_OK && tess__run_append(&t->run, &rows, NULL, 0, rows.nrows)) rc = OOM(err);
+    tess__batch_release(&rows);
+    if (rc) return rc;
+    t->log_folded = true;
+    t->dirty = true;
+    return TESS_OK;
+}
+
 static int txn_commit(txn *t, tess__err *err)
 {
+    assert(t->log_folded || t->lg.frames == 0);
     char from[PATH_MAX], to[PATH_MAX];
     int rc = TESS_OK;
     tess__manifest *m = t->m;
@@ -373,17 +585,42 @@ static int txn_commit(txn *t, tess__err *err)
             }
         }
     }
-    /* 2. the manifest (if it is not renamed into place, abort removes the segments under
-     * either name) */
+    /* 2. a new, empty push log: the log's rows are in the segments now (every commit folds
+     * it, txn_fold_log), and appends go to the new one */
+    uint64_t old_log = m->log;
+    t->new_log = old_log + 1;
+    if ((rc = log_path(t->dir, t->new_log, to, err))) goto fail;
+    int lfd = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (lfd < 0) {
+        rc = tess__err_set(err, TESS_EIO, "%s: cannot create: %s", to, strerror(errno));
+        goto fail;
+    }
+    close(lfd);
+    if (!t->es->nosync && fsync_dir(t->dir)) {
+        rc = tess__err_set(err, TESS_EIO, "%s: fsync: %s", t->dir, strerror(errno));
+        goto fail;
+    }
+    m->log = t->new_log;
+    log_cache_reset(t->lc); /* it describes the old log */
+    /* 3. the manifest (if it is not renamed into place, abort removes the segments under
+     * either name, and the new log) */
     bool renamed = false;
     if ((rc = pathf(from, err, "%s/MANIFEST.tmp", t->dir)) ||
         (rc = pathf(to, err, "%s/MANIFEST", t->dir)))
         goto fail;
     rc = tess__manifest_write(m, from, to, t->dir, !t->es->nosync, &renamed, err);
-    if (rc && !renamed) goto fail;
-    /* 3. committed (or as good as: only the directory fsync may have failed); replaced
-     * segments go. Readers that opened them keep them until they close them. */
-    for (size_t i = 0; i < t->ndel; i++) unlink(t->del_paths[i]);
+    if (rc && !renamed) {
+        m->log = old_log;
+        goto fail;
+    }
+    /* 4. committed; replaced segments and the folded log go. Readers that opened them keep
+     * them until they close them; one that finds the log gone reads the manifest again. When
+     * only the directory fsync failed, the rename may not survive a power loss: they stay
+     * (a later writer's cleanup removes what its manifest does not name). */
+    if (rc == TESS_OK) {
+        for (size_t i = 0; i < t->ndel; i++) unlink(t->del_paths[i]);
+        if (old_log && log_path(t->dir, old_log, to, err) == TESS_OK) unlink(to);
+    }
     txn_end(t);
     return rc;
 fail:
@@ -955,13 +1192,14 @@ int tess__evstore_ensure_layout(tess__evstore *es, const tess__source *src, cons
     int rc = check_layout(src, keys, nkeys, err);
     if (rc) return rc;
     txn t;
-    if ((rc = txn_begin(es, src, &t, err))) return rc;
-    if (tess__manifest_layout(t.m, src, keys, nkeys) || !has_rows(t.m)) {
+    if ((rc = txn_begin(es, src, &t, true, err))) return rc;
+    if (tess__manifest_layout(t.m, src, keys, nkeys) || (!has_rows(t.m) && t.lg.rows == 0)) {
         txn_end(&t); /* nothing to do */
         return TESS_OK;
     }
     size_t li;
-    if ((rc = txn_layout(&t, keys, nkeys, &li, err)) || (rc = merge_if_needed(&t, err))) {
+    if ((rc = txn_layout(&t, keys, nkeys, &li, err)) || (rc = txn_fold_log(&t, err)) ||
+        (rc = spill(&t, -1, NULL, err)) || (rc = merge_if_needed(&t, err))) {
         txn_abort(&t);
         return rc;
     }
@@ -1159,7 +1397,7 @@ int tess__evstore_ingest(tess__evstore *es, const tess__source *src, const tess_
         goto out;
     }
 
-    if ((rc = txn_begin(es, src, &t, err))) goto out;
+    if ((rc = txn_begin(es, src, &t, true, err))) goto out;
     in_txn = true;
     t.progress = opts->progress;
     t.progress_ctx = opts->progress_ctx;
@@ -1168,6 +1406,9 @@ int tess__evstore_ingest(tess__evstore *es, const tess__source *src, const tess_
     /* 1. the layouts (new ones built from the stored events) */
     for (size_t i = 0; i < nlayouts; i++)
         if ((rc = txn_layout(&t, layouts[i].cols, layouts[i].ncols, &lidx[i], err))) goto out;
+    /* the push log's rows, written first (ingest numbers of the files follow the log's; the
+     * null-key counts of the result are the files') */
+    if ((rc = txn_fold_log(&t, err)) || (rc = spill(&t, -1, NULL, err))) goto out;
 
     /* 2. content hashes: which files are new */
     uint64_t total = 0, done = 0;
@@ -1244,6 +1485,71 @@ out:
     return rc;
 }
 
+static int write_all_at(int fd, const uint8_t *p, size_t n, uint64_t off)
+{
+    while (n) {
+        ssize_t w = pwrite(fd, p, n, (off_t)off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            if (w == 0) errno = EIO;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+        off += (uint64_t)w;
+    }
+    return 0;
+}
+
+/*
+ * The fast path of an append: the group as one frame at the end of the log (cutting a torn
+ * tail first), fdatasynced. TESS_NOTFOUND when the log cannot take it (no log yet, a layout
+ * to add, a bound passed): the caller folds instead.
+ */
+static int append_to_log(txn *t, const tess__evlayout *layouts, size_t nlayouts,
+                         tess__batch *const *batches, size_t nbatches, uint64_t rows,
+                         tess__err *err)
+{
+    tess__manifest *m = t->m;
+    tess__evlog_cache *c = t->lc;
+    if (m->log == 0 || c->fd < 0 || t->lg.rows + rows > t->es->log_max_rows) return TESS_NOTFOUND;
+    for (size_t i = 0; i < nlayouts; i++)
+        if (!tess__manifest_layout(m, t->src, layouts[i].cols, layouts[i].ncols))
+            return TESS_NOTFOUND;
+    if ((uint64_t)m->next_ingest + nbatches >= UINT32_MAX)
+        return tess__err_set(err, TESS_EINVAL, "source \"%s\": no ingest number left",
+                             t->src->name);
+    uint8_t *frame = NULL;
+    size_t len = 0;
+    int rc = tess__evlog_frame(m->log, m->next_ingest, batches, nbatches, t->src->nschema, &frame,
+                               &len);
+    if (rc == TESS_EINVAL) return TESS_NOTFOUND; /* too large for one frame */
+    if (rc) return OOM(err);
+    if (t->lg.end + len > t->es->log_max_bytes) {
+        tess__free(frame);
+        return TESS_NOTFOUND;
+    }
+    char path[PATH_MAX];
+    if ((rc = log_path(t->dir, m->log, path, err))) goto out;
+    uint64_t end = t->lg.end;
+    if ((t->lg.size > end && ftruncate(c->fd, (off_t)end)) ||
+        write_all_at(c->fd, frame, len, end) || (!t->es->nosync && fdatasync(c->fd))) {
+        rc = tess__err_set(err, TESS_EIO, "%s: cannot append: %s", path, strerror(errno));
+        /* not acknowledged: take it back (if this fails too, the frame may stay: a failed
+         * fsync leaves the file's state unknown) */
+        if (ftruncate(c->fd, (off_t)end) == 0 && !t->es->nosync) fdatasync(c->fd);
+        log_cache_reset(c);
+        goto out;
+    }
+    c->lg.end = c->lg.size = end + len;
+    c->lg.frames++;
+    c->lg.rows += rows;
+    c->lg.next_ingest += (uint32_t)nbatches;
+out:
+    tess__free(frame);
+    return rc;
+}
+
 int tess__evstore_append(tess__evstore *es, const tess__source *src, const tess__evlayout *layouts,
                          size_t nlayouts, tess__batch *const *batches, size_t nbatches,
                          uint32_t *first_ingest, tess__err *err)
@@ -1251,19 +1557,40 @@ int tess__evstore_append(tess__evstore *es, const tess__source *src, const tess_
     int rc = TESS_OK;
     txn t;
     bool in_txn = false;
-    uint64_t *nullkeys = NULL;
+    uint64_t *nullkeys = NULL, rows = 0;
     size_t li;
     *first_ingest = 0;
     for (size_t i = 0; i < nlayouts; i++)
         if ((rc = check_layout(src, layouts[i].cols, layouts[i].ncols, err))) return rc;
-    for (size_t i = 0; i < nbatches; i++)
+    for (size_t i = 0; i < nbatches; i++) {
         if (batches[i]->ncols != src->nschema || (uint64_t)batches[i]->nrows > UINT32_MAX)
             return tess__err_set(err, TESS_EINVAL, "source \"%s\": a batch of the wrong shape",
                                  src->name);
-    if ((rc = txn_begin(es, src, &t, err))) return rc;
+        for (size_t c = 0; c < src->nschema; c++)
+            if (batches[i]->cols[c].type != src->schema[c].type)
+                return tess__err_set(err, TESS_EINVAL,
+                                     "source \"%s\": a batch of the wrong shape (column %s)",
+                                     src->name, src->schema[c].name);
+        rows += batches[i]->nrows;
+    }
+    if (nbatches == 0) return TESS_OK;
+    if ((rc = txn_begin(es, src, &t, false, err))) return rc;
     in_txn = true;
+    uint32_t first = t.m->next_ingest;
+    /* 1. the push log, when it can take the group */
+    rc = append_to_log(&t, layouts, nlayouts, batches, nbatches, rows, err);
+    if (rc != TESS_NOTFOUND) {
+        if (rc) goto out;
+        in_txn = false;
+        txn_end(&t);
+        goto done;
+    }
+    /* 2. else a commit: the log's rows and the group's into segments, and a new log */
+    rc = TESS_OK;
+    cleanup_source(t.dir, t.m);
     for (size_t i = 0; i < nlayouts; i++)
         if ((rc = txn_layout(&t, layouts[i].cols, layouts[i].ncols, &li, err))) goto out;
+    if ((rc = txn_fold_log(&t, err))) goto out;
     if (!(nullkeys = tess__calloc(t.m->nlayouts + 1, sizeof(uint64_t)))) {
         rc = OOM(err);
         goto out;
@@ -1276,7 +1603,6 @@ int tess__evstore_append(tess__evstore *es, const tess__source *src, const tess_
             goto out;
         }
         uint32_t ingest = t.m->next_ingest++;
-        if (i == 0) *first_ingest = ingest;
         for (size_t r = 0; r < b->nrows; r++)
             b->seq[r] = (int64_t)(((uint64_t)ingest << 32) | (uint64_t)r);
         if (t.run.n >= t.run_rows && (rc = spill(&t, -1, nullkeys, err))) goto out;
@@ -1290,9 +1616,14 @@ int tess__evstore_append(tess__evstore *es, const tess__source *src, const tess_
     if ((rc = spill(&t, -1, nullkeys, err))) goto out;
     if ((rc = merge_if_needed(&t, err))) goto out;
     in_txn = false;
-    if (!t.dirty) txn_end(&t);
-    else if ((rc = txn_commit(&t, err)))
-        goto out;
+    if ((rc = txn_commit(&t, err))) goto out;
+done:
+    *first_ingest = first;
+    for (size_t i = 0; i < nbatches; i++) {
+        tess__batch *b = batches[i];
+        for (size_t r = 0; r < b->nrows; r++)
+            b->seq[r] = (int64_t)(((uint64_t)(first + (uint32_t)i) << 32) | (uint64_t)r);
+    }
 out:
     if (in_txn) txn_abort(&t);
     tess__free(nullkeys);
@@ -1301,6 +1632,150 @@ out:
 }
 
 /* ---- scans ------------------------------------------------------------------------------- */
+
+/* ---- the push log for readers ------------------------------------------------------------ */
+
+/* The log's rows of one layout, sorted: an in-memory segment (tess__segr_open_mem). */
+typedef struct logseg {
+    tess__run run; /* the strings of the blocks point into it */
+    tess__batch *blocks;
+    size_t nblocks;
+} logseg;
+
+static void logseg_free(void *p)
+{
+    logseg *ls = p;
+    if (!ls) return;
+    for (size_t i = 0; i < ls->nblocks; i++) tess__batch_release(&ls->blocks[i]);
+    tess__free(ls->blocks);
+    tess__run_release(&ls->run);
+    tess__free(ls);
+}
+
+static int cmp_str(const void *x, const void *y)
+{
+    const tess__str *a = x, *b = y;
+    size_t n = a->n < b->n ? a->n : b->n;
+    int c = n ? memcmp(a->p, b->p, n) : 0;
+    if (c) return c;
+    return (a->n > b->n) - (a->n < b->n);
+}
+
+/* Whether row i's key is one of the sorted keys f[0..nf). */
+static bool row_wanted(const tess__batch *b, size_t i, const size_t *keys, size_t nkeys,
+                       const tess__str *f, size_t nf)
+{
+    size_t lo = 0, hi = nf;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = tess__evkey_cmp(b->cols, keys, nkeys, i, f[mid].p, f[mid].n);
+        if (c == 0) return true;
+        if (c > 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return false;
+}
+
+/*
+ * The rows of `rows` (the log's) that layout `keys` holds and the scan wants (opts->filter),
+ * sorted in event order and cut in blocks, as a reader; *out NULL when there are none.
+ */
+static int log_reader(const tess__source *src, const size_t *keys, size_t nkeys,
+                      const tess__batch *rows, const tess__evscan_opts *opts, const char *display,
+                      tess__segr **out, tess__err *err)
+{
+    *out = NULL;
+    int rc = TESS_OK;
+    const tess__str *filter = opts ? opts->filter : NULL;
+    size_t nf = opts ? opts->nfilter : 0;
+    if (rows->nrows == 0 || (filter && nf == 0)) return TESS_OK;
+    tess__str *f = NULL;
+    uint32_t *idx = tess__malloc(rows->nrows * sizeof(uint32_t));
+    logseg *ls = tess__calloc(1, sizeof(*ls));
+    if (!idx || !ls || (filter && !(f = tess__malloc(nf * sizeof(*f))))) goto nomem;
+    if (filter) {
+        memcpy(f, filter, nf * sizeof(*f));
+        qsort(f, nf, sizeof(*f), cmp_str);
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < rows->nrows; i++)
+        if (keys_present(rows, i, keys, nkeys) && (!f || row_wanted(rows, i, keys, nkeys, f, nf)))
+            idx[k++] = (uint32_t)i;
+    if (k == 0) goto out;
+    if (tess__run_init(&ls->run, src) || tess__run_reserve(&ls->run, k) ||
+        tess__run_append(&ls->run, rows, idx, 0, k))
+        goto nomem;
+    for (size_t i = 0; i < k; i++) idx[i] = (uint32_t)i;
+    tess__evorder ord = tess__evorder_of(src, keys, nkeys);
+    if (tess__evsort(&ls->run, idx, k, &ord, NULL)) goto nomem;
+    size_t nb = (k + TESS__SEG_BLOCK_ROWS - 1) / TESS__SEG_BLOCK_ROWS;
+    if (!(ls->blocks = tess__calloc(nb, sizeof(tess__batch)))) goto nomem;
+    for (size_t b = 0; b < nb; b++) {
+        size_t at = b * TESS__SEG_BLOCK_ROWS, n = k - at < TESS__SEG_BLOCK_ROWS ? k - at
+                                                                          : TESS__SEG_BLOCK_ROWS;
+        if (tess__batch_init(&ls->blocks[b], ls->run.types, src->nschema, n)) goto nomem;
+        ls->nblocks = b + 1;
+        tess__run_gather(&ls->run, idx + at, n, &ls->blocks[b]);
+    }
+    rc = tess__segr_open_mem(display, src, keys, nkeys, ls->blocks, ls->nblocks, logseg_free, ls,
+                             out, err);
+    ls = NULL; /* the reader has it */
+    goto out;
+nomem:
+    rc = OOM(err);
+out:
+    logseg_free(ls);
+    tess__free(idx);
+    tess__free(f);
+    return rc;
+}
+
+/*
+ * Reads the rows of the push log that manifest m (of source directory sdir) names into rows
+ * (set up here: release it, also after a failure), lg receiving what was read. No log (m->log
+ * 0): no rows. TESS_NOTFOUND: the log was folded and removed since m was read (read the
+ * manifest again); TESS_EIO: damaged, or missing while the manifest still names it.
+ */
+static int read_log(const char *sdir, const tess__manifest *m, const tess__source *src,
+                    tess__batch *rows, tess__evlog *lg, tess__err *err)
+{
+    memset(lg, 0, sizeof(*lg));
+    lg->next_ingest = m->next_ingest;
+    memset(rows, 0, sizeof(*rows));
+    tess__type *types = tess__calloc(src->nschema ? src->nschema : 1, sizeof(tess__type));
+    if (!types) return OOM(err);
+    for (size_t c = 0; c < src->nschema; c++) types[c] = src->schema[c].type;
+    char path[PATH_MAX];
+    int rc = log_path(sdir, m->log, path, err), fd = -1;
+    if (rc) goto out;
+    if (m->log == 0) {
+        rc = tess__batch_init(rows, types, src->nschema, 1) ? OOM(err) : TESS_OK;
+        goto out;
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        /* folded since? (a commit creates the next log before it renames the manifest) */
+        char man[PATH_MAX];
+        tess__manifest *m2 = NULL;
+        if ((rc = pathf(man, err, "%s/MANIFEST", sdir))) goto out;
+        rc = tess__manifest_read(man, &m2, err);
+        if (rc == TESS_OK)
+            rc = m2->log != m->log ? TESS_NOTFOUND
+                                   : tess__err_set(err, TESS_EIO, "%s: missing (the MANIFEST "
+                                                   "names it)", path);
+        tess__manifest_free(m2);
+        goto out;
+    }
+    if (fd < 0) {
+        rc = tess__err_set(err, TESS_EIO, "%s: cannot open: %s", path, strerror(errno));
+        goto out;
+    }
+    rc = read_log_rows(fd, path, m->log, types, src->nschema, lg, rows, err);
+out:
+    if (fd >= 0) close(fd);
+    tess__free(types);
+    return rc;
+}
 
 int tess__evscan_open_opts(tess__evstore *es, const tess__source *src, const size_t *keys,
                            size_t nkeys, const tess__evscan_opts *opts, tess__evscan **out,
@@ -1318,15 +1793,21 @@ int tess__evscan_open_opts(tess__evstore *es, const tess__source *src, const siz
         tess__manifest *m = NULL;
         tess__segr **rs = NULL;
         size_t nrs = 0;
+        tess__batch lrows;
+        tess__evlog lg;
+        memset(&lrows, 0, sizeof(lrows));
         rc = tess__manifest_read(man, &m, err);
         if (rc == TESS_NOTFOUND) /* no events */
             return tess__evscan_new(src, keys, nkeys, NULL, 0, opts, false, out, err);
         if (rc) return rc;
         if ((rc = tess__manifest_check_schema(m, src, err))) goto next;
+        /* the log first: a commit may fold it and remove it, and then replace segments */
+        if ((rc = read_log(sdir, m, src, &lrows, &lg, err))) goto next;
         const tess__mlayout *l = tess__manifest_layout(m, src, keys, nkeys);
         if (!l) {
-            if (!has_rows(m)) {
+            if (!has_rows(m) && lrows.nrows == 0) {
                 tess__manifest_free(m);
+                tess__batch_release(&lrows);
                 return tess__evscan_new(src, keys, nkeys, NULL, 0, opts, false, out, err);
             }
             if (built) {
@@ -1334,12 +1815,13 @@ int tess__evscan_open_opts(tess__evstore *es, const tess__source *src, const siz
                 goto next;
             }
             tess__manifest_free(m);
+            tess__batch_release(&lrows);
             if ((rc = tess__evstore_ensure_layout(es, src, keys, nkeys, err))) return rc;
             built = true;
             attempt--;
             continue;
         }
-        rs = tess__calloc(l->nsegs ? l->nsegs : 1, sizeof(*rs));
+        rs = tess__calloc(l->nsegs + 1, sizeof(*rs));
         if (!rs) {
             rc = OOM(err);
             goto next;
@@ -1350,6 +1832,10 @@ int tess__evscan_open_opts(tess__evstore *es, const tess__source *src, const siz
                 break;
             if ((rc = tess__segr_open(path, NULL, src, keys, nkeys, &rs[nrs], err))) break;
         }
+        if (rc == TESS_OK && (rc = log_path(sdir, m->log, path, err)) == TESS_OK &&
+            (rc = log_reader(src, keys, nkeys, &lrows, opts, path, &rs[nrs], err)) == TESS_OK &&
+            rs[nrs])
+            nrs++;
         if (rc == TESS_OK) {
             rc = tess__evscan_new(src, keys, nkeys, rs, nrs, opts, false, out, err);
             nrs = 0;
@@ -1358,8 +1844,9 @@ int tess__evscan_open_opts(tess__evstore *es, const tess__source *src, const siz
         for (size_t i = 0; i < nrs; i++) tess__segr_close(rs[i]);
         tess__free(rs);
         tess__manifest_free(m);
+        tess__batch_release(&lrows);
         if (rc != TESS_NOTFOUND) return rc;
-        /* a segment was replaced by a commit after we read the manifest: read it again */
+        /* a segment or the log was replaced by a commit after we read the manifest: again */
     }
     return tess__err_set(err, TESS_EIO, "%s: segments keep disappearing (%s)", man,
                          tess__err_msg(err));
@@ -1405,11 +1892,27 @@ int tess__evstore_stats(tess__evstore *es, const tess__source *src, tess__evstat
     st->min_ts = INT64_MAX;
     st->max_ts = INT64_MIN;
     tess__manifest *m = NULL;
+    tess__batch lrows;
+    tess__evlog lg;
     char sdir[PATH_MAX];
-    int rc = read_manifest(es, src, &m, sdir, err);
-    if (rc == TESS_NOTFOUND) return TESS_OK;
-    if (rc) return rc;
-    st->ingests = m->next_ingest - 1;
+    memset(&lrows, 0, sizeof(lrows));
+    int rc = TESS_NOTFOUND;
+    for (int attempt = 0; attempt < SCAN_RETRIES && rc == TESS_NOTFOUND; attempt++) {
+        tess__manifest_free(m);
+        m = NULL;
+        tess__batch_release(&lrows);
+        rc = read_manifest(es, src, &m, sdir, err);
+        if (rc == TESS_NOTFOUND) return TESS_OK;
+        if (rc == TESS_OK && (rc = tess__manifest_check_schema(m, src, err)) == TESS_OK &&
+            (rc = tess__manifest_resolve(m, src, err)) == TESS_OK)
+            rc = read_log(sdir, m, src, &lrows, &lg, err);
+    }
+    if (rc == TESS_NOTFOUND) rc = tess__err_set(err, TESS_EIO, "%s: the push log keeps "
+                                                "disappearing", sdir);
+    if (rc) goto out;
+    st->ingests = lg.next_ingest - 1;
+    st->log_rows = lg.rows;
+    st->log_bytes = lg.end;
     for (size_t i = 0; i < m->nfiles; i++) {
         const tess__mfile *f = &m->files[i];
         st->rows += f->rows;
@@ -1436,9 +1939,24 @@ int tess__evstore_stats(tess__evstore *es, const tess__source *src, tess__evstat
         ls->segments = l->nsegs;
         for (size_t s = 0; s < l->nsegs; s++) ls->bytes += l->segs[s].bytes;
         st->bytes += ls->bytes;
+        /* the log's rows, as a fold would share them out */
+        for (size_t r = 0; r < lrows.nrows; r++) {
+            bool held;
+            if (l->nkeys) {
+                held = keys_present(&lrows, r, l->cols, l->nkeys);
+                if (!held) ls->null_key_rows++;
+            } else { /* ~rest: the rows no keyed layout holds */
+                held = true;
+                for (size_t o = 0; o < m->nlayouts && held; o++)
+                    if (m->layouts[o].nkeys)
+                        held = !keys_present(&lrows, r, m->layouts[o].cols, m->layouts[o].nkeys);
+            }
+            ls->rows += held;
+        }
     }
 out:
     tess__manifest_free(m);
+    tess__batch_release(&lrows);
     return rc;
 }
 
@@ -1463,6 +1981,13 @@ int tess__evstore_verify(tess__evstore *es, const tess__source *src, tess__err *
     }
     if ((rc = tess__manifest_check_schema(m, src, err)) || (rc = tess__manifest_resolve(m, src, err)))
         goto out;
+    if (m->log) { /* the push log: every frame complete and valid but a torn tail */
+        tess__batch lrows;
+        tess__evlog lg;
+        rc = read_log(sdir, m, src, &lrows, &lg, err);
+        tess__batch_release(&lrows);
+        if (rc == TESS_NOTFOUND) rc = TESS_OK; /* folded meanwhile: its rows are in segments */
+    }
     for (size_t i = 0; i < m->nlayouts && rc == TESS_OK; i++) {
         const tess__mlayout *l = &m->layouts[i];
         for (size_t s = 0; s < l->nsegs && rc == TESS_OK; s++) {

@@ -4,6 +4,8 @@
  *   <store>/offline/<source>/MANIFEST              the committed state (checksummed, renamed
  *                                                  into place atomically)
  *   <store>/offline/<source>/LOCK                  writers hold an exclusive flock on it
+ *   <store>/offline/<source>/<n>.log               the push log the MANIFEST names: pushed
+ *                                                  rows not yet folded into segments
  *   <store>/offline/<source>/<layout>/<n>.seg      immutable segments (segment.h)
  *
  * A *layout* is a tuple of join-key columns of the source (schema indices, in order); its
@@ -15,11 +17,14 @@
  * seq = (ingest number << 32) | (row index in its file), the ingest number coming from the
  * manifest, one per file.
  *
- * Writers (ingest, ensure_layout) serialize on the source's LOCK and commit by renaming a new
- * MANIFEST into place: a reader sees the state before a commit or after it, never between,
- * and never waits (it reads the MANIFEST without locking and opens the segments it lists;
- * segments replaced by a merge are unlinked after the commit, and a reader that opened them
- * keeps reading them).
+ * Writers (ingest, ensure_layout, append) serialize on the source's LOCK. Ingests and layout
+ * builds commit by renaming a new MANIFEST into place; an append writes one checksummed frame
+ * at the end of the push log and fdatasyncs it (a frame is the commit), and is folded into
+ * segments by the next commit of any kind (docs/offline.md, "Push log"). A reader sees the
+ * state before a commit or after it, never between, and never waits (it reads the MANIFEST
+ * without locking, opens the segments it lists and reads the complete frames of the log it
+ * names; segments replaced by a merge and folded logs are unlinked after the commit, and a
+ * reader that opened them keeps reading them).
  *
  * Thread safety: a tess__evstore holds no mutable state after open: any number of threads may
  * scan and ingest through one handle (ingests of one source then run one after the other).
@@ -49,8 +54,8 @@ typedef struct tess__evstore tess__evstore;
 int tess__evstore_open(const char *store_dir, tess__evstore **out, tess__err *err);
 void tess__evstore_close(tess__evstore *es);
 
-/* Durability of commits. On (the default): segments, the MANIFEST and the directories are
- * fsynced before a commit returns. Off: nothing is fsynced, for tests and scratch stores; a
+/* Durability of commits. On (the default): segments, the MANIFEST, push-log frames and the
+ * directories are fsynced before a commit (an append) returns. Off: nothing is fsynced, for tests and scratch stores; a
  * process crash still leaves the store before or after a commit, an OS crash or power loss
  * may not. Set it before the handle is shared. */
 void tess__evstore_set_durable(tess__evstore *es, bool durable);
@@ -118,7 +123,14 @@ int tess__evstore_ingest(tess__evstore *es, const tess__source *src, const tess_
  * *first_ingest + i, and its rows' seq are set to (ingest << 32) | row (the batches are
  * modified). Rows must be typed by the source's schema; timestamps are not checked here.
  * No file is recorded in the manifest (pushes have no content hash to deduplicate by).
- * Errors: as tess__evstore_ingest (no EPARSE); TESS_EINVAL for a batch of the wrong shape.
+ * The batches go to the push log as one frame (one fdatasync) when the log can take them;
+ * otherwise (no log yet, a layout to add, the log's bounds reached) the log and the batches
+ * are folded into segments in one commit (merges included). Either way, when it returns
+ * TESS_OK the rows are durable (durability on) and every later scan or stats, in any
+ * process, sees them; on an error none of them is stored (but see docs/offline.md, "Push log",
+ * on a failed fsync). nbatches 0: nothing is done.
+ * Errors: as tess__evstore_ingest (no EPARSE); TESS_EINVAL for a batch of the wrong shape;
+ * TESS_EIO also for a damaged push log.
  */
 int tess__evstore_append(tess__evstore *es, const tess__source *src, const tess__evlayout *layouts,
                          size_t nlayouts, tess__batch *const *batches, size_t nbatches,
@@ -159,7 +171,7 @@ typedef struct tess__evscan_opts {
 /*
  * Opens a scan of the source's layout `keys` (built first, with tess__evstore_ensure_layout,
  * if it is missing): batches of rows in event order (segment.h), merged on the fly from the
- * layout's segments as of the last commit. One entity's rows (equal key tuple) are never split
+ * layout's segments as of the last commit and the push log's rows (sorted in memory). One entity's rows (equal key tuple) are never split
  * across two batches: a batch holds about batch_rows rows, more when an entity is larger.
  * A source without events gives an empty scan. The scan keeps the segments open: commits made
  * meanwhile do not affect it.
@@ -204,11 +216,13 @@ typedef struct tess__evstats {
     int64_t min_ts, max_ts; /* event time range (INT64_MAX / INT64_MIN if no event) */
     int64_t last_ingest_time; /* when the last file was ingested (0: never) */
     uint64_t bytes;    /* all segments */
+    uint64_t log_rows, log_bytes; /* pushed rows in the push log, not yet in segments (they are
+                                     counted in the layouts' rows) */
     tess__evlayout_stats *layouts; /* manifest order; "~rest" included when present (owned) */
     size_t nlayouts;
 } tess__evstats;
 
-/* The source's stats from its manifest (no segment is read). A source without events gives
+/* The source's stats from its manifest and its push log (no segment is read). A source without events gives
  * zeros. Errors: TESS_EIO (damaged manifest), TESS_ENOMEM. Release with
  * tess__evstats_release (also after a failure). */
 int tess__evstore_stats(tess__evstore *es, const tess__source *src, tess__evstats *out,

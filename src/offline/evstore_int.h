@@ -3,6 +3,7 @@
 #ifndef TESS_OFFLINE_EVSTORE_INT_H
 #define TESS_OFFLINE_EVSTORE_INT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,11 +24,30 @@
 #define TESS__EV_MAX_SEGMENTS 8
 #define TESS__EV_RUN_ROWS ((size_t)2 << 20) /* rows of a run: ~250 bytes each at the peak */
 
+/* The push log (evlog.c, evstore.c): an append goes to the log while the log stays under
+ * both bounds (rows and bytes, its own included); the append that would pass one folds the log
+ * and its own rows into segments instead, in one commit. */
+#define TESS__EV_LOG_MAX_ROWS ((uint64_t)262144)
+#define TESS__EV_LOG_MAX_BYTES ((uint64_t)64 << 20)
+
+/* What a writer knows of a source's push log between two appends (evstore.c): valid while
+ * the MANIFEST names the same log and the file is the same; touched only under the source's
+ * LOCK. */
+typedef struct tess__evlog_cache tess__evlog_cache;
+
 struct tess__evstore {
     char *store_dir;
     char *offline_dir; /* <store>/offline */
     bool nosync;       /* tess__evstore_set_durable(es, false) */
+    uint64_t log_max_rows, log_max_bytes; /* the push log's bounds (tests lower them) */
+    pthread_mutex_t mu; /* guards the list below (not the entries: each under its LOCK) */
+    tess__evlog_cache **logs;
+    size_t nlogs;
 };
+
+/* The push log's bounds (rows, bytes; 0: the default): for tests, set before the handle is
+ * shared. */
+void tess__evstore_set_log_bounds(tess__evstore *es, uint64_t rows, uint64_t bytes);
 
 /* ---- the manifest (manifest.c) -------------------------------------------------------------- */
 
@@ -60,8 +80,10 @@ typedef struct tess__mfile {
 } tess__mfile;
 
 typedef struct tess__manifest {
-    uint32_t next_ingest; /* from 1 */
+    uint32_t next_ingest; /* from 1; the log's first frame starts there */
     uint64_t next_seg;
+    uint64_t log; /* the push log <log>.log, created before the manifest was committed (0: none,
+                     a store written before push logs existed) */
     /* the schema of the stored events */
     size_t ncols;
     char **col_names;
@@ -100,6 +122,38 @@ int tess__manifest_add_seg(tess__mlayout *l, const tess__mseg *s);
 int tess__manifest_add_file(tess__manifest *m, const tess__mfile *f);
 /* Rows stored in a layout (sum of its segments). */
 uint64_t tess__mlayout_rows(const tess__mlayout *l);
+
+/* ---- the push log (evlog.c) ------------------------------------------------------------- */
+
+/* What was read of a log: from offset 0 to `end`, complete frames. */
+typedef struct tess__evlog {
+    uint64_t end;         /* bytes of the complete frames read */
+    uint64_t size;        /* the file's size at the last read (more than end: a torn tail) */
+    uint64_t frames, rows;
+    uint32_t next_ingest; /* set to the manifest's next ingest before the first read; after a
+                             read: the number after the last frame's */
+} tess__evlog;
+
+/*
+ * Encodes one frame of log number `log`: batches[0..n) (n >= 1, each with the schema's ncols
+ * columns), batch i taking ingest number first_ingest + i. *out (tess__free) receives the
+ * frame, *len its size. TESS_OK, TESS_ENOMEM, TESS_EINVAL (over 2^32 - 1 rows or bytes).
+ */
+int tess__evlog_frame(uint64_t log, uint32_t first_ingest, tess__batch *const *batches, size_t n,
+                      size_t ncols, uint8_t **out, size_t *len);
+
+/*
+ * Reads the frames of the log open as fd (number `log`; display names it in messages) from
+ * lg->end (a frame boundary whose frame should start at ingest lg->next_ingest) to the end of
+ * the file, advancing lg. A torn tail (an invalid frame that no valid frame follows) is left:
+ * lg->end stops before it, lg->size is past it. rows (may be NULL): a batch of the schema's
+ * types to which the frames' rows are appended, with their seq.
+ * Errors: TESS_EIO (read error; a damaged frame followed by a valid one; a frame out of
+ * sequence; the file shorter than lg->end), TESS_ENOMEM. On an error lg may have advanced and
+ * rows may hold some of the rows.
+ */
+int tess__evlog_read(int fd, const char *display, uint64_t log, const tess__type *types,
+                     size_t ncols, tess__evlog *lg, tess__batch *rows, tess__err *err);
 
 /* ---- runs: rows held in memory before they are sorted and written (evrun.c) ---------------- */
 

@@ -2,9 +2,10 @@
  *
  * File format (integers little-endian, strings as u32 length + bytes):
  *
- *   "TESSMAN1"  u32 version (1)  u32 0  u64 body length
+ *   "TESSMAN1"  u32 version (2)  u32 0  u64 body length
  *   body:
- *     u32 next ingest number; u64 next segment number
+ *     u32 next ingest number; u64 next segment number; u64 push log number (version 2 only;
+ *         version 1, written before push logs existed, is read as log 0: none)
  *     u32 ncols; per column: u8 type, string name; u32 ts column; i32 created column (-1: none)
  *     u32 nlayouts; per layout: string dir; u32 nkeys; per key: string column name;
  *         u64 rows left out for a null key; u32 nsegs; per segment: u64 number, u64 rows,
@@ -30,7 +31,7 @@
 #include "tessera.h"
 
 #define MAN_MAGIC "TESSMAN1"
-#define MAN_VERSION 1u
+#define MAN_VERSION 2u
 #define MAN_MAX ((uint64_t)1 << 31)
 
 /* ---- memory ------------------------------------------------------------------------------- */
@@ -247,6 +248,7 @@ static int encode(const tess__manifest *m, tess__buf *b)
     p64(b, &rc, 0); /* body length, patched below */
     p32(b, &rc, m->next_ingest);
     p64(b, &rc, m->next_seg);
+    p64(b, &rc, m->log);
     p32(b, &rc, (uint32_t)m->ncols);
     for (size_t c = 0; c < m->ncols; c++) {
         uint8_t t = (uint8_t)m->col_types[c];
@@ -334,13 +336,14 @@ static char *gstr(rd *r)
     return tess__strndup((const char *)p, n);
 }
 
-static int decode(const uint8_t *p, size_t n, tess__manifest **out)
+static int decode(const uint8_t *p, size_t n, uint32_t ver, tess__manifest **out)
 {
     rd r = {p + 24, p + n - 8, false};
     tess__manifest *m = tess__calloc(1, sizeof(*m));
     if (!m) return TESS_ENOMEM;
     m->next_ingest = g32(&r);
     m->next_seg = g64(&r);
+    m->log = ver >= 2 ? g64(&r) : 0;
     uint32_t ncols = g32(&r);
     if (r.bad || ncols > n) goto bad;
     m->col_names = tess__calloc(ncols ? ncols : 1, sizeof(char *));
@@ -464,7 +467,7 @@ int tess__manifest_read(const char *path, tess__manifest **out, tess__err *err)
         rc = tess__err_set(err, TESS_EIO, "%s: not a manifest (bad magic)", path);
         goto out;
     }
-    if (ver != MAN_VERSION) {
+    if (ver != MAN_VERSION && ver != 1) {
         rc = tess__err_set(err, TESS_EIO, "%s: manifest version %u is not supported (%u is)", path,
                            ver, MAN_VERSION);
         goto out;
@@ -473,7 +476,7 @@ int tess__manifest_read(const char *path, tess__manifest **out, tess__err *err)
         rc = tess__err_set(err, TESS_EIO, "%s: manifest checksum mismatch", path);
         goto out;
     }
-    rc = decode(data, size, out);
+    rc = decode(data, size, ver, out);
     if (rc == TESS_EIO) tess__err_set(err, rc, "%s: damaged manifest (malformed contents)", path);
     else if (rc) tess__err_set(err, rc, "out of memory");
 out:

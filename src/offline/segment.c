@@ -35,6 +35,7 @@
 #define ZSTD_STATIC_LINKING_ONLY
 #include "offline/segment.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -1074,6 +1075,11 @@ struct tess__segr {
     ZSTD_DCtx *dctx;
     bytes cbuf, rbuf;
     uint64_t blocks_read;
+    /* an in-memory segment (tess__segr_open_mem): its blocks, and what owns them */
+    const tess__batch *mem;
+    void (*release)(void *);
+    void *owner;
+    bool *skip;
 };
 
 static int r_bad(tess__segr *r, tess__err *err, const char *what)
@@ -1252,9 +1258,74 @@ fail:
     return rc;
 }
 
+int tess__segr_open_mem(const char *display, const tess__source *src, const size_t *keys,
+                        size_t nkeys, const tess__batch *blocks, size_t nblocks,
+                        void (*release)(void *), void *owner, tess__segr **out, tess__err *err)
+{
+    *out = NULL;
+    tess__buf kb = TESS__BUF_INIT;
+    size_t *koff = NULL;
+    tess__segr *r = tess__calloc(1, sizeof(*r));
+    if (!r) goto nomem;
+    r->fd = -1;
+    r->src = src;
+    r->ncols = src->nschema;
+    r->mem = blocks;
+    r->release = release;
+    r->owner = owner;
+    r->nblocks = (uint32_t)nblocks;
+    r->display = tess__strdup(display);
+    r->blocks = tess__calloc(nblocks ? nblocks : 1, sizeof(tess__segblock));
+    r->skip = tess__calloc(r->ncols ? r->ncols : 1, sizeof(bool));
+    koff = tess__calloc(2 * nblocks + 1, sizeof(size_t));
+    if (!r->display || !r->blocks || !r->skip || !koff) goto nomem;
+    for (size_t b = 0; b < nblocks; b++) {
+        const tess__batch *bl = &blocks[b];
+        tess__segblock *sb = &r->blocks[b];
+        assert(bl->nrows > 0 && bl->nrows <= TESS__SEG_BLOCK_ROWS);
+        sb->nrows = (uint32_t)bl->nrows;
+        sb->min_ts = INT64_MAX;
+        sb->max_ts = INT64_MIN;
+        const tess__col *tc = &bl->cols[src->ts_col];
+        for (size_t i = 0; i < bl->nrows; i++) {
+            if (is_null(tc, i)) continue;
+            int64_t v = ((const int64_t *)tc->data)[i];
+            if (v < sb->min_ts) sb->min_ts = v;
+            if (v > sb->max_ts) sb->max_ts = v;
+        }
+        r->rows += bl->nrows;
+        koff[2 * b] = kb.len;
+        if (tess__evkey_encode(&kb, bl->cols, keys, nkeys, 0) == TESS_ENOMEM) goto nomem;
+        koff[2 * b + 1] = kb.len;
+        if (tess__evkey_encode(&kb, bl->cols, keys, nkeys, bl->nrows - 1) == TESS_ENOMEM)
+            goto nomem;
+    }
+    koff[2 * nblocks] = kb.len;
+    r->footer = (uint8_t *)tess__buf_take(&kb); /* the keys; NULL when there are none */
+    if (nblocks && !r->footer) goto nomem;
+    for (size_t b = 0; b < nblocks; b++) {
+        tess__segblock *sb = &r->blocks[b];
+        sb->first = r->footer + koff[2 * b];
+        sb->first_n = koff[2 * b + 1] - koff[2 * b];
+        sb->last = r->footer + koff[2 * b + 1];
+        sb->last_n = koff[2 * b + 2] - koff[2 * b + 1];
+    }
+    tess__free(koff);
+    *out = r;
+    return TESS_OK;
+nomem:
+    tess__buf_release(&kb);
+    tess__free(koff);
+    if (r) tess__segr_close(r);
+    else if (release) release(owner);
+    return tess__err_set(err, TESS_ENOMEM, "out of memory");
+}
+
 void tess__segr_close(tess__segr *r)
 {
     if (!r) return;
+    if (r->release) r->release(r->owner);
+    tess__free(r->skip);
     if (r->fd >= 0) close(r->fd);
     tess__free(r->display);
     tess__free(r->blocks);
@@ -1320,6 +1391,17 @@ int tess__segr_read_block(tess__segr *r, size_t bi, const bool *want, tess__batc
     size_t n = r->blocks[bi].nrows;
     if (tess__batch_reserve(b, n)) return tess__err_set(err, TESS_ENOMEM, "out of memory");
     int rc = TESS_OK;
+    if (r->mem) { /* in memory: a copy, unwanted columns null */
+        for (size_t c = 0; c < r->ncols; c++) r->skip[c] = want && !want[c];
+        if (tess__batch_append(b, &r->mem[bi], 0, n, r->skip)) goto nomem;
+        for (size_t c = 0; c < r->ncols; c++) {
+            if (!r->skip[c]) continue;
+            memset(b->cols[c].nulls, 1, n);
+            memset(b->cols[c].data, 0, n * tess__type_width(b->cols[c].type));
+        }
+        r->blocks_read++;
+        return TESS_OK;
+    }
     for (size_t c = 0; c <= r->ncols; c++) {
         tess__col *col = c < r->ncols ? &b->cols[c] : NULL;
         if (col && want && !want[c]) {

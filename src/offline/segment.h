@@ -151,6 +151,17 @@ int tess__segr_open(const char *path, const char *display, const tess__source *s
                     const size_t *keys, size_t nkeys, tess__segr **out, tess__err *err);
 void tess__segr_close(tess__segr *r);
 
+/*
+ * A reader over rows held in memory (the push log's, evstore.c): blocks[0..nblocks) of the
+ * source's types with seq, each of 1 to TESS__SEG_BLOCK_ROWS rows, in event order across
+ * blocks. It reads as a segment file does (want, blocks, keys); release(owner) is called at
+ * the close (or at once on failure), and the blocks must live until then.
+ * Errors: TESS_ENOMEM.
+ */
+int tess__segr_open_mem(const char *display, const tess__source *src, const size_t *keys,
+                        size_t nkeys, const tess__batch *blocks, size_t nblocks,
+                        void (*release)(void *), void *owner, tess__segr **out, tess__err *err);
+
 size_t tess__segr_nblocks(const tess__segr *r);
 uint64_t tess__segr_rows(const tess__segr *r);
 /* Block i's row count, time range and key range (borrowed for the reader's life). */

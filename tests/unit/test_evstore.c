@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1532,6 +1533,562 @@ static void test_alloc_failures(void **state)
     free(before);
 }
 
+/* ---- the push log ------------------------------------------------------------------------- */
+
+/* rows as a batch of the source's schema (strings copied into its arena) */
+static void rows_batch(env *e, const orow *rows, size_t n, tess__batch *b)
+{
+    tess__type types[NCOLS];
+    for (size_t c = 0; c < NCOLS; c++) types[c] = e->src->schema[c].type;
+    assert_int_equal(tess__batch_init(b, types, NCOLS, n ? n : 1), TESS_OK);
+    for (size_t i = 0; i < n; i++) {
+        const orow *r = &rows[i];
+        b->cols[C_USER].nulls[i] = r->nuser;
+        ((int64_t *)b->cols[C_USER].data)[i] = r->nuser ? 0 : r->user;
+        b->cols[C_MERCH].nulls[i] = r->nmerch;
+        size_t len = strlen(r->merch);
+        ((tess__str *)b->cols[C_MERCH].data)[i] =
+            r->nmerch ? (tess__str){"", 0}
+                      : (tess__str){tess__arena_strndup(&b->arena, r->merch, len), len};
+        b->cols[C_AMOUNT].nulls[i] = r->namount;
+        ((double *)b->cols[C_AMOUNT].data)[i] = r->namount ? 0 : r->amount;
+        b->cols[C_TS].nulls[i] = r->nts;
+        ((int64_t *)b->cols[C_TS].data)[i] = r->nts ? 0 : r->ts;
+        b->cols[C_CREATED].nulls[i] = r->ncreated;
+        ((int64_t *)b->cols[C_CREATED].data)[i] = r->ncreated ? 0 : r->created;
+    }
+    b->nrows = n;
+}
+
+/* One group commit of nb batches of the given sizes (new random rows) through `es`; the rows
+ * go to `out` (nb x max rows), and *first receives the first ingest number. */
+static int append_group(env *e, tess__evstore *es, const gen_opts *g, const size_t *sizes,
+                        size_t nb, orow **out, uint32_t *first, tess__err *err)
+{
+    tess__batch b[8], *bp[8];
+    assert_true(nb <= 8);
+    for (size_t i = 0; i < nb; i++) {
+        gen_rows(e, out[i], sizes[i], g);
+        rows_batch(e, out[i], sizes[i], &b[i]);
+        bp[i] = &b[i];
+    }
+    tess__evlayout l[2] = {{L_USER, 1}, {L_MERCH, 1}};
+    int rc = tess__evstore_append(es, e->src, l, 2, bp, nb, first, err);
+    for (size_t i = 0; rc == TESS_OK && i < nb; i++)
+        for (size_t r = 0; r < sizes[i]; r++)
+            assert_int_equal(b[i].seq[r], (int64_t)(((uint64_t)(*first + i) << 32) | r));
+    for (size_t i = 0; i < nb; i++) tess__batch_release(&b[i]);
+    return rc;
+}
+
+/* Appends a random group and adds it to the oracle. */
+static void append_random(env *e, const gen_opts *g, size_t max_rows)
+{
+    orow *rows[4];
+    size_t sizes[4], nb = 1 + rnd(e) % 4;
+    for (size_t i = 0; i < nb; i++) {
+        sizes[i] = 1 + rnd(e) % max_rows;
+        rows[i] = malloc(sizes[i] * sizeof(orow));
+    }
+    tess__err err = TESS__ERR_INIT;
+    uint32_t first = 0;
+    int rc = append_group(e, e->es, g, sizes, nb, rows, &first, &err);
+    if (rc) fail_msg("append: %s", tess__err_msg(&err));
+    assert_int_equal(first, e->next_ingest);
+    for (size_t i = 0; i < nb; i++) {
+        db_add(e, rows[i], sizes[i], e->next_ingest++);
+        free(rows[i]);
+    }
+    tess__err_release(&err);
+}
+
+static size_t count_segments(env *e)
+{
+    tess__evstats st;
+    tess__err err = TESS__ERR_INIT;
+    assert_int_equal(tess__evstore_stats(e->es, e->src, &st, &err), TESS_OK);
+    size_t n = 0;
+    for (size_t i = 0; i < st.nlayouts; i++) n += st.layouts[i].segments;
+    tess__evstats_release(&st);
+    return n;
+}
+
+/* The stats count the log's rows as the layouts will hold them, and every ingest number. */
+static void check_stats(env *e)
+{
+    tess__evstats st;
+    tess__err err = TESS__ERR_INIT;
+    assert_int_equal(tess__evstore_stats(e->es, e->src, &st, &err), TESS_OK);
+    assert_int_equal(st.ingests, e->next_ingest - 1);
+    for (size_t i = 0; i < st.nlayouts; i++) {
+        const size_t *keys = strcmp(st.layouts[i].name, "user_id") == 0       ? L_USER
+                             : strcmp(st.layouts[i].name, "merchant_id") == 0 ? L_MERCH
+                                                                               : NULL;
+        if (!keys) continue;
+        size_t n;
+        free(expect(e, keys, 1, &n, NULL, 0));
+        assert_int_equal(st.layouts[i].rows, n);
+        assert_int_equal(st.layouts[i].rows + st.layouts[i].null_key_rows, e->ndb);
+    }
+    tess__evstats_release(&st);
+}
+
+/* Appends go to the log (no segment, no manifest), scans and stats see them at once, folds
+ * write them into segments; ingests, new layouts and a reopen keep everything. */
+static void test_append_oracle(void **state)
+{
+    env *e = *state;
+    ingest_new(e, 1, 300, &G_SMALL, 0);
+    tess__evstore_set_log_bounds(e->es, 700, 0);
+    char man[700];
+    snprintf(man, sizeof(man), "%s/offline/tx/MANIFEST", e->store);
+    struct stat st0, st1;
+    assert_int_equal(stat(man, &st0), 0);
+    size_t segs = count_segments(e);
+    append_random(e, &G_SMALL, 20);
+    assert_int_equal(stat(man, &st1), 0);
+    assert_true(st0.st_ino == st1.st_ino); /* no commit */
+    assert_int_equal(count_segments(e), segs);
+    check_layout(e, L_USER, 1);
+    check_stats(e);
+    size_t folds = 0;
+    for (int i = 0; i < 80; i++) {
+        append_random(e, &G_SMALL, 40);
+        assert_int_equal(stat(man, &st1), 0);
+        if (st1.st_ino != st0.st_ino) folds++;
+        st0 = st1;
+        if (i % 9 == 0) {
+            check_layout(e, L_USER, 1);
+            check_layout(e, L_MERCH, 1);
+            check_stats(e);
+        }
+    }
+    assert_true(folds >= 3 && folds <= 20);
+    check_layout(e, L_USER, 1);
+    check_layout(e, L_MERCH, 1);
+    check_stats(e);
+    /* an ingest folds the log; its numbers follow */
+    ingest_new(e, 2, 200, &G_SMALL, 0);
+    tess__evstats st;
+    tess__err err = TESS__ERR_INIT;
+    assert_int_equal(tess__evstore_stats(e->es, e->src, &st, &err), TESS_OK);
+    assert_int_equal(st.log_rows, 0);
+    tess__evstats_release(&st);
+    check_layout(e, L_USER, 1);
+    check_stats(e);
+    append_random(e, &G_SMALL, 30);
+    append_random(e, &G_SMALL, 30);
+    /* a new layout, built from the segments and the log */
+    check_layout(e, L_MU, 2);
+    check_layout(e, L_USER, 1);
+    append_random(e, &G_SMALL, 30);
+    /* another handle, then a reopened one, see the same */
+    tess__evstore *es2;
+    assert_int_equal(tess__evstore_open(e->store, &es2, &err), TESS_OK);
+    tess__evstore *mine = e->es;
+    e->es = es2;
+    check_layout(e, L_MERCH, 1);
+    append_random(e, &G_SMALL, 30); /* through the second handle: the first must notice */
+    e->es = mine;
+    append_random(e, &G_SMALL, 30);
+    tess__evstore_close(es2);
+    check_layout(e, L_USER, 1);
+    tess__evstore_close(e->es);
+    assert_int_equal(tess__evstore_open(e->store, &e->es, &err), TESS_OK);
+    tess__evstore_set_durable(e->es, false);
+    check_layout(e, L_USER, 1);
+    check_layout(e, L_MERCH, 1);
+    check_layout(e, L_MU, 2);
+    check_stats(e);
+    assert_int_equal(tess__evstore_verify(e->es, e->src, &err), TESS_OK);
+    tess__err_release(&err);
+}
+
+/* The first push into a source without events, and one that needs a new layout: a commit. */
+static void test_append_first(void **state)
+{
+    env *e = *state;
+    append_random(e, &G_SMALL, 50);
+    check_layout(e, L_USER, 1);
+    append_random(e, &G_SMALL, 50); /* now to the log */
+    check_layout(e, L_MERCH, 1);
+    check_stats(e);
+    /* a layout the manifest lacks */
+    orow rows[20];
+    gen_rows(e, rows, 20, &G_SMALL);
+    tess__batch b, *bp = &b;
+    rows_batch(e, rows, 20, &b);
+    tess__evlayout l[1] = {{L_MU, 2}};
+    uint32_t first;
+    tess__err err = TESS__ERR_INIT;
+    assert_int_equal(tess__evstore_append(e->es, e->src, l, 1, &bp, 1, &first, &err), TESS_OK);
+    assert_int_equal(first, e->next_ingest);
+    db_add(e, rows, 20, e->next_ingest++);
+    tess__batch_release(&b);
+    check_layout(e, L_MU, 2);
+    check_layout(e, L_USER, 1);
+    /* a batch of the wrong shape */
+    tess__type types[2] = {TESS_T_INT64, TESS_T_INT64};
+    assert_int_equal(tess__batch_init(&b, types, 2, 1), TESS_OK);
+    assert_int_equal(tess__evstore_append(e->es, e->src, l, 1, &bp, 1, &first, &err),
+                     TESS_EINVAL);
+    tess__batch_release(&b);
+    tess__err_release(&err);
+}
+
+typedef struct tgroup {
+    uint32_t first;
+    size_t nb, sizes[2];
+    orow *rows[2];
+} tgroup;
+
+typedef struct tctx {
+    env *e;
+    env local; /* its own random numbers */
+    tess__evstore *es;
+    tgroup *groups;
+    size_t ngroups;
+    int rc;
+    char msg[256];
+} tctx;
+
+#define TGROUPS 80
+#define TMAX_INGEST 1024
+
+static const gen_opts G_KEYED = {60, 15, 0, 100, 10}; /* no null keys */
+
+static void *append_thread(void *arg)
+{
+    tctx *c = arg;
+    for (size_t g = 0; g < TGROUPS && c->rc == TESS_OK; g++) {
+        tgroup *tg = &c->groups[g];
+        tg->nb = 1 + rnd(&c->local) % 2;
+        for (size_t i = 0; i < tg->nb; i++) {
+            tg->sizes[i] = 1 + rnd(&c->local) % 25;
+            tg->rows[i] = malloc(tg->sizes[i] * sizeof(orow));
+        }
+        tess__err err = TESS__ERR_INIT;
+        c->rc = append_group(&c->local, c->es, &G_KEYED, tg->sizes, tg->nb, tg->rows, &tg->first,
+                             &err);
+        if (c->rc) snprintf(c->msg, sizeof(c->msg), "%s", tess__err_msg(&err));
+        tess__err_release(&err);
+        c->ngroups = g + 1;
+    }
+    return NULL;
+}
+
+typedef struct rctx {
+    env *e;
+    volatile int *stop;
+    uint32_t (*seen)[TMAX_INGEST]; /* per scan: rows per ingest number */
+    size_t nscans, cap;
+    int rc;
+} rctx;
+
+static void *scan_thread(void *arg)
+{
+    rctx *c = arg;
+    while (!*c->stop && c->nscans < c->cap) {
+        tess__evscan *s = NULL;
+        tess__err err = TESS__ERR_INIT;
+        int rc = tess__evscan_open(c->e->es, c->e->src, L_USER, 1, NULL, 0, &s, &err);
+        uint32_t *seen = c->seen[c->nscans];
+        memset(seen, 0, sizeof(uint32_t) * TMAX_INGEST);
+        const tess__batch *b;
+        while (rc == TESS_OK && (rc = tess__evscan_next(s, &b, &err)) == TESS_OK)
+            for (size_t i = 0; i < b->nrows; i++) {
+                uint64_t ing = (uint64_t)b->seq[i] >> 32;
+                if (ing < TMAX_INGEST) seen[ing]++;
+            }
+        tess__evscan_close(s);
+        tess__err_release(&err);
+        if (rc != TESS_NOTFOUND) {
+            c->rc = rc;
+            return NULL;
+        }
+        c->nscans++;
+    }
+    return NULL;
+}
+
+/* Threads append through one handle (and one through another handle) while a thread scans:
+ * every row is scanned once, in order; each scan sees whole groups, and a prefix of them. */
+static void test_append_threads(void **state)
+{
+    env *e = *state;
+    ingest_new(e, 1, 100, &G_KEYED, 0);
+    tess__evstore_set_log_bounds(e->es, 900, 0);
+    tess__err err = TESS__ERR_INIT;
+    tess__evstore *es2;
+    assert_int_equal(tess__evstore_open(e->store, &es2, &err), TESS_OK);
+    tess__evstore_set_durable(es2, false);
+    tess__evstore_set_log_bounds(es2, 900, 0);
+    enum { NT = 4 };
+    tctx t[NT];
+    pthread_t th[NT], rt;
+    for (int i = 0; i < NT; i++) {
+        memset(&t[i], 0, sizeof(t[i]));
+        t[i].e = e;
+        t[i].local = *e;
+        t[i].local.rng = 1000 + (uint64_t)i;
+        t[i].es = i == NT - 1 ? es2 : e->es;
+        t[i].groups = calloc(TGROUPS, sizeof(tgroup));
+    }
+    volatile int stop = 0;
+    rctx r = {e, &stop, calloc(4000, sizeof(*r.seen)), 0, 4000, TESS_OK};
+    assert_int_equal(pthread_create(&rt, NULL, scan_thread, &r), 0);
+    for (int i = 0; i < NT; i++) assert_int_equal(pthread_create(&th[i], NULL, append_thread, &t[i]), 0);
+    for (int i = 0; i < NT; i++) pthread_join(th[i], NULL);
+    stop = 1;
+    pthread_join(rt, NULL);
+    tess__evstore_close(es2);
+    assert_int_equal(r.rc, TESS_OK);
+    assert_true(r.nscans > 0);
+    /* the oracle: every group with its ingest numbers; sizes per ingest for the scans */
+    static uint32_t size_of[TMAX_INGEST];
+    memset(size_of, 0, sizeof(size_of));
+    size_of[1] = 100;
+    uint32_t last = 1;
+    for (int i = 0; i < NT; i++) {
+        if (t[i].rc) fail_msg("thread %d: %s", i, t[i].msg);
+        assert_int_equal(t[i].ngroups, TGROUPS);
+        for (size_t g = 0; g < TGROUPS; g++) {
+            tgroup *tg = &t[i].groups[g];
+            for (size_t k = 0; k < tg->nb; k++) {
+                uint32_t ing = tg->first + (uint32_t)k;
+                assert_true(ing < TMAX_INGEST);
+                assert_int_equal(size_of[ing], 0); /* each number once */
+                size_of[ing] = (uint32_t)tg->sizes[k];
+                if (ing > last) last = ing;
+                db_add(e, tg->rows[k], tg->sizes[k], ing);
+                free(tg->rows[k]);
+            }
+        }
+        free(t[i].groups);
+    }
+    for (uint32_t i = 1; i <= last; i++) assert_true(size_of[i] > 0); /* no gap */
+    e->next_ingest = last + 1;
+    for (size_t s = 0; s < r.nscans; s++) {
+        uint32_t top = 0;
+        for (uint32_t i = 1; i <= last; i++)
+            if (r.seen[s][i]) top = i;
+        for (uint32_t i = 1; i <= top; i++)
+            if (r.seen[s][i] != size_of[i])
+                fail_msg("scan %zu: ingest %u: %u rows of %u (seen up to %u)", s, i, r.seen[s][i],
+                         size_of[i], top);
+    }
+    free(r.seen);
+    check_layout(e, L_USER, 1);
+    check_layout(e, L_MERCH, 1);
+    check_stats(e);
+    assert_int_equal(tess__evstore_verify(e->es, e->src, &err), TESS_OK);
+    tess__err_release(&err);
+}
+
+/* The path of the source's push log (the only <n>.log of its directory). */
+static void log_file(env *e, char *out, size_t cap)
+{
+    char dir[700];
+    snprintf(dir, sizeof(dir), "%s/offline/tx", e->store);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *de;
+    int found = 0;
+    while ((de = readdir(d))) {
+        size_t n = strlen(de->d_name);
+        if (n > 4 && strcmp(de->d_name + n - 4, ".log") == 0) {
+            snprintf(out, cap, "%s/%s", dir, de->d_name);
+            found++;
+        }
+    }
+    closedir(d);
+    assert_int_equal(found, 1);
+}
+
+static off_t file_size(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_size;
+}
+
+static void flip_byte(const char *path, off_t at)
+{
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    unsigned char c;
+    assert_int_equal(pread(fd, &c, 1, at), 1);
+    c ^= 0x5a;
+    assert_int_equal(pwrite(fd, &c, 1, at), 1);
+    close(fd);
+}
+
+static void reopen(env *e)
+{
+    tess__err err = TESS__ERR_INIT;
+    tess__evstore_close(e->es);
+    assert_int_equal(tess__evstore_open(e->store, &e->es, &err), TESS_OK);
+    tess__evstore_set_durable(e->es, false);
+    tess__err_release(&err);
+}
+
+/* A crash in the middle of an append leaves a torn frame: ignored by readers, cut by the next
+ * writer; a damaged frame with frames after it is an error, never skipped. */
+static void test_log_torn_and_damaged(void **state)
+{
+    env *e = *state;
+    ingest_new(e, 1, 200, &G_SMALL, 0);
+    tess__evstore_set_durable(e->es, true); /* the fdatasync path once */
+    for (int i = 0; i < 4; i++) append_random(e, &G_SMALL, 40);
+    tess__evstore_set_durable(e->es, false);
+    char path[800];
+    log_file(e, path, sizeof(path));
+    off_t good = file_size(path);
+    size_t ndb = e->ndb;
+    uint32_t ingest = e->next_ingest;
+    append_random(e, &G_SMALL, 40); /* the one to tear */
+    off_t full = file_size(path);
+    assert_true(full > good);
+    /* torn: the frame cut in its middle, or only its header written */
+    off_t cuts[] = {full - 1, good + (full - good) / 2, good + 10};
+    for (size_t k = 0; k < 3; k++) {
+        assert_int_equal(truncate(path, cuts[k]), 0);
+        e->ndb = ndb;
+        e->next_ingest = ingest;
+        reopen(e);
+        check_layout(e, L_USER, 1);
+        check_stats(e);
+        tess__err err = TESS__ERR_INIT;
+        assert_int_equal(tess__evstore_verify(e->es, e->src, &err), TESS_OK);
+        tess__err_release(&err);
+        /* the next append cuts it and reuses the number */
+        append_random(e, &G_SMALL, 40);
+        assert_true(file_size(path) > good);
+        check_layout(e, L_MERCH, 1);
+    }
+    /* a damaged byte in the last frame: that frame is torn */
+    full = file_size(path);
+    flip_byte(path, full - 3);
+    e->ndb = ndb;
+    e->next_ingest = ingest;
+    reopen(e);
+    check_layout(e, L_USER, 1);
+    /* zeros at the end (the size grew, the data did not reach the disk) */
+    append_random(e, &G_SMALL, 40);
+    full = file_size(path);
+    assert_int_equal(truncate(path, full + 4096), 0);
+    reopen(e);
+    check_layout(e, L_USER, 1);
+    append_random(e, &G_SMALL, 40);
+    check_layout(e, L_USER, 1);
+    { /* the zeros were cut: the new frame starts where they did */
+        int fd = open(path, O_RDONLY);
+        char magic[4] = {0};
+        assert_int_equal(pread(fd, magic, 4, full), 4);
+        close(fd);
+        assert_memory_equal(magic, "TPL1", 4);
+    }
+    /* a damaged byte in the first frame, frames after it: an error for everyone */
+    flip_byte(path, 40);
+    reopen(e);
+    tess__err err = TESS__ERR_INIT;
+    scanned sc;
+    assert_int_equal(scan_all(e, L_USER, 1, NULL, 0, 0, &sc, &err), TESS_EIO);
+    assert_non_null(strstr(tess__err_msg(&err), ".log"));
+    free(sc.rows);
+    assert_int_equal(tess__evstore_verify(e->es, e->src, &err), TESS_EIO);
+    tess__evstats st;
+    assert_int_equal(tess__evstore_stats(e->es, e->src, &st, &err), TESS_EIO);
+    tess__evstats_release(&st);
+    orow rows[3];
+    size_t sizes[1] = {3};
+    orow *rp[1] = {rows};
+    uint32_t first;
+    assert_int_equal(append_group(e, e->es, &G_SMALL, sizes, 1, rp, &first, &err), TESS_EIO);
+    /* repaired: the store is usable again */
+    flip_byte(path, 40);
+    reopen(e);
+    check_layout(e, L_USER, 1);
+    tess__err_release(&err);
+}
+
+/* Logs that no manifest names (folded, or created by a commit that did not happen) go. */
+static void test_log_strays(void **state)
+{
+    env *e = *state;
+    ingest_new(e, 1, 100, &G_SMALL, 0);
+    append_random(e, &G_SMALL, 10);
+    char path[800], stray[800];
+    log_file(e, path, sizeof(path));
+    const char *names[] = {"0.log", "77.log"};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(stray, sizeof(stray), "%s/offline/tx/%s", e->store, names[i]);
+        FILE *f = fopen(stray, "w");
+        fputs("junk", f);
+        fclose(f);
+    }
+    reopen(e);
+    char now[800];
+    log_file(e, now, sizeof(now));
+    assert_string_equal(path, now);
+    check_layout(e, L_USER, 1);
+    /* after a fold, the old log is gone and a new one is named */
+    ingest_new(e, 1, 50, &G_SMALL, 0);
+    log_file(e, now, sizeof(now));
+    assert_string_not_equal(path, now);
+    assert_int_equal(file_size(now), 0);
+    check_layout(e, L_USER, 1);
+}
+
+/* Fail every allocation of an append in turn (to the log, then one that folds): a clean error,
+ * and the store is as it was. */
+static void test_append_alloc_failures(void **state)
+{
+    env *e = *state;
+    ingest_new(e, 1, 200, &G_SMALL, 0);
+    append_random(e, &G_SMALL, 20);
+    for (int fold = 0; fold < 2; fold++) {
+        tess__evstore_set_log_bounds(e->es, fold ? 10 : 0, 0);
+        char *before = listing(e);
+        orow rows[2][30];
+        tess__batch b[2], *bp[2] = {&b[0], &b[1]};
+        for (int k = 0; k < 2; k++) {
+            gen_rows(e, rows[k], 30, &G_SMALL);
+            rows_batch(e, rows[k], 30, &b[k]);
+        }
+        tess__evlayout l[2] = {{L_USER, 1}, {L_MERCH, 1}};
+        int rc = -1;
+        long n;
+        uint32_t first = 0;
+        for (n = 0; n < 100000; n++) {
+            tess__err err = TESS__ERR_INIT;
+            tess__alloc_fail_after(n);
+            rc = tess__evstore_append(e->es, e->src, l, 2, bp, 2, &first, &err);
+            tess__alloc_fail_after(-1);
+            if (rc == TESS_OK) {
+                tess__err_release(&err);
+                break;
+            }
+            if (rc != TESS_ENOMEM) fail_msg("allocation %ld: rc %d: %s", n, rc, tess__err_msg(&err));
+            char *now = listing(e);
+            if (strcmp(before, now) != 0)
+                fail_msg("allocation %ld: the store changed:\n%s\nvs\n%s", n, before, now);
+            free(now);
+            tess__err_release(&err);
+        }
+        tess__batch_release(&b[0]);
+        tess__batch_release(&b[1]);
+        assert_int_equal(rc, TESS_OK);
+        assert_true(n > (fold ? 30 : 3));
+        assert_int_equal(first, e->next_ingest);
+        db_add(e, rows[0], 30, e->next_ingest++);
+        db_add(e, rows[1], 30, e->next_ingest++);
+        check_layout(e, L_USER, 1);
+        check_layout(e, L_MERCH, 1);
+        free(before);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1554,6 +2111,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_strays_removed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alloc_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_oracle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_torn_and_damaged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_strays, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_alloc_failures, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
