@@ -431,6 +431,19 @@ int tess_push(tess_session *s, const tess_pusher *p, const char *const *columns,
 int tess_push_file(tess_session *s, const tess_pusher *p, const char *path, int to,
                    size_t *rows_out);
 
+/* ---- integrity ------------------------------------------------------------------------- */
+
+/*
+ * Reads everything Tessera wrote into the store and checks it (`tessera verify`): the
+ * registry (SQLite's integrity check), every source's offline files (manifest, segments, push
+ * log: checksums), every online record and meta record. *json_out (owned):
+ * {"ok": bool, "checks": [{"part": "registry" | "offline" | "online", "ok": bool, "detail":
+ * "...", "source": NAME (offline), "backend", "damaged_count", "damaged": [{"what", "error"}]
+ * (online: at most 20 listed)}]}. Damage is a finding (ok false), not an error: errors are
+ * TESS_ENOMEM, TESS_EIO (a file cannot be read at all), TESS_EREGISTRY.
+ */
+int tess_verify(tess_store *st, char **json_out);
+
 /* ---- online/offline consistency -------------------------------------------------------- */
 
 /* Options of tess_check. Zero-initialise, then set what you need. */

@@ -191,10 +191,10 @@ extern const cli_command cli_cmd_stats;
 extern const cli_command cli_cmd_materialize;
 extern const cli_command cli_cmd_get;
 extern const cli_command cli_cmd_check;
+extern const cli_command cli_cmd_verify;
 extern const cli_command cli_cmd_push;
 extern const cli_command cli_cmd_serve;
 extern const cli_command cli_cmd_version;
-extern const cli_command *const cli_notyet_commands[]; /* NULL-terminated */
 
 /* plan.c: prints the change list of a plan/apply document (tess_plan), terraform-like:
  * "+ kind name", "~ kind name (fields)", "- kind name", each changed or removed object followed

@@ -25,6 +25,7 @@ static const cli_command *const commands[] = {
     &cli_cmd_init,   &cli_cmd_plan,    &cli_cmd_apply,   &cli_cmd_ls,      &cli_cmd_describe,
     &cli_cmd_search, &cli_cmd_lineage, &cli_cmd_history, &cli_cmd_ingest,  &cli_cmd_training_set, &cli_cmd_stats,
     &cli_cmd_materialize, &cli_cmd_get, &cli_cmd_check, &cli_cmd_push, &cli_cmd_serve,
+    &cli_cmd_verify,
     &cli_cmd_version, &cmd_help,
 };
 
@@ -34,8 +35,6 @@ static const cli_command *find_command(const char *name)
 {
     for (size_t i = 0; i < NCOMMANDS; i++)
         if (strcmp(commands[i]->name, name) == 0) return commands[i];
-    for (size_t i = 0; cli_notyet_commands[i]; i++)
-        if (strcmp(cli_notyet_commands[i]->name, name) == 0) return cli_notyet_commands[i];
     return NULL;
 }
 
@@ -50,9 +49,6 @@ static void print_usage(FILE *f)
           f);
     for (size_t i = 0; i < NCOMMANDS; i++)
         fprintf(f, "  %-13s%s\n", commands[i]->name, commands[i]->summary);
-    fputs("\nNot yet available:\n", f);
-    for (size_t i = 0; cli_notyet_commands[i]; i++)
-        fprintf(f, "  %-13s%s\n", cli_notyet_commands[i]->name, cli_notyet_commands[i]->summary);
     fputs("\n"
           "Options:\n"
           "  -C, --repo DIR  run in feature repo DIR (default: the current directory)\n"
@@ -75,12 +71,10 @@ static int top_usage_error(const char *fmt, const char *arg)
 
 static int unknown_command(const char *name)
 {
-    const char *cands[NCOMMANDS + 16];
+    const char *cands[NCOMMANDS];
     size_t n = 0;
     for (size_t i = 0; i < NCOMMANDS; i++)
         cands[n++] = commands[i]->name;
-    for (size_t i = 0; cli_notyet_commands[i] && n < NCOMMANDS + 16; i++)
-        cands[n++] = cli_notyet_commands[i]->name;
     const char *best = cli_suggest(name, cands, n);
     fprintf(stderr, "tessera: unknown command '%s'", name);
     if (best) fprintf(stderr, " (did you mean '%s'?)", best);

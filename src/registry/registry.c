@@ -223,6 +223,30 @@ newer:
                          r->path, (long long)v, TESS__REGISTRY_SCHEMA);
 }
 
+/* ---- integrity ---------------------------------------------------------------------------- */
+
+int tess__registry_verify(tess__registry *r, tess__err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = tess__reg_prepare(r, "PRAGMA integrity_check(10)", &st, err);
+    if (rc) return rc;
+    tess__buf msg = TESS__BUF_INIT;
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *line = tess__col_text(st, 0);
+        if (line && strcmp(line, "ok") != 0)
+            (void)tess__buf_printf(&msg, "%s%s", msg.len ? "; " : "", line);
+    }
+    for (size_t i = 0; i < msg.len; i++) /* SQLite's report has line breaks: one line here */
+        if (msg.p[i] == '\n') msg.p[i] = ' ';
+    sqlite3_finalize(st);
+    if (src != SQLITE_DONE) rc = tess__reg_sqlerr(r, err, src, "verify");
+    else if (msg.len)
+        rc = tess__err_set(err, TESS_EREGISTRY, "registry %s is damaged: %s", r->path, msg.p);
+    tess__buf_release(&msg);
+    return rc;
+}
+
 /* ---- open / close ------------------------------------------------------------------------ */
 
 int tess__registry_open(const char *path, tess__registry **out, tess__err *err)

@@ -84,6 +84,9 @@ int tess__registry_search(tess__registry *r, const char *text, json_t **out, tes
 int tess__registry_lineage(tess__registry *r, const char *name, int64_t version, json_t **out,
                            tess__err *err);
 int tess__registry_history(tess__registry *r, json_t **out, tess__err *err);
+/* SQLite's integrity check of the registry database (`tessera verify`): TESS_OK, or
+ * TESS_EREGISTRY with SQLite's first complaints in err. */
+int tess__registry_verify(tess__registry *r, tess__err *err);
 /* The definitions document of a version exactly as recorded (compact, sorted keys): *out is
  * tess__malloc'd. */
 int tess__registry_definitions(tess__registry *r, int64_t version, char **out, tess__err *err);

@@ -1,21 +1,15 @@
 #!/usr/bin/env bash
 # The command line itself: --help everywhere (stdout, exit 0), usage errors (stderr, exit 2,
-# nothing on stdout), commands not built yet (exit 1), version, -C, and "not a feature repo".
+# nothing on stdout), version, -C, and "not a feature repo".
 . "$(dirname "$0")/lib.sh"
 
-commands="init plan apply ls describe search lineage history ingest training-set stats materialize get check serve push version help"
-notyet="verify"
+commands="init plan apply ls describe search lineage history ingest training-set stats materialize get check serve push verify version help"
 
 run "$TESSERA" --help
 expect_rc "--help exits 0" 0
 expect_out "--help prints the usage" "usage: tessera [-C DIR] <command> [options]"
 for c in $commands; do
   check "--help lists $c" "grep -qE '^  $c ' '$_out'"
-done
-expect_out "--help lists the commands not yet available" "Not yet available:"
-for c in $notyet; do
-  check "--help lists $c as not yet available" \
-    "sed -n '/^Not yet available:/,/^\$/p' '$_out' | grep -qE '^  $c '"
 done
 run "$TESSERA" -h
 expect_rc "-h exits 0" 0
@@ -38,14 +32,6 @@ expect_out "ls --help documents --json" "--json"
 expect_out "ls --help documents --version N" "--version N"
 expect_out "ls --help documents -C" "-C, --repo DIR"
 
-for c in $notyet; do
-  run "$TESSERA" "$c" --help
-  expect_rc "$c --help exits 0" 0
-  expect_out "$c --help says it is not yet available" "Not yet available"
-  run "$TESSERA" "$c"
-  expect_rc "$c exits 1" 1
-  expect_err "$c says it is not implemented" "tessera $c: not implemented yet (see issue tracker)"
-done
 
 run "$TESSERA" --version
 expect_rc "--version exits 0" 0
