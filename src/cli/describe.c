@@ -10,7 +10,7 @@
 
 #include <string.h>
 
-#define LABEL_WIDTH 15
+#define LABEL_WIDTH 19 /* "created timestamp:" and a space */
 
 /* "used_by:" padded to the value column, or followed by a newline when the value is a block. */
 static void print_label(const char *key, int block)
