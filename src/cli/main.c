@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 
 static int run_help(const cli_command *cmd, int argc, char **argv);
@@ -136,6 +137,9 @@ static int run(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* a file-size limit (ulimit -f) makes a write fail with EFBIG, reported like a full disk,
+       instead of killing the process in the middle of a commit */
+    signal(SIGXFSZ, SIG_IGN);
     int rc = argc > 0 ? run(argc, argv) : CLI_USAGE;
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "error: cannot write the output: %s\n", strerror(errno));

@@ -63,6 +63,7 @@
 #include <xxhash.h>
 
 #include "core/alloc.h"
+#include "core/io.h"
 #include "core/time.h"
 #include "offline/evstore_int.h"
 #include "offline/reader.h"
@@ -108,7 +109,7 @@ static int fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return -1;
-    int r = fsync(fd);
+    int r = tess__io_fsync(fd);
     close(fd);
     return r;
 }
@@ -571,7 +572,7 @@ static int txn_commit(txn *t, tess__err *err)
             if ((rc = seg_path(t, l, l->segs[s].num, true, from, err)) ||
                 (rc = seg_path(t, l, l->segs[s].num, false, to, err)))
                 goto fail;
-            if (rename(from, to)) {
+            if (tess__io_rename(from, to)) {
                 rc = tess__err_set(err, TESS_EIO, "%s: cannot rename: %s", from, strerror(errno));
                 goto fail;
             }
@@ -1488,7 +1489,7 @@ out:
 static int write_all_at(int fd, const uint8_t *p, size_t n, uint64_t off)
 {
     while (n) {
-        ssize_t w = pwrite(fd, p, n, (off_t)off);
+        ssize_t w = tess__io_pwrite(fd, p, n, (off_t)off);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) {
             if (w == 0) errno = EIO;
@@ -1532,8 +1533,8 @@ static int append_to_log(txn *t, const tess__evlayout *layouts, size_t nlayouts,
     char path[PATH_MAX];
     if ((rc = log_path(t->dir, m->log, path, err))) goto out;
     uint64_t end = t->lg.end;
-    if ((t->lg.size > end && ftruncate(c->fd, (off_t)end)) ||
-        write_all_at(c->fd, frame, len, end) || (!t->es->nosync && fdatasync(c->fd))) {
+    if ((t->lg.size > end && tess__io_ftruncate(c->fd, (off_t)end)) ||
+        write_all_at(c->fd, frame, len, end) || (!t->es->nosync && tess__io_fdatasync(c->fd))) {
         rc = tess__err_set(err, TESS_EIO, "%s: cannot append: %s", path, strerror(errno));
         /* not acknowledged: take it back (if this fails too, the frame may stay: a failed
          * fsync leaves the file's state unknown) */

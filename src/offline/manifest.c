@@ -26,6 +26,7 @@
 #include <xxhash.h>
 
 #include "core/alloc.h"
+#include "core/io.h"
 #include "core/buf.h"
 #include "offline/evstore_int.h"
 #include "tessera.h"
@@ -489,7 +490,7 @@ static int fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return -1;
-    int r = fsync(fd);
+    int r = tess__io_fsync(fd);
     close(fd);
     return r;
 }
@@ -511,18 +512,18 @@ int tess__manifest_write(const tess__manifest *m, const char *tmp_path, const ch
     }
     size_t off = 0;
     while (off < b.len) {
-        ssize_t w = write(fd, b.p + off, b.len - off);
+        ssize_t w = tess__io_write(fd, b.p + off, b.len - off);
         if (w < 0 && errno == EINTR) continue;
         if (w < 0) break;
         off += (size_t)w;
     }
-    if (off < b.len || (sync && fsync(fd))) {
+    if (off < b.len || (sync && tess__io_fsync(fd))) {
         rc = tess__err_set(err, TESS_EIO, "%s: write: %s", tmp_path, strerror(errno));
         close(fd);
         unlink(tmp_path);
         goto out;
     }
-    if (close(fd) || rename(tmp_path, path)) {
+    if (close(fd) || tess__io_rename(tmp_path, path)) {
         rc = tess__err_set(err, TESS_EIO, "%s: cannot commit: %s", path, strerror(errno));
         unlink(tmp_path);
         goto out;

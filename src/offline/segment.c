@@ -47,6 +47,7 @@
 #include <zstd_errors.h>
 
 #include "core/alloc.h"
+#include "core/io.h"
 #include "tessera.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -508,7 +509,7 @@ static int write_all(int fd, const void *p, size_t n)
 {
     const char *s = p;
     while (n) {
-        ssize_t w = write(fd, s, n);
+        ssize_t w = tess__io_write(fd, s, n);
         if (w < 0) {
             if (errno == EINTR) continue;
             return -1;
@@ -1008,7 +1009,7 @@ int tess__segw_finish(tess__segw *w, tess__seginfo *info, tess__err *err)
         goto fail;
     }
     w->off += f.len;
-    if (!w->nosync && fsync(w->fd)) {
+    if (!w->nosync && tess__io_fsync(w->fd)) {
         rc = w_io(w, err, "fsync");
         goto fail;
     }

@@ -6,6 +6,7 @@
 #include "offline/writer.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/io.h"
 #include "core/time.h"
 #include "expr/expr_int.h"
 #include "tessera.h"
@@ -145,7 +147,8 @@ int tess__outfile_open(tess__outfile *o, const char *path, tess__err *err)
         return tess__err_set(err, TESS_ENOMEM, "out of memory");
     }
     o->tmp = tess__buf_take(&t);
-    if (!(o->f = fopen(o->tmp, "w"))) {
+    o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (o->fd < 0) {
         int e = errno;
         tess__err_set(err, TESS_EIO, "%s: cannot create: %s", path, strerror(e));
         tess__outfile_abort(o);
@@ -156,8 +159,14 @@ int tess__outfile_open(tess__outfile *o, const char *path, tess__err *err)
 
 int tess__outfile_write(tess__outfile *o, tess__buf *b, tess__err *err)
 {
-    if (b->len && fwrite(b->p, 1, b->len, o->f) != b->len)
-        return tess__err_set(err, TESS_EIO, "%s: write failed: %s", o->path, strerror(errno));
+    for (size_t off = 0; off < b->len;) {
+        ssize_t w = tess__io_write(o->fd, b->p + off, b->len - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0)
+            return tess__err_set(err, TESS_EIO, "%s: write failed: %s", o->path,
+                                 w < 0 ? strerror(errno) : "no progress");
+        off += (size_t)w;
+    }
     tess__buf_reset(b);
     return TESS_OK;
 }
@@ -165,12 +174,12 @@ int tess__outfile_write(tess__outfile *o, tess__buf *b, tess__err *err)
 int tess__outfile_commit(tess__outfile *o, tess__err *err)
 {
     int rc = TESS_OK;
-    if (fflush(o->f) != 0 || fsync(fileno(o->f)) != 0)
+    if (tess__io_fsync(o->fd) != 0)
         rc = tess__err_set(err, TESS_EIO, "%s: write failed: %s", o->path, strerror(errno));
-    if (fclose(o->f) != 0 && rc == TESS_OK)
+    if (close(o->fd) != 0 && rc == TESS_OK)
         rc = tess__err_set(err, TESS_EIO, "%s: write failed: %s", o->path, strerror(errno));
-    o->f = NULL;
-    if (rc == TESS_OK && rename(o->tmp, o->path) != 0)
+    o->fd = -1;
+    if (rc == TESS_OK && tess__io_rename(o->tmp, o->path) != 0)
         rc = tess__err_set(err, TESS_EIO, "%s: cannot rename into place: %s", o->path,
                            strerror(errno));
     if (rc == TESS_OK) {
@@ -183,7 +192,7 @@ int tess__outfile_commit(tess__outfile *o, tess__err *err)
 
 void tess__outfile_abort(tess__outfile *o)
 {
-    if (o->f) fclose(o->f);
+    if (o->tmp && o->fd >= 0) close(o->fd);
     if (o->tmp) unlink(o->tmp);
     tess__free(o->tmp);
     tess__free(o->path);

@@ -30,7 +30,7 @@ int tess__json_put_value(tess__buf *b, const tess__value *v);
 /* An output file written to `<path>.tmp-<pid>` and renamed over `path` by commit. */
 typedef struct tess__outfile {
     char *path, *tmp;
-    FILE *f;
+    int fd; /* -1: none (a zeroed outfile has fd 0 and no tmp: nothing to close) */
 } tess__outfile;
 
 int tess__outfile_open(tess__outfile *o, const char *path, tess__err *err);

@@ -44,6 +44,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -131,6 +132,20 @@ static int lmdb_fail(const lenv *e, const char *what, int mrc, tess__err *err)
         return tess__err_set(err, TESS_EIO,
                              "online store %s: %s: %s (too many changes in one operation)",
                              e->path, what, mdb_strerror(mrc));
+    case EIO:
+    case ENOSPC:
+    case EFBIG: {
+        /* LMDB reports a short write as EIO: say what the file system has left */
+        struct statvfs fs;
+        if (statvfs(e->path, &fs) == 0)
+            return tess__err_set(err, TESS_EIO,
+                                 "online store %s: %s: %s (writing its file failed: %llu bytes "
+                                 "free on its file system; a full disk or a file-size limit?)",
+                                 e->path, what, mdb_strerror(mrc),
+                                 (unsigned long long)fs.f_bavail * fs.f_frsize);
+        return tess__err_set(err, TESS_EIO, "online store %s: %s: %s (writing its file failed)",
+                             e->path, what, mdb_strerror(mrc));
+    }
     default:
         return tess__err_set(err, TESS_EIO, "online store %s: %s: %s", e->path, what,
                              mdb_strerror(mrc));

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
@@ -25,6 +26,8 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/hash.h"
+#include "core/io.h"
 #include "core/time.h"
 #include "defs/defs_model.h"
 #include "offline/evstore.h"
@@ -2089,6 +2092,124 @@ static void test_append_alloc_failures(void **state)
     }
 }
 
+/* ---- failed writes, fsyncs and renames (core/io.h) ------------------------------------------ */
+
+/* The committed state of the source: its MANIFEST's bytes and its push logs' sizes (the
+ * listing also shows files a later writer deletes, which are not state). */
+static char *committed(env *e)
+{
+    char *l = listing(e), *out = calloc(1, 1 << 16), path[1024];
+    size_t n;
+    snprintf(path, sizeof path, "%s/offline/tx/MANIFEST", e->store);
+    char *m = read_file_all(path, &n);
+    snprintf(out, 1 << 16, "MANIFEST %zu %llx\n", m ? n : 0,
+             m ? (unsigned long long)tess__hash64(m, n) : 0ull);
+    free(m);
+    /* the current log is the newest (older ones are folded, deleted by a later writer) */
+    long best = -1;
+    char cur[256] = "";
+    for (char *line = strtok(l, "\n"); line; line = strtok(NULL, "\n")) {
+        const char *lg = strstr(line, ".log ");
+        const char *slash = strrchr(line, '/');
+        if (!lg || !slash) continue;
+        long num = strtol(slash + 1, NULL, 10);
+        if (num > best) {
+            best = num;
+            snprintf(cur, sizeof cur, "%s", line);
+        }
+    }
+    strcat(out, cur);
+    free(l);
+    return out;
+}
+
+/* After an operation failed at an injected I/O error: the error says why, no temporary file
+ * is left, and the store is as before it or — when only a step after the commit point failed
+ * (a directory fsync after the rename) — as after it. Returns whether it took effect. */
+static bool after_io_failure(env *e, const char *before, int rc, const tess__err *err, long n)
+{
+    if (rc != TESS_EIO) fail_msg("I/O call %ld: rc %d (not TESS_EIO): %s", n, rc, tess__err_msg(err));
+    const char *m = tess__err_msg(err);
+    if (!strstr(m, "Input/output error") && !strstr(m, "No space left on device"))
+        fail_msg("I/O call %ld: the message does not say why: %s", n, m);
+    char *l = listing(e);
+    if (strstr(l, ".tmp")) fail_msg("I/O call %ld: a temporary file is left:\n%s", n, l);
+    free(l);
+    char *now = committed(e);
+    bool same = strcmp(before, now) == 0;
+    free(now);
+    return !same;
+}
+
+static void test_io_failures(void **state)
+{
+    env *e = *state;
+    tess__evstore_set_durable(e->es, true);
+    for (int i = 0; i < TESS__EV_MERGE_FANIN - 1; i++)
+        ingest_new(e, 1, 200, &G_SMALL, 0); /* the ingest below merges */
+    /* an ingest (with a new layout and a merge) failing at each of its writes in turn */
+    orow rows[300];
+    gen_rows(e, rows, 300, &G_SMALL);
+    const char *paths[1] = {write_csv(e, "io.csv", rows, 300)};
+    const size_t *lays[] = {L_USER, L_MU};
+    const size_t nk[] = {1, 2};
+    char *before = committed(e);
+    long n;
+    int rc = -1;
+    bool took = false;
+    for (n = 0; n < 10000 && !took; n++) {
+        tess__err err = TESS__ERR_INIT;
+        tess__ingest_result res;
+        tess__io_fail_after(n, n % 2 ? ENOSPC : EIO);
+        rc = ingest(e, lays, nk, 2, paths, 1, false, 0, &res, &err);
+        tess__io_fail_after(-1, 0);
+        tess__ingest_result_release(&res);
+        took = rc == TESS_OK || after_io_failure(e, before, rc, &err, n);
+        tess__err_release(&err);
+        /* usable: what a scan gives is the oracle (before, or after once it took) */
+        if (took) db_add(e, rows, 300, e->next_ingest++);
+        check_layout(e, L_USER, 1);
+    }
+    assert_true(took);
+    assert_true(n > 10);
+    check_layout(e, L_MU, 2);
+    free(before);
+
+    /* appends: into the log (one frame, one fdatasync), then with a fold into segments */
+    append_random(e, &G_SMALL, 20);
+    for (int fold = 0; fold < 2; fold++) {
+        tess__evstore_set_log_bounds(e->es, fold ? 10 : 0, 0);
+        before = committed(e);
+        orow ar[30];
+        gen_rows(e, ar, 30, &G_SMALL);
+        took = false;
+        for (n = 0; n < 10000 && !took; n++) {
+            tess__batch b, *bp = &b;
+            rows_batch(e, ar, 30, &b);
+            tess__evlayout l[2] = {{L_USER, 1}, {L_MERCH, 1}};
+            tess__err err = TESS__ERR_INIT;
+            uint32_t first = 0;
+            tess__io_fail_after(n, n % 2 ? EIO : ENOSPC);
+            rc = tess__evstore_append(e->es, e->src, l, 2, &bp, 1, &first, &err);
+            tess__io_fail_after(-1, 0);
+            tess__batch_release(&b);
+            took = rc == TESS_OK || after_io_failure(e, before, rc, &err, n);
+            tess__err_release(&err);
+            if (took) db_add(e, ar, 30, e->next_ingest++);
+            check_layout(e, L_USER, 1);
+            check_layout(e, L_MERCH, 1);
+        }
+        assert_true(took);
+        assert_true(n > (fold ? 5 : 1));
+        free(before);
+    }
+    /* and the store takes more after all that */
+    reopen(e);
+    ingest_new(e, 1, 50, &G_SMALL, 0);
+    append_random(e, &G_SMALL, 5);
+    check_layout(e, L_USER, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2117,6 +2238,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_log_torn_and_damaged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_strays, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_alloc_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_io_failures, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
