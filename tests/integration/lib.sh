@@ -48,3 +48,45 @@ expect_out() {
 expect_err() {
   if grep -qF -- "$2" "$_err"; then ok "$1"; else not_ok "$1" "stderr lacks: $2"; fi
 }
+
+# tx_defs [EXTRA...]: definitions over the generator's transactions (docs/generator.md): a batch
+# source tx (data/tx.csv), a push source tx_live into it, a view v per user (last_amount, n_1d,
+# then each EXTRA line, e.g. "- {name: s, agg: sum, expr: amount, window: 2d}") and a service
+# svc of all of v.
+tx_defs() {
+  cat <<'Y'
+entities:
+  - {name: user, join_keys: [user_id]}
+sources:
+  - name: tx
+    type: batch
+    path: data/tx.csv
+    timestamp: ts
+    created_timestamp: created_at
+    schema: {txn_id: int64, user_id: int64, merchant_id: int64, amount: float64, currency: string,
+             channel: string, is_international: bool, ts: timestamp, created_at: timestamp}
+  - name: tx_live
+    type: push
+    batch_source: tx
+feature_views:
+  - name: v
+    entities: [user]
+    source: tx
+    hop: 1h
+    features:
+      - {name: last_amount, expr: amount}
+      - {name: n_1d, agg: count, window: 1d}
+Y
+  for f in "$@"; do echo "      $f"; done
+  cat <<'Y'
+feature_services:
+  - name: svc
+    features: ["v:*"]
+Y
+}
+
+# tx_rows: the number of events the offline store holds for view v (tessera stats).
+tx_rows() {
+  "$TESSERA" stats v --json 2>/dev/null |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["features"][0]["count"])' 2>/dev/null || echo "?"
+}

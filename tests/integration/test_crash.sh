@@ -13,35 +13,9 @@ cat >"$R/tessera.yaml" <<'Y'
 project: crash_test
 Y
 defs() { # defs N: the definitions with N extra features (each apply adds one)
-  cat <<'Y'
-entities:
-  - {name: user, join_keys: [user_id]}
-sources:
-  - name: tx
-    type: batch
-    path: data/tx.csv
-    timestamp: ts
-    created_timestamp: created_at
-    schema: {txn_id: int64, user_id: int64, merchant_id: int64, amount: float64, currency: string,
-             channel: string, is_international: bool, ts: timestamp, created_at: timestamp}
-  - name: tx_live
-    type: push
-    batch_source: tx
-feature_views:
-  - name: v
-    entities: [user]
-    source: tx
-    hop: 1h
-    features:
-      - {name: last_amount, expr: amount}
-      - {name: n_1d, agg: count, window: 1d}
-Y
-  for i in $(seq 1 "$1"); do echo "      - {name: sum_${i}d, agg: sum, expr: amount, window: ${i}d}"; done
-  cat <<'Y'
-feature_services:
-  - name: svc
-    features: ["v:*"]
-Y
+  local extra=()
+  for i in $(seq 1 "$1"); do extra+=("- {name: sum_${i}d, agg: sum, expr: amount, window: ${i}d}"); done
+  tx_defs "${extra[@]}"
 }
 defs 0 >"$R/defs.yaml"
 "$GEN" --out "$TMP/gen" --events 150000 --users 3000 --merchants 100 --start 2026-01-01 --days 5 >/dev/null 2>&1
@@ -50,8 +24,6 @@ cd "$R" || exit 1
 export TESSERA_NOW=2026-01-06T00:30:00Z
 "$TESSERA" apply >/dev/null 2>&1
 
-# rows in the offline store (one value per event of the view's source)
-rows() { "$TESSERA" stats v --json 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["features"][0]["count"])' 2>/dev/null || echo "?"; }
 versions() { "$TESSERA" history --json 2>/dev/null | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))' 2>/dev/null || echo "?"; }
 # kill_at MS CMD...: starts CMD, SIGKILLs it after a random 0..MS ms (unless it ended; counted
 # in $landed), waits
@@ -82,7 +54,7 @@ healthy() { # healthy WHAT: verify passes and online equals offline
 }
 
 span=$(took_ms "$TESSERA" ingest tx)
-before=$(rows)
+before=$(tx_rows)
 per=$before
 check "the first ingest stored the file" "[ '$per' -gt 0 ]"
 
@@ -91,7 +63,7 @@ bad=0
 grew=0
 for i in $(seq 1 10); do
   kill_at "$span" "$TESSERA" ingest tx --force
-  now=$(rows)
+  now=$(tx_rows)
   if [ "$now" != "$before" ] && [ "$now" != "$((before + per))" ]; then
     bad=1
     not_ok "killed ingest $i: $now rows, expected $before or $((before + per))"
@@ -137,13 +109,13 @@ with open(sys.argv[1], "w") as f:
             800000000 + i, rng.randint(1, 3000), rng.randint(1, 100), rng.uniform(1, 99), ts, ts))
 PY
 span=$(took_ms "$TESSERA" push tx_live "$TMP/push.csv")
-before=$(rows)
+before=$(tx_rows)
 bad=0
 landed=0
 grew=0
 for i in $(seq 1 8); do
   kill_at "$span" "$TESSERA" push tx_live "$TMP/push.csv"
-  now=$(rows)
+  now=$(tx_rows)
   if [ "$now" != "$before" ] && [ "$now" != "$((before + 20000))" ]; then
     bad=1
     not_ok "killed push $i: $now rows, expected $before or $((before + 20000))"

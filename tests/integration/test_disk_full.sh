@@ -9,29 +9,7 @@ mkdir -p "$R/data"
 cat >"$R/tessera.yaml" <<'Y'
 project: disk_full_test
 Y
-cat >"$R/defs.yaml" <<'Y'
-entities:
-  - {name: user, join_keys: [user_id]}
-sources:
-  - name: tx
-    type: batch
-    path: data/tx.csv
-    timestamp: ts
-    created_timestamp: created_at
-    schema: {txn_id: int64, user_id: int64, merchant_id: int64, amount: float64, currency: string,
-             channel: string, is_international: bool, ts: timestamp, created_at: timestamp}
-  - name: tx_live
-    type: push
-    batch_source: tx
-feature_views:
-  - name: v
-    entities: [user]
-    source: tx
-    hop: 1h
-    features:
-      - {name: last_amount, expr: amount}
-      - {name: n_1d, agg: count, window: 1d}
-Y
+tx_defs >"$R/defs.yaml"
 "$GEN" --out "$TMP/gen" --events 60000 --users 20000 --merchants 100 --start 2026-01-01 --days 5 >/dev/null 2>&1
 cp "$TMP/gen/transactions.csv" "$R/data/tx.csv"
 head -n 2001 "$TMP/gen/transactions.csv" >"$TMP/small.csv"
@@ -39,19 +17,18 @@ cd "$R" || exit 1
 export TESSERA_NOW=2026-01-06T00:30:00Z
 "$TESSERA" apply >/dev/null 2>&1
 "$TESSERA" ingest tx "$TMP/small.csv" >/dev/null 2>&1
-rows() { "$TESSERA" stats v --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["features"][0]["count"])' 2>/dev/null || echo "?"; }
-before=$(rows)
+before=$(tx_rows)
 limited() { (ulimit -f 256 && "$@") >"$_out" 2>"$_err"; RC=$?; } # 256 KiB per file
 
 limited "$TESSERA" ingest tx
 expect_rc "ingest past the limit: exit 1" 1
 expect_err "...with the reason" "File too large"
-check "...and nothing of it is stored" "[ \"\$(rows)\" = '$before' ]"
+check "...and nothing of it is stored" "[ \"\$(tx_rows)\" = '$before' ]"
 run "$TESSERA" verify
 expect_rc "the store verifies after the failed ingest" 0
 run "$TESSERA" ingest tx
 expect_rc "with room, the ingest works" 0
-check "...and stores the file" "[ \"\$(rows)\" -gt '$before' ]"
+check "...and stores the file" "[ \"\$(tx_rows)\" -gt '$before' ]"
 
 limited "$TESSERA" materialize
 expect_rc "materialize past the limit: exit 1" 1
@@ -60,7 +37,7 @@ run "$TESSERA" verify
 expect_rc "the store verifies after the failed materialize" 0
 run "$TESSERA" materialize
 expect_rc "with room, materialize works" 0
-run "$TESSERA" check --features 'v:*' --sample 30
+run "$TESSERA" check --sample 30
 expect_rc "...and online equals offline" 0
 
 python3 - "$TMP/push.csv" <<'PY'
@@ -70,15 +47,15 @@ with open(sys.argv[1], "w") as f:
     for i in range(40000):
         f.write("%d,%d,7,%d.5,USD,web,false,2026-01-06T00:10:00Z,2026-01-06T00:10:00Z\n" % (900000000 + i, 1 + i % 20000, i % 90))
 PY
-before=$(rows)
+before=$(tx_rows)
 limited "$TESSERA" push tx_live "$TMP/push.csv"
 expect_rc "a push past the limit: exit 1" 1
-check "...and nothing of it is stored" "[ \"\$(rows)\" = '$before' ]"
+check "...and nothing of it is stored" "[ \"\$(tx_rows)\" = '$before' ]"
 run "$TESSERA" verify
 expect_rc "the store verifies after the failed push" 0
 run "$TESSERA" push tx_live "$TMP/push.csv"
 expect_rc "with room, the push works" 0
-run "$TESSERA" check --features 'v:*' --sample 30
+run "$TESSERA" check --sample 30
 expect_rc "...and online equals offline" 0
 
 printf 'user_id,ts\n' >"$TMP/labels.csv"
