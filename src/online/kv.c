@@ -23,8 +23,13 @@ int tess__kv_open(const char *url, const char *dir, const tess__kv_opts *opts, t
     if (!opts) opts = &DEFAULT_OPTS;
     if (!url || !*url || strcmp(url, "lmdb") == 0) {
         vt = &tess__kv_lmdb_vtab;
-    } else if (strncmp(url, "redis://", 8) == 0 || strncmp(url, "rediss://", 9) == 0 ||
-               strncmp(url, "redis-cluster://", 16) == 0) {
+    } else if (strncmp(url, "redis://", 8) == 0) {
+        vt = &tess__kv_redis_vtab;
+    } else if (strncmp(url, "rediss://", 9) == 0) {
+        return tess__err_set(err, TESS_ECONFIG,
+                             "online store \"rediss://...\": TLS is not supported yet (use "
+                             "redis://host:port[/db])");
+    } else if (strncmp(url, "redis-cluster://", 16) == 0) {
         return tess__err_set(err, TESS_ECONFIG, "online store \"%s\": not supported yet", url);
     } else {
         return tess__err_set(err, TESS_ECONFIG,
@@ -239,4 +244,53 @@ int tess__kv_stats(tess__kv *kv, uint64_t *bytes, uint64_t *keys, tess__err *err
     if (bytes) *bytes = b;
     if (keys) *keys = k;
     return rc;
+}
+
+/* ---- the queued writes of an update (kv_int.h) ---------------------------------------------- */
+
+int tess__kvq_put(tess__kvq *q, tess__str key, tess__str val)
+{
+    uint32_t kl = (uint32_t)key.n, vl = val.p ? (uint32_t)val.n + 1 : 0;
+    if (tess__buf_append(&q->b, &kl, 4) || tess__buf_append(&q->b, &vl, 4) ||
+        tess__buf_append(&q->b, key.p, key.n) || (val.p && tess__buf_append(&q->b, val.p, val.n)))
+        return TESS_ENOMEM;
+    q->n++;
+    return TESS_OK;
+}
+
+bool tess__kvq_next(const tess__kvq *q, size_t *at, tess__str *key, tess__str *val)
+{
+    if (*at >= q->b.len) return false;
+    uint32_t kl, vl;
+    memcpy(&kl, q->b.p + *at, 4);
+    memcpy(&vl, q->b.p + *at + 4, 4);
+    const char *k = q->b.p + *at + 8;
+    *key = (tess__str){k, kl};
+    *val = vl ? (tess__str){k + kl, vl - 1} : (tess__str){NULL, 0};
+    *at += 8 + kl + (vl ? vl - 1 : 0);
+    return true;
+}
+
+bool tess__kvq_find(const tess__kvq *q, tess__str key, tess__str *val)
+{
+    bool found = false;
+    tess__str k, v;
+    for (size_t at = 0; tess__kvq_next(q, &at, &k, &v);)
+        if (k.n == key.n && memcmp(k.p, key.p, k.n) == 0) {
+            *val = v;
+            found = true;
+        }
+    return found;
+}
+
+void tess__kvq_reset(tess__kvq *q)
+{
+    tess__buf_reset(&q->b);
+    q->n = 0;
+}
+
+void tess__kvq_release(tess__kvq *q)
+{
+    tess__buf_release(&q->b);
+    q->n = 0;
 }

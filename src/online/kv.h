@@ -1,7 +1,7 @@
 /* kv.h — the online store's back-end interface: a transactional key-value store of byte
- * strings. Every back end (LMDB embedded in the store directory; Redis and Redis Cluster
- * later) implements these operations and passes the one conformance suite
- * (tests/unit/test_online_kv.c). What the bytes mean (one record per feature view and entity:
+ * strings. Every back end (LMDB embedded in the store directory, Redis; Redis Cluster later)
+ * implements these operations and passes the one conformance suite
+ * (tests/unit/test_online_kv.c). What the bytes mean (records per feature view and entity:
  * the latest row and the window tiles, docs/online.md) is decided above this layer, in
  * src/online/record.c; a back end never interprets a value.
  *
@@ -49,11 +49,14 @@ typedef struct tess__kv_opts {
 /*
  * Opens the back end named by `url`:
  *   NULL, "" or "lmdb"    the embedded LMDB environment in directory `dir` (created if missing)
- *   (later) redis://host:port[/db], redis-cluster://host:port,host:port,...
- * `opts` may be NULL (defaults). Errors: TESS_ECONFIG (unknown or malformed URL: err says
- * what), TESS_EIO (cannot create/open/lock the files, not a directory, a damaged data file:
- * err names the path and the reason), TESS_NOTFOUND (read_only, and no store exists there
- * yet: nothing was ever written), TESS_EINVAL (no directory), TESS_ENOMEM.
+ *   redis://[[user]:password@]host[:port][/db][?timeout=ms&connect_timeout=ms]
+ *                         a Redis server (kv_redis.c; `dir` unused); docs/online_backends.md
+ *   (later) redis-cluster://host:port,host:port,...
+ * `opts` may be NULL (defaults). Errors: TESS_ECONFIG (unknown or malformed URL, a wrong
+ * Redis password or database: err says what), TESS_EIO (cannot create/open/lock the files, not
+ * a directory, a damaged data file, an unreachable server: err names the path or host:port and
+ * the reason), TESS_NOTFOUND (LMDB, read_only, and no store exists there yet: nothing was ever
+ * written), TESS_EINVAL (no directory), TESS_ENOMEM.
  * *out is NULL on error. Close with tess__kv_close (NULL is ok).
  */
 int tess__kv_open(const char *url, const char *dir, const tess__kv_opts *opts, tess__kv **out,

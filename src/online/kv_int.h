@@ -15,6 +15,7 @@
 #ifndef TESS_ONLINE_KV_INT_H
 #define TESS_ONLINE_KV_INT_H
 
+#include "core/buf.h"
 #include "online/kv.h"
 
 typedef struct tess__kv_vtab {
@@ -50,7 +51,24 @@ struct tess__kv_txn {
     tess__kv *kv;
 };
 
+/* The writes an update's fn queued through tx (txn_put), kept until fn returns so that the old
+ * value fn is reading stays where it is (kv.c; every back end queues them the same way). */
+typedef struct tess__kvq {
+    tess__buf b; /* per write: u32 key length, u32 value length + 1 (0: delete), key, value */
+    size_t n;
+} tess__kvq;
+
+/* Queues a write (val.p NULL: delete); the bytes are copied. Errors: TESS_ENOMEM. */
+int tess__kvq_put(tess__kvq *q, tess__str key, tess__str val);
+/* The newest queued write of `key`: true and *val ({NULL, 0}: a delete), or false. */
+bool tess__kvq_find(const tess__kvq *q, tess__str key, tess__str *val);
+/* The write at *at (start with 0), advancing *at; false after the last. val.p NULL: delete. */
+bool tess__kvq_next(const tess__kvq *q, size_t *at, tess__str *key, tess__str *val);
+void tess__kvq_reset(tess__kvq *q);
+void tess__kvq_release(tess__kvq *q);
+
 /* The back ends (one file each). */
-extern const tess__kv_vtab tess__kv_lmdb_vtab; /* kv_lmdb.c */
+extern const tess__kv_vtab tess__kv_lmdb_vtab;  /* kv_lmdb.c */
+extern const tess__kv_vtab tess__kv_redis_vtab; /* kv_redis.c */
 
 #endif

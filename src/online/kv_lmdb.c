@@ -583,8 +583,7 @@ typedef struct ltxn {
     tess__kv_txn base;
     lenv *e;
     MDB_txn *t;
-    tess__buf q;     /* queued writes: u32 key length, u32 value length + 1 (0: delete), bytes */
-    size_t nq;
+    tess__kvq q;     /* writes queued by the running call of fn */
 } ltxn;
 
 static int ltxn_get(tess__kv_txn *tx, tess__str key, tess__arena *arena, tess__str *val,
@@ -592,25 +591,13 @@ static int ltxn_get(tess__kv_txn *tx, tess__str key, tess__arena *arena, tess__s
 {
     ltxn *x = (ltxn *)tx;
     /* the newest queued write of the key wins */
-    const char *found = NULL;
-    uint32_t fvl = 0;
-    for (size_t at = 0; at < x->q.len;) {
-        uint32_t kl, vl;
-        memcpy(&kl, x->q.p + at, 4);
-        memcpy(&vl, x->q.p + at + 4, 4);
-        const char *k = x->q.p + at + 8;
-        if (kl == key.n && memcmp(k, key.p, kl) == 0) {
-            found = k + kl;
-            fvl = vl;
-        }
-        at += 8 + kl + (vl ? vl - 1 : 0);
-    }
+    tess__str qv;
     const void *src = NULL;
     size_t n = 0;
-    if (found) {
-        if (!fvl) return TESS_OK; /* deleted */
-        src = found;
-        n = fvl - 1;
+    if (tess__kvq_find(&x->q, key, &qv)) {
+        if (!qv.p) return TESS_OK; /* deleted */
+        src = qv.p;
+        n = qv.n;
     } else {
         MDB_val k = mval(key), v;
         int mrc = mdb_get(x->t, x->e->dbi, &k, &v);
@@ -629,36 +616,29 @@ static int ltxn_get(tess__kv_txn *tx, tess__str key, tess__arena *arena, tess__s
 static int ltxn_put(tess__kv_txn *tx, tess__str key, tess__str val, tess__err *err)
 {
     ltxn *x = (ltxn *)tx;
-    uint32_t kl = (uint32_t)key.n, vl = val.p ? (uint32_t)val.n + 1 : 0;
-    if (tess__buf_append(&x->q, &kl, 4) || tess__buf_append(&x->q, &vl, 4) ||
-        tess__buf_append(&x->q, key.p, key.n) || (val.p && tess__buf_append(&x->q, val.p, val.n)))
+    if (tess__kvq_put(&x->q, key, val))
         return tess__err_set(err, TESS_ENOMEM, "online store %s: update: out of memory",
                              x->e->path);
-    x->nq++;
     return TESS_OK;
 }
 
 /* Applies and clears the queued writes. */
 static int ltxn_flush(ltxn *x, tess__err *err)
 {
-    for (size_t at = 0; at < x->q.len;) {
-        uint32_t kl, vl;
-        memcpy(&kl, x->q.p + at, 4);
-        memcpy(&vl, x->q.p + at + 4, 4);
-        MDB_val k = {kl, x->q.p + at + 8};
+    tess__str key, val;
+    for (size_t at = 0; tess__kvq_next(&x->q, &at, &key, &val);) {
+        MDB_val k = mval(key);
         int mrc;
-        if (vl) {
-            MDB_val v = {vl - 1, x->q.p + at + 8 + kl};
+        if (val.p) {
+            MDB_val v = mval(val);
             mrc = mdb_put(x->t, x->e->dbi, &k, &v, 0);
         } else {
             mrc = mdb_del(x->t, x->e->dbi, &k, NULL);
             if (mrc == MDB_NOTFOUND) mrc = 0;
         }
         if (mrc) return lmdb_fail(x->e, "update", mrc, err);
-        at += 8 + kl + (vl ? vl - 1 : 0);
     }
-    tess__buf_reset(&x->q);
-    x->nq = 0;
+    tess__kvq_reset(&x->q);
     return TESS_OK;
 }
 
@@ -672,7 +652,7 @@ static int lmdb_update(tess__kv *base, const tess__str *keys, size_t n, tess__kv
     void *scratch = NULL;
     int rc = write_begin(e, &s, &t, err);
     if (rc != TESS_OK) return rc;
-    ltxn x = {{base}, e, t, TESS__BUF_INIT, 0};
+    ltxn x = {{base}, e, t, {TESS__BUF_INIT, 0}};
     for (size_t i = 0; i < n && rc == TESS_OK; i++) {
         MDB_val k = mval(keys[i]), v;
         tess__str old = {NULL, 0};
@@ -708,11 +688,11 @@ static int lmdb_update(tess__kv *base, const tess__str *keys, size_t n, tess__kv
             mrc = mdb_put(t, e->dbi, &k, &nvv, 0);
         }
         if (mrc) rc = lmdb_fail(e, "update", mrc, err);
-        if (rc == TESS_OK && x.nq) rc = ltxn_flush(&x, err);
+        if (rc == TESS_OK && x.q.n) rc = ltxn_flush(&x, err);
     }
     rc = write_end(kv, s, t, rc, "update", err);
     tess__free(scratch);
-    tess__buf_release(&x.q);
+    tess__kvq_release(&x.q);
     return rc;
 }
 
