@@ -4,13 +4,17 @@
  * Both write entity records in batches (wbatch): one back-end transaction per batch, which
  * also updates the view's meta record (meta.h), so that the records and the account of which
  * offline ingests they hold always agree and no ingest is ever applied twice:
- *   - a push applies its own ingest and adds it to `applied`;
+ *   - a push applies its own ingests and adds them to `applied` — unless the meta record
+ *     already counts them, or a materialization in progress (`pending` up to pending_to)
+ *     will read them from the offline store: then it leaves them to it;
  *   - a materialization applies the ingests above the watermark that are not applied yet (up
- *     to the last ingest at its start), records its progress (`pending`) in every batch, so a
- *     crashed run resumes where it stopped, and finally raises the watermark.
- * Dropping a view's records for a rebuild and resetting its meta record happen under the
- * store's online lock (<store>/online.lock, flock), which pushes also take for their write, so
- * that no push lands between the two.
+ *     to the last ingest at its start), leaving out, in each batch's transaction, the rows of
+ *     ingests its push applied meanwhile; it records its progress (`pending`) in every batch,
+ *     so a crashed run resumes where it stopped, and finally raises the watermark;
+ *   - a full rebuild first marks the meta record as of no definition (pushes leave the view
+ *     alone), drops the records, then resets the account with `pending` up to its last ingest.
+ * Materializations of a store run one at a time (the online lock, <store>/online.lock, a
+ * flock held for a view's whole run); pushes never wait for them.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -86,6 +90,9 @@ typedef struct wbatch {
     void *marg;
     bool skip;
     bool borrow;    /* rows outlive the batch (a push's): their strings are not copied */
+    bool only_new;  /* a materialization's: rows of ingests the meta record already counts
+                       (pushes that went ahead since the run read it) are left out */
+    tess__ometa cur; /* during a flush: the meta record as this transaction writes it */
     int64_t newest; /* the newest event time of the rows added (INT64_MIN: none) */
     uint64_t entities, events;
 } wbatch;
@@ -186,6 +193,7 @@ static int flush_fn(void *arg, tess__kv_txn *tx, size_t i, tess__str old, tess__
         if (!rc && !b->skip && b->newest > m.newest) m.newest = b->newest;
         if (rc || b->skip) return rc == TESS_ENOMEM ? OOM(b->err) : rc;
         if (tess__ometa_encode(&m, &b->out)) return OOM(b->err);
+        b->cur = m;
     } else {
         if (b->skip) return TESS_OK;
         size_t e = i - 1;
@@ -194,9 +202,27 @@ static int flush_fn(void *arg, tess__kv_txn *tx, size_t i, tess__str old, tess__
                                  &b->hkey))
             return OOM(b->err);
         b->tx = tx;
+        const tess__value *rows = b->rows + b->first[e] * b->ncols;
+        const int64_t *seq = b->seq + b->first[e];
+        size_t nr = b->first[e + 1] - b->first[e];
+        if (b->only_new && b->cur.napplied) {
+            /* the rows of ingests counted meanwhile (pushed and applied by their push) */
+            tess__value *kr = tess__arena_alloc(&b->scratch, nr * b->ncols * sizeof(*kr) + 1);
+            int64_t *ks = tess__arena_alloc(&b->scratch, nr * sizeof(int64_t) + 1);
+            if (!kr || !ks) return OOM(b->err);
+            size_t k = 0;
+            for (size_t r = 0; r < nr; r++) {
+                if (tess__ometa_has(&b->cur, (uint32_t)((uint64_t)seq[r] >> 32))) continue;
+                memcpy(&kr[k * b->ncols], &rows[r * b->ncols], b->ncols * sizeof(*kr));
+                ks[k++] = seq[r];
+            }
+            if (k == 0) return TESS_OK;
+            rows = kr;
+            seq = ks;
+            nr = k;
+        }
         int op;
-        int rc = tess__oview_apply(b->ov, old.p, old.n, hist_get, b, b->rows + b->first[e] * b->ncols,
-                                   b->seq + b->first[e], b->first[e + 1] - b->first[e], b->now,
+        int rc = tess__oview_apply(b->ov, old.p, old.n, hist_get, b, rows, seq, nr, b->now,
                                    &b->scratch, &b->out, &b->hout, &op, b->err);
         if (!rc && op != TESS__HIST_KEEP)
             rc = tess__kv_txn_put(tx, (tess__str){b->hkey.p, b->hkey.len},
@@ -366,13 +392,17 @@ static int materialize_view(tess_store *st, tess__kv *kv, tess__evstore *es, con
     b.ncols = v->source->nschema;
     b.err = err;
     b.mfn = mat_meta;
+    b.only_new = true;
     mat x = {tess__oview_fingerprint(ov), 0, NULL, 0, false, false, now};
     b.marg = &x;
     tess__ometa m;
     tess__evscan *scan = NULL;
     tess__buf pre = TESS__BUF_INIT, resume = TESS__BUF_INIT, ek = TESS__BUF_INIT;
+    /* one materialization of the store at a time (two would apply the same ingests twice);
+       pushes do not wait: the meta record's `pending` tells them what a run will apply */
     int lock = -1;
-    int rc = meta_get(kv, ov, &m, &a, err);
+    int rc = tess__online_lock(st->store_dir, &lock, err);
+    if (!rc) rc = meta_get(kv, ov, &m, &a, err);
     if (rc) goto out;
     bool full = opts->full || opts->has_range || !m.present ||
                 m.fingerprint != tess__oview_fingerprint(ov);
@@ -383,11 +413,11 @@ static int materialize_view(tess_store *st, tess__kv *kv, tess__evstore *es, con
     tess__evstats_release(&es_st);
     if (rc) goto out;
     if (full) {
-        /* drop the records and reset the account, with no push in between: first the account
-           is marked as of no definition (a crash between the steps leaves a view that the
-           next run rebuilds whole), then the heads and histories go, then the account is
-           reset to this definition */
-        if ((rc = tess__online_lock(st->store_dir, &lock, err))) goto out;
+        /* drop the records and reset the account: first the account is marked as of no
+           definition (pushes leave the view alone from then on, and a crash between the steps
+           leaves a view the next run rebuilds whole), then the heads and histories go, then
+           the account is reset to this definition, pending up to `last` (pushes of ingests
+           up to it leave them to this run; later ones apply themselves) */
         uint64_t fp = x.fp;
         x.reset = true;
         x.to = last;
@@ -401,8 +431,6 @@ static int materialize_view(tess_store *st, tess__kv *kv, tess__evstore *es, con
         if (!rc) rc = tess__kv_drop_prefix(kv, (tess__str){pre.p, pre.len}, NULL, err);
         if (!rc) rc = meta_update(kv, &b);
         x.reset = false;
-        tess__online_unlock(lock);
-        lock = -1;
         if (rc) goto out;
         memset(&m, 0, sizeof(m));
         m.present = true;
@@ -570,6 +598,15 @@ static int push_meta(void *arg, tess__ometa *m, tess__arena *a, bool *skip)
         *skip = true;
         return TESS_OK;
     }
+    /* an ingest already counted (a materialization read it from the offline store after this
+       push's offline commit), or one a materialization in progress (or a crashed one, to be
+       resumed) will read: this push must not apply it again. The group's ingests were
+       committed together, so a materialization sees all of them or none. */
+    for (size_t i = 0; i < x->ningests; i++)
+        if (tess__ometa_has(m, x->ingests[i]) || (m->pending && x->ingests[i] <= m->pending_to)) {
+            *skip = true;
+            return TESS_OK;
+        }
     m->at = x->now;
     for (size_t i = 0; i < x->ningests; i++) {
         int rc = tess__ometa_add(m, x->ingests[i], a);
@@ -664,10 +701,7 @@ int tess__online_apply_rows(tess__kv *kv, const char *store_dir, const tess__sna
     /* one transaction for every view (records and meta records together); a view without a
        row of the push still accounts for its ingests */
     if (!rc && nb) {
-        int lock = -1;
-        rc = tess__online_lock(store_dir, &lock, err);
-        if (!rc) rc = wb_flush_many(kv, bp, nb);
-        tess__online_unlock(lock);
+        rc = wb_flush_many(kv, bp, nb);
         for (size_t k = 0; !rc && k < nb; k++)
             if (!bs[k].skip && bs[k].entities) (*views_updated)++;
     }
