@@ -424,6 +424,31 @@ size_t tess_pusher_ts_column(const tess_pusher *p);
 int tess_push(tess_session *s, const tess_pusher *p, const char *const *columns, size_t ncols,
               const tess_value *rows, size_t nrows, int to);
 
+/* One push of tess_push_many: tess_push's arguments, then its outcome. */
+typedef struct tess_push_req {
+    const tess_pusher *pusher;
+    const char *const *columns;
+    size_t ncols;
+    const tess_value *rows; /* rows[r * ncols + c] */
+    size_t nrows;
+    int to;
+    int status;    /* set by tess_push_many: TESS_OK, or this push's error */
+    char *message; /* set with an error (owned: tess_free; NULL when out of memory): why,
+                      naming the row and the column as tess_push's message does */
+} tess_push_req;
+
+/*
+ * Runs n pushes as one group commit (a server hands every push that arrived meanwhile to one
+ * call): each is checked and stored exactly as tess_push would store it alone — its own
+ * ingest, all of its rows or none, its own status — but they are committed together with one
+ * fsync, and the online store is written once per view for all of them. A bad push fails
+ * alone; the others go on. When the call returns, every push with status TESS_OK is durable
+ * and visible to lookups. Returns TESS_OK when every push succeeded, otherwise the status of
+ * the first that failed (its message is also the session's). TESS_EINVAL without touching
+ * reqs when s is NULL, or reqs is NULL with n > 0.
+ */
+int tess_push_many(tess_session *s, tess_push_req *reqs, size_t n);
+
 /* Pushes every row of a CSV (with a header) or JSON Lines file (by extension: .jsonl/.json)
  * read by the source's schema, as one push (all rows or none). *rows_out (may be NULL): the
  * rows pushed. Errors: TESS_EPARSE (a bad row: file:line, the column and the value), TESS_EIO,
@@ -493,8 +518,9 @@ typedef struct tess_server tess_server;
 
 /*
  * Starts the HTTP feature server over `st` (Feast-compatible routes: POST /get-online-features,
- * GET /health, GET /metrics; POST /push and /write-to-online-store answer 501 for now). It
- * serves from its own threads until tess_server_stop; the caller's thread returns at once.
+ * POST /push, POST /write-to-online-store, GET /health, GET /metrics). It serves from its own
+ * threads (the workers, and one committer of pushes) until tess_server_stop; the caller's
+ * thread returns at once.
  * Each worker thread makes its own lookup session; the server picks up a newer registry
  * version within a second. While the server runs, the caller must not use `st` (the server
  * serialises its own calls on it); `st` must outlive the server. opts may be NULL.
@@ -507,8 +533,9 @@ int tess_server_start(tess_store *st, const tess_server_opts *opts, tess_server 
 /* The TCP port the server listens on (the chosen one when opts->port was 0). */
 int tess_server_port(const tess_server *srv);
 
-/* Stops accepting, finishes the requests in progress, stops the threads and frees the server
- * and everything it made (sessions, queries). NULL is ok. */
+/* Stops accepting, finishes the requests in progress (pushes in flight are committed and
+ * answered; later ones 503), stops the threads and frees the server and everything it made
+ * (sessions, queries). NULL is ok. */
 void tess_server_stop(tess_server *srv);
 
 #ifdef __cplusplus

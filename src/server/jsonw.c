@@ -1,5 +1,5 @@
 /* jsonw.c — the server's JSON output, written by hand into a reused buffer (no document tree,
- * no allocation per value), and the bracket-depth scan that runs before a request is parsed.
+ * no allocation per value).
  *
  * Floats: the shortest decimal that reads back to the same double. Values with at most 15
  * decimals below 2^53 (prices, counts, most means) take a fast exact path: x * 10^k rounded to
@@ -47,17 +47,12 @@ char *srv_reserve(srv_buf *b, size_t n)
     return b->p + b->len;
 }
 
-void srv_put(srv_buf *b, const char *s, size_t n)
+void srv_put_slow(srv_buf *b, const char *s, size_t n)
 {
     char *d = srv_reserve(b, n);
     if (!d) return;
     memcpy(d, s, n);
     b->len += n;
-}
-
-void srv_puts(srv_buf *b, const char *s)
-{
-    srv_put(b, s, strlen(s));
 }
 
 void srv_printf(srv_buf *b, const char *fmt, ...)
@@ -80,8 +75,7 @@ void srv_printf(srv_buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
-/* The length of the valid UTF-8 sequence at s (n bytes left), or 0 if it is not valid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
+size_t srv_utf8_len(const unsigned char *s, size_t n)
 {
     unsigned c = s[0];
     size_t len;
@@ -124,7 +118,7 @@ void srv_put_str(srv_buf *b, const char *str, size_t n)
             continue;
         }
         if (c >= 0x80) {
-            size_t l = utf8_len(s, (size_t)(end - s));
+            size_t l = srv_utf8_len(s, (size_t)(end - s));
             if (l) {
                 memcpy(o, s, l);
                 o += l;
@@ -322,21 +316,4 @@ void srv_put_ts(srv_buf *b, int64_t us)
     *o++ = 'Z';
     *o++ = '"';
     b->len += (size_t)(o - d);
-}
-
-long srv_json_too_deep(const char *p, size_t n, int max_depth)
-{
-    int depth = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = p[i];
-        if (c == '"') {
-            for (i++; i < n && p[i] != '"'; i++)
-                if (p[i] == '\\') i++;
-        } else if (c == '[' || c == '{') {
-            if (++depth > max_depth) return (long)i;
-        } else if (c == ']' || c == '}') {
-            depth--;
-        }
-    }
-    return -1;
 }

@@ -4,8 +4,8 @@
  * Request (Feast's shape): {"feature_service": "svc"} or {"features": ["view:feat", ...]},
  * plus "entities": {"user_id": [1, 2], "amount": [10.5, 3]} (join keys and the request fields
  * of on-demand features, as columns of equal length) and optionally "full_feature_names".
- * The body is scanned for its bracket depth first (jansson has no depth limit), then parsed
- * with jansson (errors say line and column), then checked against the query's inputs.
+ * The body is parsed by jsonr.c (errors say line and column; nesting limited to --max-depth),
+ * then checked against the query's inputs.
  *
  * Query cache: one tess_query per request shape (service name, or the features list, and
  * full_feature_names), shared by all threads, in a hash table under cache_lock (readers take
@@ -304,70 +304,72 @@ void srv_thread_release_lookup(srv_thread *th)
     tess__free(th->inputs);
     th->inputs = NULL;
     th->inputs_cap = 0;
+    tess__free(th->tsc);
+    th->tsc = NULL;
+    th->tsc_cap = 0;
 }
 
 /* ---- the request ------------------------------------------------------------------------------
  */
 
-static const char *json_kind(const json_t *j)
-{
-    switch (json_typeof(j)) {
-    case JSON_OBJECT:
-        return "object";
-    case JSON_ARRAY:
-        return "array";
-    case JSON_STRING:
-        return "string";
-    case JSON_INTEGER:
-        return "integer";
-    case JSON_REAL:
-        return "number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "value";
-}
-
 /* One entity value as input of the given type (push.c's cells too); NULL or a static reason. */
-const char *srv_json_value(const json_t *j, int type, int null_ok, tess_value *v)
+const char *srv_json_value(const srv_jnode *j, int type, int null_ok, tess_value *v)
 {
-    memset(v, 0, sizeof(*v));
     v->type = type;
-    if (json_is_null(j)) {
+    v->null = 0;
+    v->u.i = 0;
+    switch (j->type) {
+    case SJ_NULL:
         if (!null_ok) return "is null (join keys cannot be null)";
         v->null = 1;
         return NULL;
+    case SJ_INT:
+        if (type == TESS_TYPE_INT64 || type == TESS_TYPE_TIMESTAMP) {
+            v->u.i = j->u.i; /* timestamps: microseconds since the epoch */
+            return NULL;
+        }
+        if (type == TESS_TYPE_FLOAT64) {
+            v->u.f = (double)j->u.i;
+            return NULL;
+        }
+        break;
+    case SJ_REAL:
+        if (type == TESS_TYPE_FLOAT64) {
+            v->u.f = j->u.f;
+            return NULL;
+        }
+        break;
+    case SJ_STRING:
+        if (type == TESS_TYPE_STRING) {
+            v->u.s.p = j->u.s;
+            v->u.s.n = j->n;
+            return NULL;
+        }
+        if (type == TESS_TYPE_TIMESTAMP) {
+            if (tess__ts_parse(j->u.s, j->n, &v->u.i, NULL) != TESS_OK)
+                return "is not a timestamp (expected RFC 3339, e.g. 2026-01-02T03:04:05Z)";
+            return NULL;
+        }
+        break;
+    case SJ_TRUE:
+    case SJ_FALSE:
+        if (type == TESS_TYPE_BOOL) {
+            v->u.b = j->type == SJ_TRUE;
+            return NULL;
+        }
+        break;
     }
     switch (type) {
     case TESS_TYPE_BOOL:
-        if (!json_is_boolean(j)) return "expected a boolean";
-        v->u.b = json_is_true(j);
-        return NULL;
+        return "expected a boolean";
     case TESS_TYPE_INT64:
-        if (!json_is_integer(j)) return "expected an integer";
-        v->u.i = json_integer_value(j);
-        return NULL;
+        return "expected an integer";
     case TESS_TYPE_FLOAT64:
-        if (!json_is_number(j)) return "expected a number";
-        v->u.f = json_number_value(j);
-        return NULL;
+        return "expected a number";
     case TESS_TYPE_STRING:
-        if (!json_is_string(j)) return "expected a string";
-        v->u.s.p = json_string_value(j);
-        v->u.s.n = json_string_length(j);
-        return NULL;
+        return "expected a string";
     case TESS_TYPE_TIMESTAMP:
-        if (json_is_integer(j)) { /* microseconds since the epoch */
-            v->u.i = json_integer_value(j);
-            return NULL;
-        }
-        if (!json_is_string(j)) return "expected an RFC 3339 string";
-        if (tess__ts_parse(json_string_value(j), json_string_length(j), &v->u.i, NULL) != TESS_OK)
-            return "is not a timestamp (expected RFC 3339, e.g. 2026-01-02T03:04:05Z)";
-        return NULL;
+        return "expected an RFC 3339 string";
     }
     return "has a type the server cannot read";
 }
@@ -417,11 +419,20 @@ static void put_repeated(srv_buf *o, const char *s, size_t len, size_t n)
     o->len += n ? n * (len + 1) - 1 : 0;
 }
 
-static void write_response(srv_buf *o, const srv_qentry *e, const tess_value *inputs,
+static void write_response(srv_thread *th, const srv_qentry *e, const tess_value *inputs,
                            size_t ninputs, size_t nrows, const tess_online_result *res)
 {
-    static const char *const status_json[] = {"\"PRESENT\"", "\"NOT_FOUND\"", "\"NULL_VALUE\"",
-                                              "\"OUTSIDE_MAX_AGE\""};
+    srv_buf *o = &th->out;
+#define Q(s)                                                                                       \
+    {                                                                                              \
+        "\"" s "\"", sizeof s + 1                                                                  \
+    }
+    static const struct {
+        const char *s;
+        size_t n;
+    } status_json[5] = {Q("PRESENT"), Q("NOT_FOUND"), Q("NULL_VALUE"), Q("OUTSIDE_MAX_AGE"),
+                        Q("UNKNOWN")};
+#undef Q
     o->len = 0;
     srv_put(o, e->prefix, e->prefix_len);
     int first = 1;
@@ -442,9 +453,19 @@ static void write_response(srv_buf *o, const srv_qentry *e, const tess_value *in
         srv_puts(o, "]}");
     }
     size_t nf = res->nfeatures;
-    /* features of one view share their rows' timestamps: reuse the last one written */
-    int64_t last_ts = 0;
-    size_t last_off = 0, last_len = 0;
+    /* the features of one view share each row's timestamp: per row, the last one written is
+     * copied when it comes again (formatting a timestamp costs more than copying it) */
+    srv_tsref one, *tsc = &one;
+    if (nrows > th->tsc_cap) {
+        srv_tsref *t = tess__realloc(th->tsc, nrows * sizeof *t);
+        if (t) {
+            th->tsc = t;
+            th->tsc_cap = nrows;
+        }
+    }
+    size_t ntsc = nrows <= th->tsc_cap ? nrows : 1;
+    if (nrows <= th->tsc_cap) tsc = th->tsc;
+    if (ntsc) memset(tsc, 0, ntsc * sizeof *tsc);
     for (size_t f = 0; f < nf; f++) {
         srv_puts(o, first ? "{\"values\":[" : ",{\"values\":[");
         first = 0;
@@ -460,26 +481,29 @@ static void write_response(srv_buf *o, const srv_qentry *e, const tess_value *in
         for (size_t row = 0; row < nrows; row++) {
             if (row) srv_put(o, ",", 1);
             int s = res->statuses[row * nf + f];
-            srv_puts(o, s >= 0 && s <= 3 ? status_json[s] : "\"UNKNOWN\"");
+            if (s < 0 || s > 3) s = 4;
+            srv_put(o, status_json[s].s, status_json[s].n);
         }
         srv_puts(o, "],\"event_timestamps\":[");
         for (size_t row = 0; row < nrows; row++) {
             if (row) srv_put(o, ",", 1);
             int64_t ts = res->event_ts[row * nf + f];
+            srv_tsref *c = &tsc[ntsc == nrows ? row : 0];
             if (ts == 0) {
                 srv_put(o, EPOCH, sizeof EPOCH - 1);
-            } else if (last_len && ts == last_ts && !o->oom) {
-                char *d = srv_reserve(o, last_len);
+            } else if (c->len && ts == c->ts && !o->oom) {
+                char *d = srv_reserve(o, c->len);
                 if (d) {
-                    memcpy(d, o->p + last_off, last_len);
-                    o->len += last_len;
+                    memcpy(d, o->p + c->off, c->len);
+                    o->len += c->len;
                 }
             } else {
                 size_t at = o->len;
                 srv_put_ts(o, ts);
-                last_ts = ts;
-                last_off = at;
-                last_len = o->len - at;
+                c->ts = ts;
+                c->off = (uint32_t)at;
+                c->len = (uint32_t)(o->len - at);
+                if (at > UINT32_MAX / 2) c->len = 0; /* (a body of gigabytes: no reuse) */
             }
         }
         srv_puts(o, "]}");
@@ -523,120 +547,92 @@ int srv_thread_session(srv_req *r)
     return 0;
 }
 
-const char *srv_json_kind(const json_t *j)
-{
-    return json_kind(j);
-}
-
 int srv_handle_get_online(srv_req *r)
 {
     tess_server *srv = r->srv;
     srv_thread *th = r->th;
-    json_t *doc = NULL;
+    srv_jdoc *d = &th->doc;
     srv_qentry *e = NULL;
-    const char **feats = NULL;
+    const char *fbuf[16], **feats = fbuf;
     int status;
 
-    long deep = srv_json_too_deep(r->body, r->n, srv->o.max_json_depth);
-    if (deep >= 0) {
-        status = srv_error(r, 400, E_TOO_DEEP, "JSON nested deeper than %d levels (at byte %ld)",
-                           srv->o.max_json_depth, deep + 1);
-        goto out;
-    }
-    json_error_t jerr;
-    doc = json_loadb(r->body ? r->body : "", r->n, JSON_REJECT_DUPLICATES, &jerr);
-    if (!doc) {
-        status = srv_error(r, 400, E_INVALID_JSON, "malformed JSON at line %d, column %d: %s",
-                           jerr.line, jerr.column, jerr.text);
-        goto out;
-    }
-    if (!json_is_object(doc)) {
-        status = srv_error(r, 400, E_INVALID_REQUEST, "the body must be a JSON object, not %s",
-                           json_kind(doc));
-        goto out;
-    }
-    const json_t *service = NULL, *features = NULL, *ffn = NULL;
-    json_t *entities = NULL;
-    const char *key;
-    json_t *val;
-    json_object_foreach(doc, key, val)
-    {
+    if ((status = srv_parse_body(r)) != 0) return status;
+    const srv_jnode *nd = d->nodes;
+    uint32_t service = 0, features = 0, ffn = 0, entities = 0;
+    for (SRV_JEACH_MEMBER(d, 0, k, i)) {
+        const char *key = nd[k].u.s;
         if (strcmp(key, "feature_service") == 0)
-            service = val;
+            service = k + 1;
         else if (strcmp(key, "features") == 0)
-            features = val;
+            features = k + 1;
         else if (strcmp(key, "entities") == 0)
-            entities = val;
+            entities = k + 1;
         else if (strcmp(key, "full_feature_names") == 0)
-            ffn = val;
-        else {
-            status = srv_error(r, 400, E_UNKNOWN_FIELD,
-                               "unknown field \"%s\" (expected feature_service or features, "
-                               "entities, full_feature_names)",
-                               key);
-            goto out;
-        }
+            ffn = k + 1;
+        else
+            return srv_error(r, 400, E_UNKNOWN_FIELD,
+                             "unknown field \"%s\" (expected feature_service or features, "
+                             "entities, full_feature_names)",
+                             key);
     }
-    if (service && json_is_null(service)) service = NULL;
-    if (features && json_is_null(features)) features = NULL;
-    if (!service == !features) {
-        status = srv_error(r, 400, E_INVALID_REQUEST,
-                           service ? "give either feature_service or features, not both"
-                                   : "give feature_service (a name) or features (a list)");
-        goto out;
-    }
-    if (service && (!json_is_string(service) || json_string_length(service) == 0)) {
-        status =
-            srv_error(r, 400, E_INVALID_REQUEST,
-                      "feature_service must be a non-empty string, not %s", json_kind(service));
-        goto out;
-    }
+    if (service && nd[service].type == SJ_NULL) service = 0;
+    if (features && nd[features].type == SJ_NULL) features = 0;
+    if (!service == !features)
+        return srv_error(r, 400, E_INVALID_REQUEST,
+                         service ? "give either feature_service or features, not both"
+                                 : "give feature_service (a name) or features (a list)");
+    if (service && (nd[service].type != SJ_STRING || nd[service].n == 0))
+        return srv_error(r, 400, E_INVALID_REQUEST,
+                         "feature_service must be a non-empty string, not %s",
+                         srv_jkind(&nd[service]));
     size_t nfeat = 0;
     if (features) {
-        if (!json_is_array(features) || json_array_size(features) == 0) {
-            status = srv_error(r, 400, E_INVALID_REQUEST,
-                               "features must be a non-empty array of strings");
-            goto out;
-        }
-        nfeat = json_array_size(features);
-        if (!(feats = tess__malloc(nfeat * sizeof *feats))) {
-            status = srv_error(r, 500, E_INTERNAL, "out of memory");
-            goto out;
-        }
-        for (size_t i = 0; i < nfeat; i++) {
-            const json_t *f = json_array_get(features, i);
-            if (!json_is_string(f)) {
+        if (nd[features].type != SJ_ARRAY || nd[features].n == 0)
+            return srv_error(r, 400, E_INVALID_REQUEST,
+                             "features must be a non-empty array of strings");
+        nfeat = nd[features].n;
+        if (nfeat > sizeof fbuf / sizeof fbuf[0] && !(feats = tess__malloc(nfeat * sizeof *feats)))
+            return srv_error(r, 500, E_INTERNAL, "out of memory");
+        for (SRV_JEACH_ELEM(d, features, f, i)) {
+            if (nd[f].type != SJ_STRING) {
                 status = srv_error(r, 400, E_INVALID_REQUEST,
-                                   "features[%zu] must be a string, not %s", i, json_kind(f));
+                                   "features[%u] must be a string, not %s", i, srv_jkind(&nd[f]));
                 goto out;
             }
-            feats[i] = json_string_value(f);
+            feats[i] = nd[f].u.s;
         }
     }
-    if (ffn && !json_is_boolean(ffn)) {
+    if (ffn && nd[ffn].type != SJ_TRUE && nd[ffn].type != SJ_FALSE) {
         status = srv_error(r, 400, E_INVALID_REQUEST,
-                           "full_feature_names must be true or false, not %s", json_kind(ffn));
+                           "full_feature_names must be true or false, not %s", srv_jkind(&nd[ffn]));
         goto out;
     }
-    if (!entities || !json_is_object(entities)) {
+    if (!entities || nd[entities].type != SJ_OBJECT) {
         status = srv_error(r, 400, E_INVALID_REQUEST,
                            entities ? "entities must be an object of columns, not %s"
                                     : "entities is missing (an object of columns: "
                                       "{\"user_id\": [1, 2]})%s",
-                           entities ? json_kind(entities) : "");
+                           entities ? srv_jkind(&nd[entities]) : "");
         goto out;
     }
 
-    if ((status = query_get(r, service ? json_string_value(service) : NULL, feats, nfeat,
-                            ffn && json_is_true(ffn), &e)) != 0)
+    if ((status = query_get(r, service ? nd[service].u.s : NULL, feats, nfeat,
+                            ffn && nd[ffn].type == SJ_TRUE, &e)) != 0)
         goto out;
     const tess_query *q = e->q;
     size_t ni = tess_query_ninputs(q);
     char names[512];
 
-    /* every column is an input of the query */
-    json_object_foreach(entities, key, val)
-    {
+    /* every column is an input of the query, every input a column, all of one length */
+    uint32_t cols[64], *col = cols;
+    if (ni > 64 && !(col = tess__calloc(ni, sizeof *col))) {
+        status = srv_error(r, 500, E_INTERNAL, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < ni; i++)
+        col[i] = 0;
+    for (SRV_JEACH_MEMBER(d, entities, k, m)) {
+        const char *key = nd[k].u.s;
         size_t i = 0;
         while (i < ni && strcmp(tess_query_input(q, i, NULL, NULL), key) != 0)
             i++;
@@ -646,29 +642,28 @@ int srv_handle_get_online(srv_req *r)
                                "entities.%s is not a join key or request field of these features "
                                "(they take: %s)",
                                key, names);
-            goto out;
+            goto out_cols;
         }
+        col[i] = k + 1;
     }
-    /* every input is a column, all of one length */
     size_t nrows = 0;
     const char *first_name = NULL;
     for (size_t i = 0; i < ni; i++) {
         int is_request = 0;
         const char *name = tess_query_input(q, i, NULL, &is_request);
-        const json_t *col = json_object_get(entities, name);
-        if (!col) {
+        if (!col[i]) {
             status = srv_error(r, 400, is_request ? E_MISSING_REQUEST_FIELD : E_MISSING_ENTITY_KEY,
                                "entities has no %s \"%s\"",
                                is_request ? "request field" : "join key", name);
-            goto out;
+            goto out_cols;
         }
-        if (!json_is_array(col)) {
-            status =
-                srv_error(r, 400, E_INVALID_ENTITY_VALUE,
-                          "entities.%s must be an array (a column), not %s", name, json_kind(col));
-            goto out;
+        if (nd[col[i]].type != SJ_ARRAY) {
+            status = srv_error(r, 400, E_INVALID_ENTITY_VALUE,
+                               "entities.%s must be an array (a column), not %s", name,
+                               srv_jkind(&nd[col[i]]));
+            goto out_cols;
         }
-        size_t n = json_array_size(col);
+        size_t n = nd[col[i]].n;
         if (!first_name) {
             nrows = n;
             first_name = name;
@@ -676,21 +671,21 @@ int srv_handle_get_online(srv_req *r)
             status = srv_error(r, 400, E_LENGTH_MISMATCH,
                                "entities.%s has %zu values but entities.%s has %zu", name, n,
                                first_name, nrows);
-            goto out;
+            goto out_cols;
         }
     }
     if (nrows > srv->o.max_entities) {
         status =
             srv_error(r, 413, E_TOO_MANY_ENTITIES, "%zu entities in one request; the limit is %zu",
                       nrows, srv->o.max_entities);
-        goto out;
+        goto out_cols;
     }
     size_t nvals = nrows * ni;
     if (nvals > th->inputs_cap) {
         tess_value *p = tess__realloc(th->inputs, nvals * sizeof *p);
         if (!p) {
             status = srv_error(r, 500, E_INTERNAL, "out of memory");
-            goto out;
+            goto out_cols;
         }
         th->inputs = p;
         th->inputs_cap = nvals;
@@ -698,24 +693,22 @@ int srv_handle_get_online(srv_req *r)
     for (size_t i = 0; i < ni; i++) {
         int type = 0, is_request = 0;
         const char *name = tess_query_input(q, i, &type, &is_request);
-        const json_t *col = json_object_get(entities, name);
-        for (size_t row = 0; row < nrows; row++) {
-            const json_t *j = json_array_get(col, row);
-            const char *why = srv_json_value(j, type, is_request, &th->inputs[row * ni + i]);
+        for (SRV_JEACH_ELEM(d, col[i], j, row)) {
+            const char *why = srv_json_value(&nd[j], type, is_request, &th->inputs[row * ni + i]);
             if (why) {
                 if (why[0] == 'e') /* "expected ...": say what came instead */
                     status = srv_error(r, 400, E_INVALID_ENTITY_VALUE,
-                                       "entities.%s[%zu]: %s (%s), got %s", name, row, why,
-                                       tess_type_name(type), json_kind(j));
+                                       "entities.%s[%u]: %s (%s), got %s", name, row, why,
+                                       tess_type_name(type), srv_jkind(&nd[j]));
                 else
-                    status = srv_error(r, 400, E_INVALID_ENTITY_VALUE, "entities.%s[%zu] %s", name,
+                    status = srv_error(r, 400, E_INVALID_ENTITY_VALUE, "entities.%s[%u] %s", name,
                                        row, why);
-                goto out;
+                goto out_cols;
             }
         }
     }
 
-    if ((status = srv_thread_session(r)) != 0) goto out;
+    if ((status = srv_thread_session(r)) != 0) goto out_cols;
     tess_online_result res;
     int rc = tess_get_online(th->session, q, th->inputs, nrows, 0, &res);
     if (rc != TESS_OK) {
@@ -725,14 +718,15 @@ int srv_handle_get_online(srv_req *r)
             status = srv_error(r, 400, E_INVALID_ENTITY_VALUE, "%s", msg);
         else
             status = srv_error(r, 500, E_INTERNAL, "lookup failed: %s", msg);
-        goto out;
+        goto out_cols;
     }
     srv_count(&th->m.entities, nrows);
-    write_response(&th->out, e, th->inputs, ni, nrows, &res);
+    write_response(th, e, th->inputs, ni, nrows, &res);
     status = 200;
+out_cols:
+    if (col != cols) tess__free(col);
 out:
     entry_release(srv, e);
-    tess__free(feats);
-    json_decref(doc);
+    if (feats != fbuf) tess__free(feats);
     return status;
 }

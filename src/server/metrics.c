@@ -20,6 +20,8 @@
 #include <time.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "core/alloc.h"
 #include "server/server.h"
 

@@ -49,6 +49,7 @@
 #define DEF_CONN_MEMORY (32u << 10)
 #define MAX_FREE_CONNS 64
 #define KEEP_BUF_BYTES (64u << 10) /* buffers larger than this are freed after a request */
+#define KEEP_NODES (64u << 10)     /* parsed documents too (a 1000-row push has ~10k nodes) */
 
 const char *const srv_error_codes[E__COUNT] = {
     [E_INVALID_JSON] = "invalid_json",
@@ -73,17 +74,6 @@ const char *const srv_error_codes[E__COUNT] = {
     [E_UNKNOWN_SOURCE] = "unknown_push_source",
     [E_UNKNOWN_VIEW] = "unknown_feature_view",
     [E_INVALID_ROW] = "invalid_row",
-};
-
-/* The state of a request with a body, from its headers to its reply. */
-struct srv_conn {
-    srv_conn *next_free;
-    srv_thread *th;
-    int route;
-    int too_large; /* the body passed max_body_bytes: the rest is dropped, then 413 */
-    size_t dropped;
-    uint64_t t0;
-    srv_buf body;
 };
 
 typedef int (*srv_handler)(srv_req *r);
@@ -154,6 +144,7 @@ static srv_thread *get_thread(tess_server *srv)
 static void free_thread(srv_thread *th)
 {
     srv_thread_release_lookup(th);
+    srv_jdoc_release(&th->doc);
     srv_buf_release(&th->out);
     srv_buf_release(&th->key);
     while (th->free_conns) {
@@ -180,6 +171,10 @@ static srv_conn *conn_get(srv_thread *th)
     c->dropped = 0;
     c->body.len = 0;
     c->body.oom = 0;
+    c->state = SRV_C_READING;
+    c->mc = NULL;
+    c->next_push = NULL;
+    memset(&c->push, 0, sizeof c->push);
     return c;
 }
 
@@ -191,6 +186,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     srv_conn *c = *con_cls;
     *con_cls = NULL;
     if (!c) return;
+    srv_push_conn_done(srv, c);
     if (c->body.cap > KEEP_BUF_BYTES) srv_buf_release(&c->body);
     srv_thread *th = c->th;
     if (th == pthread_getspecific(srv->key) && th->nfree_conns < MAX_FREE_CONNS) {
@@ -240,13 +236,33 @@ static enum MHD_Result send_reply(srv_req *r, struct MHD_Connection *conn, int s
     if (resp) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
         if (allow) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+        if (atomic_load_explicit(&r->srv->closing, memory_order_relaxed))
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
         ret = MHD_queue_response(conn, (unsigned)status, resp);
         MHD_destroy_response(resp);
     }
     srv_metrics_record(r->th, r->route, status, r->ecode, srv_now_us() - t0);
     o->len = 0;
     if (o->cap > KEEP_BUF_BYTES) srv_buf_release(o);
+    if (r->th->doc.cap > KEEP_NODES) srv_jdoc_release(&r->th->doc);
+    if (r->c) r->c->state = SRV_C_ANSWERED;
     return ret;
+}
+
+int srv_parse_body(srv_req *r)
+{
+    srv_jdoc *d = &r->th->doc;
+    int rc = srv_json_parse(d, r->body, r->n, r->srv->o.max_json_depth);
+    if (rc == SRV_JSON_TOO_DEEP)
+        return srv_error(r, 400, E_TOO_DEEP, "JSON nested deeper than %d levels (at byte %ld)",
+                         r->srv->o.max_json_depth, d->deep_at + 1);
+    if (rc != 0)
+        return srv_error(r, 400, E_INVALID_JSON, "malformed JSON at line %d, column %d: %s",
+                         d->line, d->column, d->msg);
+    if (d->nodes[0].type != SJ_OBJECT)
+        return srv_error(r, 400, E_INVALID_REQUEST, "the body must be a JSON object, not %s",
+                         srv_jkind(&d->nodes[0]));
+    return 0;
 }
 
 static int handle_health(srv_req *r)
@@ -298,16 +314,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             srv_put(&c->body, upload_data, n);
             return MHD_YES;
         }
-        /* the whole body is in */
-        srv_req r = {srv, c->th, c->body.p, c->body.len, c->route, -1, "application/json"};
+        /* the whole body is in (or a push is back from its commit) */
+        srv_req r = {srv, c->th, c->body.p, c->body.len, c->route, -1, "application/json", c, conn};
         int status;
-        if (c->too_large)
+        if (c->state == SRV_C_COMMITTED)
+            status = srv_push_answer(&r);
+        else if (c->state != SRV_C_READING)
+            return MHD_YES; /* suspended: nothing to do yet */
+        else if (c->too_large)
             status = srv_error(&r, 413, E_BODY_TOO_LARGE, "the body is larger than %zu bytes",
                                srv->o.max_body_bytes);
         else if (c->body.oom)
             status = srv_error(&r, 500, E_INTERNAL, "out of memory");
         else
             status = routes[c->route].fn(&r);
+        if (status == SRV_SUSPENDED) return MHD_YES; /* answered when the commit is done */
         return send_reply(&r, conn, status, NULL, c->t0);
     }
 
@@ -315,7 +336,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     uint64_t t0 = srv_now_us();
     srv_thread *th = get_thread(srv);
     if (!th) return MHD_NO;
-    srv_req r = {srv, th, NULL, 0, R_OTHER, -1, "application/json"};
+    srv_req r = {srv, th, NULL, 0, R_OTHER, -1, "application/json", NULL, conn};
     const struct route *rt = NULL;
     for (size_t i = 0; i < NROUTES; i++)
         if (strcmp(url, routes[i].path) == 0) rt = &routes[i];
@@ -411,6 +432,7 @@ static int bound_port(int fd)
 static void free_server(tess_server *srv)
 {
     if (!srv) return;
+    srv_push_stop(srv);
     srv_lookup_release(srv);
     srv_push_release(srv);
     while (srv->threads) {
@@ -421,6 +443,8 @@ static void free_server(tess_server *srv)
     if (srv->key_made) pthread_key_delete(srv->key);
     pthread_mutex_destroy(&srv->threads_lock);
     pthread_mutex_destroy(&srv->store_lock);
+    pthread_mutex_destroy(&srv->pq_lock);
+    pthread_cond_destroy(&srv->pq_cond);
     tess__free(srv->host);
     tess__free(srv);
 }
@@ -458,6 +482,8 @@ int tess_server_start(tess_store *st, const tess_server_opts *opts, tess_server 
     if (!(srv = tess__calloc(1, sizeof *srv))) return TESS_ENOMEM;
     pthread_mutex_init(&srv->threads_lock, NULL);
     pthread_mutex_init(&srv->store_lock, NULL);
+    pthread_mutex_init(&srv->pq_lock, NULL);
+    pthread_cond_init(&srv->pq_cond, NULL);
     srv->st = st;
     srv->started_us = srv_now_us();
     if (!(srv->host = tess__strdup(o.host))) {
@@ -472,6 +498,7 @@ int tess_server_start(tess_store *st, const tess_server_opts *opts, tess_server 
     }
     srv->key_made = 1;
     if ((rc = srv_lookup_init(srv)) != TESS_OK) goto out;
+    if ((rc = srv_push_init(srv)) != TESS_OK) goto out;
 
     if ((fd = listen_on(st, o.host, o.port, &family)) < 0) {
         rc = TESS_EIO;
@@ -479,7 +506,8 @@ int tess_server_start(tess_store *st, const tess_server_opts *opts, tess_server 
     }
     srv->port = bound_port(fd);
 
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC |
+                     MHD_ALLOW_SUSPEND_RESUME;
     if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES) flags |= MHD_USE_EPOLL;
     if (family == AF_INET6) flags |= MHD_USE_IPv6;
     srv->daemon = MHD_start_daemon(
@@ -514,13 +542,22 @@ void tess_server_stop(tess_server *srv)
 {
     if (!srv) return;
     if (srv->daemon) {
-        /* stop accepting, give the connections in progress a moment, then close them all */
+        /* stop accepting; from now on every reply closes its connection */
         MHD_socket lfd = MHD_quiesce_daemon(srv->daemon);
         if (lfd != MHD_INVALID_SOCKET) close(lfd);
+        atomic_store(&srv->closing, 1);
+        /* give the requests in progress a moment (pushes are committed meanwhile) */
         for (int i = 0; i < 100; i++) {
             const union MHD_DaemonInfo *info =
                 MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
             if (!info || info->num_connections == 0) break;
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        /* no more pushes; the queued ones are committed and their connections resumed
+         * (MHD must not be stopped with a connection suspended) */
+        srv_push_stop(srv);
+        for (int i = 0; i < 500 && atomic_load(&srv->pq_pending) > 0; i++) {
             struct timespec ts = {0, 10 * 1000 * 1000};
             nanosleep(&ts, NULL);
         }

@@ -5,7 +5,10 @@
  *   lookup.c   POST /get-online-features: request parsing, the query cache, the registry
  *              version watcher, the response writer
  *   jsonw.c    the hand-written JSON output (strings, floats, timestamps) and the depth scan
- *   push.c     POST /push and POST /write-to-online-store
+ *   jsonr.c    the JSON reader of request bodies (a flat tree, strings decoded in place)
+ *   push.c     POST /push and POST /write-to-online-store: parsed and checked on the worker
+ *              thread, then committed by the committer thread while the connection waits
+ *              suspended (it never blocks a worker)
  *   metrics.c  per-thread counters and the Prometheus text of GET /metrics
  *
  * Threads: libmicrohttpd runs a pool of worker threads; each connection stays on one of them.
@@ -14,6 +17,10 @@
  * the query cache's read lock. The server keeps the list of srv_threads and frees them after
  * libmicrohttpd has joined its threads. Calls on the store handle itself (making sessions and
  * queries, reading the registry version) are serialised by srv->store_lock.
+ *
+ * Pushes: the worker parses and checks the body, suspends the connection and queues it
+ * (srv->pq_*); the committer thread takes everything queued, commits it with one
+ * tess_push_many (one group commit) and resumes each connection, whose worker then answers.
  */
 #ifndef TESS_SERVER_SERVER_H
 #define TESS_SERVER_SERVER_H
@@ -22,8 +29,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <jansson.h>
+#include <string.h>
 
 #include "tessera.h"
 
@@ -38,8 +44,22 @@ typedef struct srv_buf {
 void srv_buf_release(srv_buf *b);
 /* Room for n more bytes: returns the place to write them, or NULL (and sets oom). */
 char *srv_reserve(srv_buf *b, size_t n);
-void srv_put(srv_buf *b, const char *s, size_t n);
-void srv_puts(srv_buf *b, const char *s);
+void srv_put_slow(srv_buf *b, const char *s, size_t n);
+/* Appends n bytes: inline while they fit (the response writers call it per value). */
+static inline void srv_put(srv_buf *b, const char *s, size_t n)
+{
+    if (n < b->cap - b->len) {
+        memcpy(b->p + b->len, s, n);
+        b->len += n;
+        return;
+    }
+    srv_put_slow(b, s, n);
+}
+/* A C string; for a literal the compiler folds the strlen. */
+static inline void srv_puts(srv_buf *b, const char *s)
+{
+    srv_put(b, s, strlen(s));
+}
 void srv_printf(srv_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A quoted JSON string: control characters as \u00XX, invalid UTF-8 as U+FFFD. */
 void srv_put_str(srv_buf *b, const char *s, size_t n);
@@ -49,6 +69,57 @@ void srv_put_int(srv_buf *b, int64_t v);
  * (protobuf's JSON mapping, which Feast's server uses). */
 void srv_put_float(srv_buf *b, double v);
 void srv_put_ts(srv_buf *b, int64_t us); /* a quoted RFC 3339 timestamp with Z */
+/* The length of the valid UTF-8 sequence at s (n bytes left), or 0 if it is not valid. */
+size_t srv_utf8_len(const unsigned char *s, size_t n);
+
+/* jsonr.c: a parsed JSON document, nodes in document order. A container's members follow it:
+ * an array's elements, an object's key (a string node) and value pairs; `next` is the index
+ * just after a node's subtree (its next sibling). Strings point into the parsed text (decoded
+ * in place, NUL-terminated, no NUL inside). */
+enum { SJ_NULL, SJ_FALSE, SJ_TRUE, SJ_INT, SJ_REAL, SJ_STRING, SJ_ARRAY, SJ_OBJECT };
+typedef struct srv_jnode {
+    uint8_t type; /* SJ_* */
+    uint32_t n;   /* string: bytes; array: elements; object: members */
+    uint32_t next;
+    union {
+        int64_t i;
+        double f;
+        const char *s;
+    } u;
+} srv_jnode;
+
+typedef struct srv_jdoc {
+    srv_jnode *nodes; /* nodes[0] is the root */
+    size_t len, cap;
+    uint32_t *stack; /* open containers while parsing */
+    size_t scap;
+    const char **keys; /* duplicate-key check of large objects */
+    size_t kcap;
+    char msg[160]; /* SRV_JSON_INVALID: what, at line:column */
+    int line, column;
+    long deep_at; /* SRV_JSON_TOO_DEEP: the byte offset of the bracket too deep */
+} srv_jdoc;
+
+#define SRV_JSON_INVALID (-1)
+#define SRV_JSON_TOO_DEEP (-2)
+/* Parses text[0..n) (modified: strings are decoded in place) into d (reused). 0, or one of
+ * the two errors above. */
+int srv_json_parse(srv_jdoc *d, char *text, size_t n, int max_depth);
+void srv_jdoc_release(srv_jdoc *d);
+const char *srv_jkind(const srv_jnode *j); /* "object", "integer", ... for messages */
+/* The value of `key` in the object at index obj, or 0 (no such key; not an object). */
+uint32_t srv_jget(const srv_jdoc *d, uint32_t obj, const char *key);
+/* for (SRV_JEACH_MEMBER(d, obj, k, i)): k is the key of member i of object obj, its value
+ * is at k + 1. */
+#define SRV_JEACH_MEMBER(d, obj, k, i)                                                             \
+    uint32_t i = 0, k = (obj) + 1;                                                                 \
+    i < (d)->nodes[obj].n;                                                                         \
+    i++, k = (d)->nodes[k + 1].next
+/* for (SRV_JEACH_ELEM(d, arr, e, i)): e is each element of array arr in turn. */
+#define SRV_JEACH_ELEM(d, arr, e, i)                                                               \
+    uint32_t i = 0, e = (arr) + 1;                                                                 \
+    i < (d)->nodes[arr].n;                                                                         \
+    i++, e = (d)->nodes[e].next
 
 /* Routes (metrics labels). R_OTHER: every path that is not in the route table. */
 enum { R_GET_ONLINE, R_PUSH, R_WRITE_ONLINE, R_HEALTH, R_METRICS, R_OTHER, R__COUNT };
@@ -103,20 +174,54 @@ static inline void srv_count(_Atomic uint64_t *c, uint64_t n)
                           memory_order_relaxed);
 }
 
-typedef struct srv_conn srv_conn;
+struct MHD_Connection;
+typedef struct srv_thread srv_thread;
+
+/* A timestamp already written into a response: its value, where, how long. */
+typedef struct srv_tsref {
+    int64_t ts;
+    uint32_t off, len;
+} srv_tsref;
+
+/* The state of a request with a body, from its headers to its reply (server.c); recycled per
+ * worker thread. */
+typedef struct srv_conn {
+    struct srv_conn *next_free;
+    srv_thread *th;
+    int route;
+    int too_large; /* the body passed max_body_bytes: the rest is dropped, then 413 */
+    size_t dropped;
+    uint64_t t0;
+    srv_buf body;
+    /* a push waiting for its commit (push.c) */
+    int state; /* SRV_C_* */
+    struct MHD_Connection *mc;
+    struct srv_conn *next_push; /* srv->pq_head */
+    tess_push_req push;         /* rows, columns: owned; status and message: by the commit */
+} srv_conn;
+
+enum {
+    SRV_C_READING,   /* the body is coming */
+    SRV_C_QUEUED,    /* suspended, queued for the committer */
+    SRV_C_COMMITTED, /* resumed by the committer: push.status says how it went */
+    SRV_C_ANSWERED
+};
 
 /* One worker thread's state. */
-typedef struct srv_thread {
+struct srv_thread {
     struct srv_thread *next; /* srv->threads */
     tess_session *session;   /* made on the first lookup; NULL until then */
     srv_buf out;             /* the response body being written (reused) */
+    srv_jdoc doc;            /* the request being parsed (reused) */
     srv_buf key;             /* the query-cache key being built (reused) */
     tess_value *inputs;      /* entity rows of the lookup being run (reused) */
     size_t inputs_cap;
+    struct srv_tsref *tsc; /* per entity row, the last timestamp written (lookup.c) */
+    size_t tsc_cap;
     srv_conn *free_conns; /* recycled per-connection states */
     int nfree_conns;
     srv_metrics m;
-} srv_thread;
+};
 
 typedef struct srv_qentry srv_qentry;
 
@@ -150,6 +255,17 @@ struct tess_server {
     pthread_cond_t watch_cond;
     int stopping;
 
+    /* the push queue and its committer thread (push.c) */
+    pthread_mutex_t pq_lock;
+    pthread_cond_t pq_cond;
+    srv_conn *pq_head, *pq_tail;
+    int pq_closing;             /* no more pushes are queued (answered 503) */
+    _Atomic int64_t pq_pending; /* pushes queued or committed but not answered yet */
+    pthread_t committer;
+    int committer_started;
+    tess_session *pq_session; /* the committer's */
+    _Atomic int closing;      /* tess_server_stop runs: replies close their connections */
+
     _Atomic int64_t connections; /* open now */
     uint64_t started_us;         /* monotonic clock at start */
 };
@@ -158,12 +274,17 @@ struct tess_server {
 typedef struct srv_req {
     tess_server *srv;
     srv_thread *th;
-    const char *body;
+    char *body; /* the handler may modify it (srv_json_parse decodes strings in place) */
     size_t n;
     int route;
     int ecode;         /* E_* of an error reply, -1 otherwise */
     const char *ctype; /* content type of th->out */
+    srv_conn *c;       /* NULL for requests without a body (GET) */
+    struct MHD_Connection *mc;
 } srv_req;
+
+/* A handler's answer that there is no reply yet: the connection is suspended (push.c). */
+#define SRV_SUSPENDED 0
 
 /* Writes the JSON error body into th->out and returns `status` (handlers return it). */
 int srv_error(srv_req *r, int status, int code, const char *fmt, ...)
@@ -172,19 +293,29 @@ int srv_error(srv_req *r, int status, int code, const char *fmt, ...)
 /* Monotonic clock in microseconds. */
 uint64_t srv_now_us(void);
 
+/* Parses the request's body into th->doc: 0, or the status of the error reply
+ * (400 invalid_json, too_deep, or invalid_request when the body is not an object). */
+int srv_parse_body(srv_req *r);
+
 /* lookup.c */
 int srv_handle_get_online(srv_req *r);
 /* Makes the thread's session on first use; 0 or the status of the error reply. */
 int srv_thread_session(srv_req *r);
-const char *srv_json_kind(const json_t *j);
 /* A JSON value as a value of `type` (timestamps: RFC 3339 strings or integers of
  * microseconds; null allowed when null_ok). NULL, or a static reason ("expected ..."). */
-const char *srv_json_value(const json_t *j, int type, int null_ok, tess_value *v);
+const char *srv_json_value(const srv_jnode *j, int type, int null_ok, tess_value *v);
 
 /* push.c: POST /push and POST /write-to-online-store */
 int srv_handle_push(srv_req *r);
 int srv_handle_write_online(srv_req *r);
+/* The reply of a push the committer has resumed (c->state SRV_C_COMMITTED). */
+int srv_push_answer(srv_req *r);
+int srv_push_init(tess_server *srv); /* starts the committer */
+/* Stops taking pushes, waits for the committer to commit and resume every queued one. */
+void srv_push_stop(tess_server *srv);
 void srv_push_release(tess_server *srv);
+/* A push connection ends (answered or not): its memory. */
+void srv_push_conn_done(tess_server *srv, srv_conn *c);
 int srv_lookup_init(tess_server *srv); /* the cache and the watcher; TESS_OK or an error */
 void srv_lookup_release(tess_server *srv);
 void srv_thread_release_lookup(srv_thread *th);
@@ -193,9 +324,5 @@ void srv_thread_release_lookup(srv_thread *th);
 void srv_metrics_record(srv_thread *th, int route, int status, int ecode, uint64_t us);
 int srv_handle_metrics(srv_req *r);
 extern const char *const srv_route_names[R__COUNT];
-
-/* The offset of the first bracket deeper than max_depth in a JSON text, or -1. Strings are
- * skipped (escapes included); the rest of the syntax is left to the parser. */
-long srv_json_too_deep(const char *p, size_t n, int max_depth);
 
 #endif

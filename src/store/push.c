@@ -124,6 +124,9 @@ typedef struct preq {
     bool done;
     tess__err err;
     struct preq *next;
+    /* owned by the request (prep_rows, tess_push_many) */
+    tess__batch batch;
+    tess__value *own_vals;
 } preq;
 
 struct tess__pushq {
@@ -250,15 +253,24 @@ static void commit_group(tess_session *s, preq *list)
     tess__free(bs);
 }
 
-/* Runs r with whatever other pushes are waiting: the first to find no commit running leads. */
-static int run_push(tess_session *s, preq *r)
+/* Runs the prepared requests rs[0..n) with whatever other pushes are waiting: they join the
+ * store's queue together (so that they commit in one group), and the first thread to find no
+ * commit running takes the whole queue and commits it while the others wait. */
+static void run_group(tess_session *s, preq **rs, size_t n)
 {
+    if (n == 0) return;
     struct tess__pushq *q = s->st->pushq;
     pthread_mutex_lock(&q->mu);
-    if (q->tail) q->tail->next = r;
-    else q->head = r;
-    q->tail = r;
-    while (!r->done) {
+    for (size_t i = 0; i < n; i++) {
+        rs[i]->next = NULL;
+        if (q->tail) q->tail->next = rs[i];
+        else q->head = rs[i];
+        q->tail = rs[i];
+    }
+    size_t waiting = 0; /* rs[0..waiting) are done */
+    for (;;) {
+        while (waiting < n && rs[waiting]->done) waiting++;
+        if (waiting == n) break;
         if (!q->committing) {
             preq *list = q->head;
             q->head = q->tail = NULL;
@@ -273,7 +285,6 @@ static int run_push(tess_session *s, preq *r)
         }
     }
     pthread_mutex_unlock(&q->mu);
-    return r->rc;
 }
 
 /* ---- the push ----------------------------------------------------------------------------- */
@@ -300,77 +311,77 @@ static int check_to(const tess_pusher *p, int *to, tess__err *err)
     return TESS_OK;
 }
 
-/* Pushes typed rows: vals[r * nschema + c], the source's schema order, types checked by the
- * caller. Checks the event timestamps, then runs the push with the group. */
-static int push_rows(tess_session *s, const tess_pusher *p, const tess__value *vals, size_t nrows,
-                     int to, tess__err *err)
+static void prep_release(preq *r)
 {
-    const tess__source *src = p->src;
-    size_t ns = src->nschema;
-    for (size_t r = 0; r < nrows; r++)
-        if (vals[r * ns + src->ts_col].null)
-            return tess__err_set(err, TESS_EINVAL, "row %zu: column %s (the event timestamp) is "
-                                 "null", r + 1, src->schema[src->ts_col].name);
-    int64_t now = 0;
-    if (tess__now(&now)) return tess__err_set(err, TESS_EINVAL, "TESSERA_NOW is not a timestamp");
-    if (nrows == 0) return TESS_OK;
-    tess__batch b;
-    memset(&b, 0, sizeof(b));
-    int64_t *seq = tess__calloc(nrows, sizeof(int64_t));
-    int rc = seq ? TESS_OK : OOM(err);
-    if (!rc && (to & TESS_PUSH_OFFLINE)) {
-        tess__type *types = tess__calloc(ns, sizeof(tess__type));
-        for (size_t c = 0; types && c < ns; c++) types[c] = src->schema[c].type;
-        if (!types || tess__batch_init(&b, types, ns, nrows)) rc = OOM(err);
-        for (size_t c = 0; !rc && c < ns; c++)
-            for (size_t r = 0; r < nrows; r++) put_cell(&b.cols[c], r, &vals[r * ns + c]);
-        tess__free(types);
-        b.nrows = nrows;
-    }
-    if (!rc) {
-        /* online only: after every ingested row in the tie-break order */
-        for (size_t r = 0; r < nrows; r++) seq[r] = (int64_t)((0x7FFFFFFFull << 32) | r);
-        preq req;
-        memset(&req, 0, sizeof(req));
-        req.p = p;
-        req.to = to;
-        req.b = (to & TESS_PUSH_OFFLINE) ? &b : NULL;
-        req.vals = vals;
-        req.seq = seq;
-        req.nrows = nrows;
-        req.now = now;
-        rc = run_push(s, &req);
-        if (rc) tess__err_set(err, rc, "%s", tess__err_msg(&req.err));
-        tess__err_release(&req.err);
-    }
-    tess__batch_release(&b);
-    tess__free(seq);
-    return rc;
+    tess__batch_release(&r->batch);
+    tess__free(r->seq);
+    tess__free(r->own_vals);
+    tess__err_release(&r->err);
+    r->seq = NULL;
+    r->own_vals = NULL;
 }
 
-int tess_push(tess_session *s, const tess_pusher *p, const char *const *columns, size_t ncols,
-              const tess_value *rows, size_t nrows, int to)
+/* Prepares a push of typed rows: vals[r * nschema + c], the source's schema order, types
+ * checked by the caller, borrowed until the commit. Checks the event timestamps and makes the
+ * offline batch. Returns TESS_OK or the error (in r->err); prep_release r either way. */
+static int prep_rows(preq *r, const tess_pusher *p, const tess__value *vals, size_t nrows,
+                     int to, int64_t now)
 {
-    if (!s) return TESS_EINVAL;
-    tess__err *err = &s->err;
-    tess__err_clear(err);
-    if (!p || (ncols && !columns) || (nrows && !rows))
-        return tess__err_set(err, TESS_EINVAL, "missing pusher, columns or rows");
-    int rc = check_to(p, &to, err);
-    if (rc) return rc;
     const tess__source *src = p->src;
     size_t ns = src->nschema;
+    tess__err *err = &r->err;
+    r->p = p;
+    r->to = to;
+    r->vals = vals;
+    r->nrows = nrows;
+    r->now = now;
+    for (size_t i = 0; i < nrows; i++)
+        if (vals[i * ns + src->ts_col].null)
+            return tess__err_set(err, TESS_EINVAL, "row %zu: column %s (the event timestamp) is "
+                                 "null", i + 1, src->schema[src->ts_col].name);
+    if (nrows == 0) return TESS_OK;
+    if (!(r->seq = tess__calloc(nrows, sizeof(int64_t)))) return OOM(err);
+    /* online only: after every ingested row in the tie-break order */
+    for (size_t i = 0; i < nrows; i++) r->seq[i] = (int64_t)((0x7FFFFFFFull << 32) | i);
+    if (to & TESS_PUSH_OFFLINE) {
+        tess__type *types = tess__calloc(ns, sizeof(tess__type));
+        for (size_t c = 0; types && c < ns; c++) types[c] = src->schema[c].type;
+        int bad = !types || tess__batch_init(&r->batch, types, ns, nrows);
+        tess__free(types);
+        if (bad) return OOM(err);
+        for (size_t c = 0; c < ns; c++) {
+            tess__col *col = &r->batch.cols[c];
+            for (size_t i = 0; i < nrows; i++) put_cell(col, i, &vals[i * ns + c]);
+        }
+        r->batch.nrows = nrows;
+        r->b = &r->batch;
+    }
+    return TESS_OK;
+}
+
+/* A caller's rows as typed rows of the source's schema (r->own_vals), every one checked. */
+static int convert_rows(preq *r, const tess_push_req *in)
+{
+    tess__err *err = &r->err;
+    const tess_pusher *p = in->pusher;
+    size_t ncols = in->ncols, nrows = in->nrows;
+    if (!p || (ncols && !in->columns) || (nrows && !in->rows))
+        return tess__err_set(err, TESS_EINVAL, "missing pusher, columns or rows");
+    const tess__source *src = p->src;
+    size_t ns = src->nschema;
+    int rc = TESS_OK;
     long *map = tess__calloc(ncols + 1, sizeof(long)); /* given column -> schema column */
-    tess__value *vals = tess__calloc(nrows * ns + 1, sizeof(tess__value));
     bool *given = tess__calloc(ns + 1, sizeof(bool));
+    tess__value *vals = r->own_vals = tess__calloc(nrows * ns + 1, sizeof(tess__value));
     if (!map || !vals || !given) rc = OOM(err);
     for (size_t c = 0; !rc && c < ncols; c++) {
-        map[c] = columns[c] ? tess__source_column(src, columns[c]) : -1;
+        const char *name = in->columns[c];
+        map[c] = name ? tess__source_column(src, name) : -1;
         if (map[c] < 0)
             rc = tess__err_set(err, TESS_EINVAL, "column \"%s\" is not in the schema of source %s",
-                               columns[c] ? columns[c] : "", src->name);
+                               name ? name : "", src->name);
         else if (given[map[c]])
-            rc = tess__err_set(err, TESS_EINVAL, "column \"%s\" is given twice", columns[c]);
+            rc = tess__err_set(err, TESS_EINVAL, "column \"%s\" is given twice", name);
         else
             given[map[c]] = true;
     }
@@ -378,22 +389,112 @@ int tess_push(tess_session *s, const tess_pusher *p, const char *const *columns,
         rc = tess__err_set(err, TESS_EINVAL, "column \"%s\" (the event timestamp) is missing",
                            src->schema[src->ts_col].name);
     /* typed rows, every one checked before anything is written */
-    for (size_t r = 0; !rc && r < nrows; r++) {
-        tess__value *row = &vals[r * ns];
-        for (size_t c = 0; c < ns; c++) row[c] = tess__null(src->schema[c].type);
-        for (size_t c = 0; !rc && c < ncols; c++) {
-            const tess_value *in = &rows[r * ncols + c];
+    for (size_t i = 0; !rc && i < nrows; i++) {
+        tess__value *row = &vals[i * ns];
+        for (size_t c = 0; c < ns; c++)
+            if (!given[c]) row[c] = tess__null(src->schema[c].type);
+        const tess_value *inrow = &in->rows[i * ncols];
+        for (size_t c = 0; c < ncols; c++) {
             const tess__column *sc = &src->schema[map[c]];
-            if (!tess__value_in(in, sc->type, &row[map[c]]))
+            if (!tess__value_in(&inrow[c], sc->type, &row[map[c]])) {
                 rc = tess__err_set(err, TESS_EINVAL, "row %zu: column %s: expected %s, got %s",
-                                   r + 1, sc->name, tess__type_name(sc->type),
-                                   tess_type_name(in->type));
+                                   i + 1, sc->name, tess__type_name(sc->type),
+                                   tess_type_name(inrow[c].type));
+                break;
+            }
         }
     }
-    if (!rc) rc = push_rows(s, p, vals, nrows, to, err);
     tess__free(map);
-    tess__free(vals);
     tess__free(given);
+    return rc;
+}
+
+int tess_push_many(tess_session *s, tess_push_req *reqs, size_t n)
+{
+    if (!s) return TESS_EINVAL;
+    tess__err *err = &s->err;
+    tess__err_clear(err);
+    if (n && !reqs) return tess__err_set(err, TESS_EINVAL, "missing push requests");
+    for (size_t i = 0; i < n; i++) {
+        reqs[i].status = TESS_OK;
+        reqs[i].message = NULL;
+    }
+    preq *rs = tess__calloc(n + 1, sizeof(*rs));
+    preq **run = tess__calloc(n + 1, sizeof(*run));
+    int64_t now = 0;
+    int rc = TESS_OK;
+    if (!rs || !run)
+        rc = OOM(err);
+    else if (tess__now(&now))
+        rc = tess__err_set(err, TESS_EINVAL, "TESSERA_NOW is not a timestamp");
+    if (rc) {
+        for (size_t i = 0; i < n; i++) reqs[i].status = rc;
+        tess__free(rs);
+        tess__free(run);
+        return rc;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        preq *r = &rs[i];
+        int to = reqs[i].to;
+        int prc = reqs[i].pusher ? check_to(reqs[i].pusher, &to, &r->err) : TESS_OK;
+        if (!prc) prc = convert_rows(r, &reqs[i]);
+        if (!prc) prc = prep_rows(r, reqs[i].pusher, r->own_vals, reqs[i].nrows, to, now);
+        if (prc)
+            r->rc = prc;
+        else if (reqs[i].nrows)
+            run[k++] = r;
+    }
+    run_group(s, run, k);
+    rc = TESS_OK;
+    for (size_t i = 0; i < n; i++) {
+        preq *r = &rs[i];
+        reqs[i].status = r->rc;
+        if (r->rc) {
+            const char *m = tess__err_msg(&r->err);
+            if (!m[0]) m = tess_strerror(r->rc);
+            reqs[i].message = tess__strdup(m);
+            if (!rc) rc = tess__err_set(err, r->rc, "%s", m);
+        }
+        prep_release(r);
+    }
+    tess__free(rs);
+    tess__free(run);
+    return rc;
+}
+
+int tess_push(tess_session *s, const tess_pusher *p, const char *const *columns, size_t ncols,
+              const tess_value *rows, size_t nrows, int to)
+{
+    tess_push_req r;
+    memset(&r, 0, sizeof(r));
+    r.pusher = p;
+    r.columns = columns;
+    r.ncols = ncols;
+    r.rows = rows;
+    r.nrows = nrows;
+    r.to = to;
+    int rc = tess_push_many(s, &r, 1);
+    tess_free(r.message); /* the session has it too */
+    return rc;
+}
+
+/* Pushes typed rows (tess_push_file): one group of one request. */
+static int push_rows(tess_session *s, const tess_pusher *p, const tess__value *vals, size_t nrows,
+                     int to, tess__err *err)
+{
+    int64_t now = 0;
+    if (tess__now(&now)) return tess__err_set(err, TESS_EINVAL, "TESSERA_NOW is not a timestamp");
+    preq r;
+    memset(&r, 0, sizeof(r));
+    int rc = prep_rows(&r, p, vals, nrows, to, now);
+    if (!rc && nrows) {
+        preq *one = &r;
+        run_group(s, &one, 1);
+        rc = r.rc;
+    }
+    if (rc) tess__err_set(err, rc, "%s", tess__err_msg(&r.err));
+    prep_release(&r);
     return rc;
 }
 

@@ -339,8 +339,8 @@ elif what == "chunked":   # no declared length: the body passes --max-body while
 elif what == "endless":   # chunked, far past the limit: the server hangs up
     s = conn()
     s.sendall(b"POST /get-online-features HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
-    try:
-        for i in range(1000):
+    try:   # 20 MB: more than the socket buffers can take before the server hangs up
+        for i in range(20000):
             s.sendall(b"3e8\r\n" + b" " * 1000 + b"\r\n")
         print("all sent")
     except (BrokenPipeError, ConnectionResetError):
@@ -419,6 +419,74 @@ check "metrics: online store size" '[[ "$BODY" =~ tessera_online_store_bytes\ [1
 check "metrics: the view is materialized" '[[ "$BODY" == *"tessera_view_materialized{view=\"spend\"} 1"* ]]'
 check "metrics: freshness of the view (newest event 11:59 at 12:00)" '[[ "$BODY" == *"tessera_view_freshness_seconds{view=\"spend\"} 60.000"* ]]'
 
+# ---- pushes under load: many clients at once, lookups meanwhile ---------------------------------
+# 64 clients push at once (one group commit takes many of them; the workers never wait for it);
+# each looks its row up as soon as its push is acknowledged (acknowledged = visible); 6 of the
+# pushes are bad and must fail alone, storing nothing; lookups run all the while.
+"$PY" - "$U" >"$TMP/load.out" 2>&1 <<'PY'
+import json, sys, threading, urllib.request, urllib.error
+url = sys.argv[1]
+def post(path, body):
+    req = urllib.request.Request(url + path, data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+def lookup(users):
+    return post("/get-online-features", {"features": ["spend:last_amount"], "entities": {"user_id": users}})
+res, stop = {}, threading.Event()
+def pusher(i):
+    uid = 5000 + i
+    bad = i % 11 == 3
+    amount = "oops" if bad else i + 0.5
+    code, body = post("/push", {"push_source_name": "tx_live", "df": {"user_id": [uid, uid],
+                      "amount": [1.0, amount], "ts": ["2026-01-01T11:00:00Z", "2026-01-01T11:10:00Z"]}})
+    vis = None
+    if code == 200:
+        _, d = lookup([uid])
+        vis = d["results"][1]["values"][0]
+    res[i] = (bad, code, body, vis)
+lookups = {"ok": 0, "bad": 0}
+def looker():
+    while not stop.is_set():
+        code, d = lookup([1, 2, 3])
+        lookups["ok" if code == 200 else "bad"] += 1
+ls = [threading.Thread(target=looker) for _ in range(4)]
+[t.start() for t in ls]
+ts = [threading.Thread(target=pusher, args=(i,)) for i in range(64)]
+[t.start() for t in ts]
+[t.join() for t in ts]
+stop.set()
+[t.join() for t in ls]
+good = [i for i in res if not res[i][0]]
+bad = [i for i in res if res[i][0]]
+print("good", sum(1 for i in good if res[i][1] == 200 and res[i][2] == {"rows": 2}), len(good))
+print("visible", sum(1 for i in good if res[i][3] == i + 0.5), len(good))
+print("bad", sum(1 for i in bad if res[i][1] == 400 and res[i][2]["error"]["code"] == "invalid_row"
+                 and "df.amount[1]" in res[i][2]["error"]["message"]), len(bad))
+_, d = lookup([5000 + i for i in bad])
+print("bad stored", sum(1 for s in d["results"][1]["statuses"] if s != "NOT_FOUND"))
+print("lookups", "all200" if lookups["bad"] == 0 and lookups["ok"] > 0 else lookups)
+PY
+out=$(cat "$TMP/load.out")
+checkv "64 concurrent pushes: every good one acknowledged" '[[ "$out" == *"good 58 58"* ]]'
+checkv "every acknowledged push is visible to the client's next lookup" '[[ "$out" == *"visible 58 58"* ]]'
+checkv "bad pushes among them fail alone, naming the row and column" '[[ "$out" == *"bad 6 6"* ]]'
+checkv "nothing of the bad pushes is stored" '[[ "$out" == *"bad stored 0"* ]]'
+checkv "lookups are answered while pushes commit" '[[ "$out" == *"lookups all200"* ]]'
+req POST /push '{"push_source_name": "tx_live", "df": {"user_id": [1, 2], "amount": [1.0, 2.0], "ts": ["2026-01-01T11:00:00Z", null]}}'
+expect_http "a null event timestamp: 400 naming it" 400 invalid_row 'df.ts[1] is null'
+req POST /push '{"push_source_name": "tx_live", "df": {"user_id": [1], "ts": []}}'
+expect_http "a push of columns of different lengths: 400" 400 length_mismatch
+req POST /push '{"push_source_name": "tx_live", "df": {"user_id": [], "ts": []}}'
+check "an empty push: 200, no rows" '[ "$CODE" = 200 ] && [ "$BODY" = "{\"rows\":0}" ]'
+req POST /push '{"push_source_name": "tx_live", "df": {"user_id": [1], "ts": ["2026-01-01T11:00:00Z"]}, "to": "online", "to": "offline"}'
+expect_http "duplicate keys in a push: 400" 400 invalid_json "duplicate"
+req POST /push '{"push_source_name": "tx_live", "df": {"user_id": [9223372036854775808], "ts": ["2026-01-01T11:00:00Z"]}}'
+expect_http "an integer beyond int64: 400 invalid_json" 400 invalid_json "too big integer"
+
 # ---- a new registry version is picked up without a restart ---------------------------------------
 sed -i 's/      - {name: sum_1d, agg: sum, expr: amount, window: 1d}/&\n      - {name: max_1d, agg: max, expr: amount, window: 1d}/' "$R/defs.yaml"
 T apply
@@ -446,3 +514,87 @@ wait $SPID
 rc=$?
 check "SIGTERM stops the server with exit 0" '[ "$rc" = 0 ]'
 check "the server wrote no sanitizer report" '! grep -q "Sanitizer" "$SERR"'
+
+# ---- stop with pushes in flight: every push is answered (200 or 503) or refused at connect;
+# every acknowledged one survives the restart ----------------------------------------------------
+rm -f "$SOUT" # (a fresh file: the old one still names the last server's port)
+"$TESSERA" -C "$R" serve --port 0 --threads 2 >"$SOUT" 2>"$SERR" &
+SPID=$!
+for _ in $(seq 1 200); do
+  [ -s "$SOUT" ] && break
+  sleep 0.05
+done
+line=$(head -n 1 "$SOUT")
+PORT=${line##*:}
+ACKED="$TMP/acked.json" "$PY" - "$PORT" "$SPID" >"$TMP/stop.out" 2>&1 <<'PY'
+import http.client, json, os, signal, sys, threading, time
+port, pid = int(sys.argv[1]), int(sys.argv[2])
+acked, answers, lock = [], {}, threading.Lock()
+def client(k):
+    n = 0
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)  # kept alive between pushes
+    while True:
+        uid = 10000 + k * 1000 + n
+        n += 1
+        body = json.dumps({"push_source_name": "tx_live", "df": {"user_id": [uid], "amount": [uid * 1.0],
+                           "ts": ["2026-01-01T11:30:00Z"]}})
+        try:
+            c.request("POST", "/push", body, {"Content-Type": "application/json"})
+            r = c.getresponse()
+            r.read()
+        except (ConnectionRefusedError, ConnectionResetError, http.client.RemoteDisconnected, BrokenPipeError):
+            with lock:
+                answers["refused"] = answers.get("refused", 0) + 1
+            return
+        except Exception as e:   # a timeout: a request left hanging
+            with lock:
+                answers["hung " + type(e).__name__] = 1
+            return
+        with lock:
+            answers[r.status] = answers.get(r.status, 0) + 1
+            if r.status == 200:
+                acked.append(uid)
+        if r.status != 200:
+            return
+ts = [threading.Thread(target=client, args=(k,)) for k in range(24)]
+[t.start() for t in ts]
+time.sleep(0.5)
+os.kill(pid, signal.SIGTERM)
+[t.join() for t in ts]
+print("answers", sorted((str(k), v) for k, v in answers.items()))
+print("hung", sum(1 for k in answers if str(k).startswith("hung")))
+print("other", sum(v for k, v in answers.items() if k not in (200, 503, "refused")))
+json.dump(acked, open(os.environ["ACKED"], "w"))
+print("acked", len(acked))
+PY
+wait $SPID
+rc=$?
+out=$(cat "$TMP/stop.out")
+echo "# stop with pushes in flight: $(head -n 1 "$TMP/stop.out")"
+checkv "SIGTERM with pushes in flight: exit 0" '[ "$rc" = 0 ]'
+checkv "no push left hanging, every answer 200 or 503 (or refused at connect)" \
+  '[[ "$out" == *"hung 0"* ]] && [[ "$out" == *"other 0"* ]] && ! [[ "$out" =~ acked\ 0$ ]]'
+check "no sanitizer report after a stop with pushes in flight" '! grep -q "Sanitizer" "$SERR"'
+# restarted: every acknowledged push is there
+rm -f "$SOUT" # (a fresh file: the old one still names the last server's port)
+"$TESSERA" -C "$R" serve --port 0 --threads 2 >"$SOUT" 2>"$SERR" &
+SPID=$!
+for _ in $(seq 1 200); do
+  [ -s "$SOUT" ] && break
+  sleep 0.05
+done
+line=$(head -n 1 "$SOUT")
+PORT=${line##*:}
+out=$("$PY" - "$PORT" "$TMP/acked.json" 2>&1 <<'PY'
+import json, sys, urllib.request
+port, acked = int(sys.argv[1]), json.load(open(sys.argv[2]))
+req = urllib.request.Request("http://127.0.0.1:%d/get-online-features" % port, headers={"Content-Type": "application/json"},
+                             data=json.dumps({"features": ["spend:last_amount"], "entities": {"user_id": acked}}).encode())
+d = json.loads(urllib.request.urlopen(req, timeout=10).read())
+print("durable", sum(1 for u, v in zip(acked, d["results"][1]["values"]) if v == u * 1.0), len(acked))
+PY
+)
+kill -TERM $SPID
+wait $SPID
+checkv "every push acknowledged before the stop is there after a restart" \
+  '[[ "$out" =~ ^durable\ ([0-9]+)\ ([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" = "${BASH_REMATCH[2]}" ] && [ "${BASH_REMATCH[2]}" -gt 0 ]'
