@@ -13,12 +13,13 @@
  *
  * The worker thread never waits for a commit. It parses the body (jsonr.c: strings stay in
  * the body, decoded in place), converts the columns into typed rows, suspends the connection
- * (MHD_suspend_connection) and queues it. The committer thread takes everything queued at
+ * (MHD_suspend_connection) and queues it. A committer thread takes everything queued at
  * once and commits it with one tess_push_many — one group commit: one offline append, one
- * fsync, one online write per view — then resumes each connection with its outcome; its
- * worker answers on its next call (srv_push_answer). Pushes that arrive during a commit form
- * the next group, so that under load a group holds every connection's push, and lookups on the
- * same workers are never queued behind a commit.
+ * fsync, one online write — then resumes each connection with its outcome; its worker answers
+ * on its next call (srv_push_answer). Pushes that arrive during a commit form the next group,
+ * so that under load a group holds every connection's push, and lookups on the same workers
+ * are never queued behind a commit. There are two committers: while one group is written
+ * online, the next one is committed offline (the store's two stages, src/store/push.c).
  *
  * Stop (srv_push_stop): new pushes are refused (503), the queued ones are committed and their
  * connections resumed before libmicrohttpd is stopped (it must not stop with a connection
@@ -45,8 +46,6 @@ typedef struct srv_pentry {
 
 void srv_push_release(tess_server *srv)
 {
-    tess_session_free(srv->pq_session);
-    srv->pq_session = NULL;
     while (srv->pushers) {
         srv_pentry *e = srv->pushers;
         srv->pushers = e->next;
@@ -312,7 +311,8 @@ int srv_handle_write_online(srv_req *r)
  */
 
 /* Commits the pushes of `list` as one group and resumes their connections. */
-static void commit(tess_server *srv, srv_conn *list, tess_push_req **reqs, size_t *cap)
+static void commit(tess_server *srv, tess_session **session, srv_conn *list,
+                   tess_push_req **reqs, size_t *cap)
 {
     size_t n = 0;
     for (srv_conn *c = list; c; c = c->next_push)
@@ -328,15 +328,14 @@ static void commit(tess_server *srv, srv_conn *list, tess_push_req **reqs, size_
             rc = TESS_ENOMEM;
         }
     }
-    if (!rc && !srv->pq_session) {
+    if (!rc && !*session) {
         pthread_mutex_lock(&srv->store_lock);
-        rc = tess_session_new(srv->st, &srv->pq_session);
+        rc = tess_session_new(srv->st, session);
         if (rc != TESS_OK) {
             snprintf(msg, sizeof msg, "cannot open a session: %s",
-                     srv->pq_session ? tess_session_errmsg(srv->pq_session)
-                                     : tess_store_errmsg(srv->st));
-            tess_session_free(srv->pq_session);
-            srv->pq_session = NULL;
+                     *session ? tess_session_errmsg(*session) : tess_store_errmsg(srv->st));
+            tess_session_free(*session);
+            *session = NULL;
         }
         pthread_mutex_unlock(&srv->store_lock);
     }
@@ -344,7 +343,7 @@ static void commit(tess_server *srv, srv_conn *list, tess_push_req **reqs, size_
         size_t i = 0;
         for (srv_conn *c = list; c; c = c->next_push)
             (*reqs)[i++] = c->push;
-        tess_push_many(srv->pq_session, *reqs, n);
+        tess_push_many(*session, *reqs, n);
         i = 0;
         for (srv_conn *c = list; c; c = c->next_push, i++) {
             c->push.status = (*reqs)[i].status;
@@ -369,6 +368,7 @@ static void *committer_main(void *arg)
 {
     tess_server *srv = arg;
     tess_push_req *reqs = NULL;
+    tess_session *session = NULL;
     size_t cap = 0;
     pthread_mutex_lock(&srv->pq_lock);
     for (;;) {
@@ -378,28 +378,32 @@ static void *committer_main(void *arg)
         srv_conn *list = srv->pq_head;
         srv->pq_head = srv->pq_tail = NULL;
         pthread_mutex_unlock(&srv->pq_lock);
-        commit(srv, list, &reqs, &cap);
+        commit(srv, &session, list, &reqs, &cap);
         pthread_mutex_lock(&srv->pq_lock);
     }
+    pthread_cond_broadcast(&srv->pq_cond); /* the other committer may be waiting to close too */
     pthread_mutex_unlock(&srv->pq_lock);
+    tess_session_free(session);
     tess__free(reqs);
     return NULL;
 }
 
 int srv_push_init(tess_server *srv)
 {
-    if (pthread_create(&srv->committer, NULL, committer_main, srv) != 0) return TESS_ENOMEM;
-    srv->committer_started = 1;
+    for (int i = 0; i < 2; i++) {
+        if (pthread_create(&srv->committer[i], NULL, committer_main, srv) != 0) return TESS_ENOMEM;
+        srv->committers++;
+    }
     return TESS_OK;
 }
 
 void srv_push_stop(tess_server *srv)
 {
-    if (!srv->committer_started) return;
+    if (!srv->committers) return;
     pthread_mutex_lock(&srv->pq_lock);
     srv->pq_closing = 1;
-    pthread_cond_signal(&srv->pq_cond);
+    pthread_cond_broadcast(&srv->pq_cond);
     pthread_mutex_unlock(&srv->pq_lock);
-    pthread_join(srv->committer, NULL);
-    srv->committer_started = 0;
+    for (int i = 0; i < srv->committers; i++) pthread_join(srv->committer[i], NULL);
+    srv->committers = 0;
 }

@@ -261,9 +261,9 @@ struct tess_server {
     srv_conn *pq_head, *pq_tail;
     int pq_closing;             /* no more pushes are queued (answered 503) */
     _Atomic int64_t pq_pending; /* pushes queued or committed but not answered yet */
-    pthread_t committer;
-    int committer_started;
-    tess_session *pq_session; /* the committer's */
+    pthread_t committer[2]; /* two: one group's online write overlaps the next's offline
+                               commit (src/store/push.c) */
+    int committers;         /* started */
     _Atomic int closing;      /* tess_server_stop runs: replies close their connections */
 
     _Atomic int64_t connections; /* open now */

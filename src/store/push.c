@@ -1,10 +1,12 @@
 /* push.c — pushes (tess_pusher_*, tess_push): rows that arrive one request at a time, kept
  * offline (durably, with group commit) and applied online at once. docs/online.md, "Push".
  *
- * Group commit: a push appends its rows to the store's queue; the first pusher that finds no
- * commit running becomes the leader, takes every queued push of the queue (its own included)
- * and commits them to the event store in one transaction — one fsync for all of them — while
- * the others wait; each push then applies its own rows online with the ingest number it got.
+ * Group commit: a push appends its rows to the store's queue; a pusher that finds the offline
+ * stage free takes every queued push (its own included) and commits them to the event store
+ * in one append — one fsync for all of them — then the group waits for the online stage, where
+ * the rows of every group waiting are applied in one transaction. Two pushing threads (the
+ * server's two committers) overlap one group's online write with the next group's offline
+ * commit (run_group).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -121,7 +123,9 @@ typedef struct preq {
     int64_t now;
     uint32_t ingest;
     int rc;
-    bool done;
+    bool done;    /* the stages' own mark: nothing more to do for it */
+    bool settled; /* done, as its owner may see it (set under the queue's lock once the stage
+                     that finished it no longer touches it: the owner then frees it) */
     tess__err err;
     struct preq *next;
     /* owned by the request (prep_rows, tess_push_many) */
@@ -129,11 +133,16 @@ typedef struct preq {
     tess__value *own_vals;
 } preq;
 
+/* The store's pushes in two stages, each run by one thread at a time, so that a group's online
+ * write and the next group's offline commit overlap when two threads push (the server's two
+ * committers): requests wait for the offline stage (head..tail), then, in commit order, for the
+ * online stage (ohead..otail). */
 struct tess__pushq {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     preq *head, *tail;
-    bool committing;
+    preq *ohead, *otail;
+    bool offline_busy, online_busy;
 };
 
 int tess__pushq_new(struct tess__pushq **out)
@@ -196,12 +205,9 @@ static void apply_online(tess_session *s, preq **rs, size_t n)
     tess__free(ings);
 }
 
-/*
- * Commits the taken pushes: per store source, one offline append of every request going
- * offline (one ingest each, one commit), then per target (source, definitions, view) one
- * online write of every request going online.
- */
-static void commit_group(tess_session *s, preq *list)
+/* The offline stage of the taken pushes: per store source, one offline append of every
+ * request going offline (one ingest each, one commit). Requests not going online are done. */
+static void offline_stage(tess_session *s, preq *list)
 {
     size_t n = 0;
     for (preq *x = list; x; x = x->next) n++;
@@ -216,7 +222,6 @@ static void commit_group(tess_session *s, preq *list)
         tess__free(bs);
         return;
     }
-    /* offline, per store */
     for (preq *r = list; r; r = r->next) {
         if (r->done || !r->b || r->ingest) continue;
         size_t k = 0;
@@ -239,7 +244,24 @@ static void commit_group(tess_session *s, preq *list)
             if (!(rs[i]->to & TESS_PUSH_ONLINE)) rs[i]->done = true;
         }
     }
-    /* online, per target */
+    tess__free(rs);
+    tess__free(bs);
+}
+
+/* The online stage: per target (source, definitions, view) one online write of every request
+ * of `list` going online. */
+static void online_stage(tess_session *s, preq *list)
+{
+    size_t n = 0;
+    for (preq *x = list; x; x = x->next) n++;
+    preq **rs = tess__calloc(n + 1, sizeof(*rs));
+    if (!rs) {
+        for (preq *x = list; x; x = x->next) {
+            x->rc = tess__err_set(&x->err, TESS_ENOMEM, "out of memory");
+            x->done = true;
+        }
+        return;
+    }
     for (preq *r = list; r; r = r->next) {
         if (r->done) continue;
         size_t k = 0;
@@ -250,12 +272,13 @@ static void commit_group(tess_session *s, preq *list)
         apply_online(s, rs, k);
     }
     tess__free(rs);
-    tess__free(bs);
 }
 
 /* Runs the prepared requests rs[0..n) with whatever other pushes are waiting: they join the
- * store's queue together (so that they commit in one group), and the first thread to find no
- * commit running takes the whole queue and commits it while the others wait. */
+ * store's queue together (so that they commit in one group). A thread whose requests are not
+ * done runs whichever stage is free — the online stage of the oldest groups first — on every
+ * request waiting for it, then looks again; otherwise it waits. One thread alone runs both
+ * stages of its own group, one after the other. */
 static void run_group(tess_session *s, preq **rs, size_t n)
 {
     if (n == 0) return;
@@ -267,18 +290,40 @@ static void run_group(tess_session *s, preq **rs, size_t n)
         else q->head = rs[i];
         q->tail = rs[i];
     }
-    size_t waiting = 0; /* rs[0..waiting) are done */
+    size_t waiting = 0; /* rs[0..waiting) are settled */
     for (;;) {
-        while (waiting < n && rs[waiting]->done) waiting++;
+        while (waiting < n && rs[waiting]->settled) waiting++;
         if (waiting == n) break;
-        if (!q->committing) {
+        if (!q->online_busy && q->ohead) {
+            preq *list = q->ohead;
+            q->ohead = q->otail = NULL;
+            q->online_busy = true;
+            pthread_mutex_unlock(&q->mu);
+            online_stage(s, list);
+            pthread_mutex_lock(&q->mu);
+            for (preq *x = list; x; x = x->next) x->settled = true;
+            q->online_busy = false;
+            pthread_cond_broadcast(&q->cv);
+        } else if (!q->offline_busy && q->head) {
             preq *list = q->head;
             q->head = q->tail = NULL;
-            q->committing = true;
+            q->offline_busy = true;
             pthread_mutex_unlock(&q->mu);
-            commit_group(s, list);
+            offline_stage(s, list);
             pthread_mutex_lock(&q->mu);
-            q->committing = false;
+            /* on to the online stage, in commit order (the links are the queue's again) */
+            for (preq *x = list, *next; x; x = next) {
+                next = x->next;
+                if (x->done) {
+                    x->settled = true;
+                    continue;
+                }
+                x->next = NULL;
+                if (q->otail) q->otail->next = x;
+                else q->ohead = x;
+                q->otail = x;
+            }
+            q->offline_busy = false;
             pthread_cond_broadcast(&q->cv);
         } else {
             pthread_cond_wait(&q->cv, &q->mu);

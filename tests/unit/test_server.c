@@ -476,7 +476,7 @@ static void *push_thread(void *arg)
     tess_session *s = NULL;
     a->rc = tess_session_new(a->st, &s);
     static const char *const cols[] = {"user_id", "amount", "ts"};
-    for (int g = 0; !a->rc && g < 20; g++) {
+    for (int g = 0; !a->rc && g < 40; g++) {
         tess_value rows[5][3];
         tess_push_req reqs[5];
         memset(reqs, 0, sizeof reqs);
@@ -581,18 +581,19 @@ static void test_push_many(void **state)
     assert_non_null(strstr(tess_session_errmsg(s), "row 1: column amount"));
     assert_int_equal(tess_push(s, p, cols, 3, &good1[1][0], 1, TESS_PUSH_ONLINE), TESS_OK);
 
-    /* 4 threads at once, 100 groups of 5: every push stored once, visible on return */
-    pthread_t th[4];
-    push_thread_arg args[4];
-    for (int t = 0; t < 4; t++) {
-        args[t] = (push_thread_arg){st, p, 1000 + t * 100, -1};
+    /* 6 threads at once, 40 groups of 5 each: every push stored once, visible on return (the
+       two stages of the group commit run in different threads and hand requests back) */
+    pthread_t th[6];
+    push_thread_arg args[6];
+    for (int t = 0; t < 6; t++) {
+        args[t] = (push_thread_arg){st, p, 1000 + t * 200, -1};
         assert_int_equal(pthread_create(&th[t], NULL, push_thread, &args[t]), 0);
     }
-    for (int t = 0; t < 4; t++) {
+    for (int t = 0; t < 6; t++) {
         pthread_join(th[t], NULL);
         assert_int_equal(args[t].rc, TESS_OK);
     }
-    for (int64_t u = 1000; u < 1400; u++) {
+    for (int64_t u = 1000; u < 2200; u++) {
         lookup_user(s, q, u, &status, &last, &n);
         if (status != TESS_STATUS_PRESENT || last != (double)u || n != 1)
             fail_msg("user %lld: status %d, last %g, n %lld", (long long)u, status, last,
