@@ -542,8 +542,8 @@ int srv_thread_session(srv_req *r)
     }
     pthread_mutex_unlock(&srv->store_lock);
     if (rc != TESS_OK)
-        return srv_error(r, 500, E_INTERNAL, "cannot open a session: %s",
-                         msg[0] ? msg : tess_strerror(rc));
+        return srv_error(r, rc == TESS_EIO ? 503 : 500, rc == TESS_EIO ? E_UNAVAILABLE : E_INTERNAL,
+                         "cannot open a session: %s", msg[0] ? msg : tess_strerror(rc));
     return 0;
 }
 
@@ -716,6 +716,8 @@ int srv_handle_get_online(srv_req *r)
         if (!msg || !msg[0]) msg = tess_strerror(rc);
         if (rc == TESS_EINVAL || rc == TESS_ETYPE)
             status = srv_error(r, 400, E_INVALID_ENTITY_VALUE, "%s", msg);
+        else if (rc == TESS_EIO) /* the online store cannot be reached or read: try again */
+            status = srv_error(r, 503, E_UNAVAILABLE, "lookup failed: %s", msg);
         else
             status = srv_error(r, 500, E_INTERNAL, "lookup failed: %s", msg);
         goto out_cols;

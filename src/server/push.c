@@ -290,6 +290,8 @@ int srv_push_answer(srv_req *r)
         status = 200;
     } else if (pr->status == TESS_EINVAL) {
         status = srv_error(r, 400, E_INVALID_ROW, "%s", msg);
+    } else if (pr->status == TESS_EIO) { /* a store cannot be written: not stored, try again */
+        status = srv_error(r, 503, E_UNAVAILABLE, "push failed: %s", msg);
     } else {
         status = srv_error(r, 500, E_INTERNAL, "push failed: %s", msg);
     }

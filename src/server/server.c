@@ -71,6 +71,7 @@ const char *const srv_error_codes[E__COUNT] = {
     [E_METHOD_NOT_ALLOWED] = "method_not_allowed",
     [E_NOT_IMPLEMENTED] = "not_implemented",
     [E_INTERNAL] = "internal",
+    [E_UNAVAILABLE] = "unavailable",
     [E_UNKNOWN_SOURCE] = "unknown_push_source",
     [E_UNKNOWN_VIEW] = "unknown_feature_view",
     [E_INVALID_ROW] = "invalid_row",

@@ -145,6 +145,7 @@ enum {
     E_METHOD_NOT_ALLOWED,
     E_NOT_IMPLEMENTED,
     E_INTERNAL,
+    E_UNAVAILABLE, /* 503: the store cannot be reached or read (e.g. Redis is down) */
     E_UNKNOWN_SOURCE,
     E_UNKNOWN_VIEW,
     E_INVALID_ROW,

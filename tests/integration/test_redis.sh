@@ -64,17 +64,31 @@ check "the same lookups, byte for byte" "cmp -s '$TMP/lmdb.get.json' '$TMP/redis
 check "...later, from the history records too" "cmp -s '$TMP/lmdb.later.json' '$TMP/redis.later.json'"
 check "...after a full rebuild" "cmp -s '$TMP/lmdb.full.json' '$TMP/redis.full.json'"
 
-# Redis goes away: a clear error, then it works again once Redis is back
+# Redis goes away: a clear error (the command: exit 1; the server: 503 with a JSON body), then
+# it works again once Redis is back, the server without a restart
+cd "$TMP/redis" || exit 1
+"$TESSERA" serve --port 0 >"$TMP/serve.out" 2>"$TMP/serve.err" &
+SPID=$!
+trap 'kill $RPID $SPID 2>/dev/null; rm -rf "$TMP"' EXIT
+for _ in $(seq 1 100); do grep -q 'serving on' "$TMP/serve.out" 2>/dev/null && break; sleep 0.05; done
+URL=$(sed -n 's/.*serving on \(http[^ ]*\).*/\1/p' "$TMP/serve.out")
+lookup() { curl -s -o "$TMP/l.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+  --data '{"feature_service":"svc","entities":{"user_id":[1,2]}}' "$URL/get-online-features"; }
+check "serving from Redis: 200" "[ \"\$(lookup)\" = 200 ]"
 kill "$RPID"
 wait "$RPID" 2>/dev/null
-cd "$TMP/redis" || exit 1
 run "$TESSERA" get --service svc --entity user_id=1
 expect_rc "Redis down: get fails" 1
 expect_err "...naming the server" "127.0.0.1:$PORT"
+check "Redis down: the server answers 503" "[ \"\$(lookup)\" = 503 ]"
+check "...with a JSON error naming the server" "grep -q '\"unavailable\"' '$TMP/l.json' && grep -q '127.0.0.1:$PORT' '$TMP/l.json'"
 redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
   >>"$TMP/redis.log" 2>&1 &
 RPID=$!
 for _ in $(seq 1 100); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
+check "Redis back: the server answers 200 again, by itself" "[ \"\$(lookup)\" = 200 ]"
+kill "$SPID"
+wait "$SPID" 2>/dev/null
 run "$TESSERA" materialize
 expect_rc "Redis back (empty): materialize rebuilds" 0
 run "$TESSERA" get --service svc $ents --json
