@@ -198,6 +198,16 @@ static void apply_online(tess_session *s, preq **rs, size_t n)
     if (!rc)
         rc = tess__online_apply_rows(s->kv, s->st->store_dir, rs[0]->p->snap, src, rs[0]->p->only,
                                      vals, seq, total, ings, ning, rs[0]->now, &nv, &err);
+    /* a push whose offline commit is done is durable: say so, so that it is not sent again
+       (the next materialization applies it online) */
+    for (size_t i = 0; rc && i < n; i++)
+        if (rs[i]->ingest && !rs[i]->rc) {
+            rs[i]->rc = rc;
+            tess__err_set(&rs[i]->err, rc, "the rows are stored offline (ingest %u) and reach "
+                          "the online store at its next materialization; do not push them "
+                          "again. The online write failed: %s", rs[i]->ingest,
+                          tess__err_msg(&err));
+        }
     finish(rs, n, rc, &err);
     tess__err_release(&err);
     tess__free(vals);

@@ -81,6 +81,15 @@ run "$TESSERA" get --service svc --entity user_id=1
 expect_rc "Redis down: get fails" 1
 expect_err "...naming the server" "127.0.0.1:$PORT"
 check "Redis down: the server answers 503" "[ \"\$(lookup)\" = 503 ]"
+printf 'txn_id,user_id,merchant_id,amount,currency,channel,is_international,ts,created_at\n610000001,5,3,77.5,USD,app,false,2026-01-06T00:20:00Z,2026-01-06T00:20:00Z\n' >"$TMP/late.csv"
+code=$(curl -s -o "$TMP/p.json" -w '%{http_code}' -H 'Content-Type: application/json' --data \
+  '{"push_source_name":"tx_live","to":"online_and_offline","df":{"txn_id":[610000001],"user_id":[5],"merchant_id":[3],"amount":[77.5],"currency":["USD"],"channel":["app"],"is_international":[false],"ts":["2026-01-06T00:20:00Z"],"created_at":["2026-01-06T00:20:00Z"]}}' \
+  "$URL/push")
+check "Redis down: a push to the server gets 503" "[ '$code' = 503 ]"
+check "...saying its rows are stored offline, not to push them again" "grep -q 'stored offline' '$TMP/p.json'"
+run "$TESSERA" push tx_live "$TMP/late.csv"
+expect_rc "Redis down: a push from the command fails" 1
+expect_err "...naming the server" "127.0.0.1:$PORT"
 check "...with a JSON error naming the server" "grep -q '\"unavailable\"' '$TMP/l.json' && grep -q '127.0.0.1:$PORT' '$TMP/l.json'"
 redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
   >>"$TMP/redis.log" 2>&1 &
@@ -91,5 +100,8 @@ kill "$SPID"
 wait "$SPID" 2>/dev/null
 run "$TESSERA" materialize
 expect_rc "Redis back (empty): materialize rebuilds" 0
+run "$TESSERA" get --features v:last_amount --entity user_id=5
+expect_out "...with the push made while Redis was down" "77.5"
+(cd "$TMP/lmdb" && "$TESSERA" push tx_live "$TMP/late.csv" >/dev/null && "$TESSERA" get --service svc $ents --json >"$TMP/lmdb.late.json")
 run "$TESSERA" get --service svc $ents --json
-check "...and answers as LMDB does" "cmp -s '$TMP/lmdb.full.json' '$_out'"
+check "...and answers as LMDB does" "cmp -s '$TMP/lmdb.late.json' '$_out'"
