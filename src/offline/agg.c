@@ -39,6 +39,10 @@
 
 #include "tessera.h"
 
+/* The largest row count a state holds (2^62): decoding refuses more and merging saturates
+ * there, so that counts never overflow, whatever a damaged tile says. */
+#define N_MAX ((int64_t)1 << 62)
+
 typedef unsigned __int128 u128;
 typedef __int128 i128;
 
@@ -1249,7 +1253,11 @@ int tess__agg_merge(tess__agg_kind k, tess__agg_state *a, const tess__agg_state 
         break;
     default: return TESS_EINVAL;
     }
-    a->n += b->n;
+    /* saturating: real counts never come near 2^62, but merged damaged states could pass
+     * 2^63 */
+    int64_t sum;
+    if (__builtin_add_overflow(a->n, b->n, &sum) || sum > N_MAX) sum = N_MAX;
+    a->n = sum;
     return TESS_OK;
 }
 
@@ -1718,7 +1726,7 @@ static int decode_body(tess__agg_kind k, rd *r, tess__agg_state *s, tess__arena 
     if (h[0] != ENC_VERSION || h[1] != (uint8_t)k.agg || h[2] != (uint8_t)k.in)
         return TESS_EPARSE;
     if (!tess__agg_kind_valid(k)) return TESS_EPARSE;
-    if (!get_uv(r, &n) || n > INT64_MAX) return TESS_EPARSE;
+    if (!get_uv(r, &n) || n > (uint64_t)N_MAX) return TESS_EPARSE;
     s->n = (int64_t)n;
     switch (k.agg) {
     case TESS_AGG_COUNT: return TESS_OK;

@@ -195,8 +195,11 @@ size_t tess__agg_encoded_bound(tess__agg_kind k, const tess__agg_state *s);
 /*
  * Decodes `n` bytes written by tess__agg_encode for the same kind into *s (strings and dense
  * registers are copied into `arena`; p is not referenced afterwards). Validates everything:
- * version, kind, lengths, ranges, no trailing bytes. Errors: TESS_EPARSE (not a valid encoding
- * of this kind: the state is left empty), TESS_ENOMEM.
+ * version, kind, lengths, ranges (a row count is at most 2^62: merges saturate there, so no
+ * count overflows whatever a damaged tile holds), no trailing bytes. Several encodings may
+ * decode to one state (redundant sign bytes of a sum, padded varints, NaN payloads); encoding
+ * a decoded state gives the canonical one. Errors: TESS_EPARSE (not a valid encoding of this
+ * kind: the state is left empty), TESS_ENOMEM.
  */
 int tess__agg_decode(tess__agg_kind k, const void *p, size_t n, tess__agg_state *s,
                      tess__arena *arena);

@@ -661,6 +661,18 @@ static int encode_col(bytes *raw, tess__type t, const uint8_t *nulls, const void
 
 /* Decodes a raw chunk of n rows into a column. String bytes stay in `raw` (the caller put it
  * in the batch's arena). Returns false if the contents do not have the expected shape. */
+/* The longest chunk of n rows of a fixed-width type decode_col accepts: flags, null bitmap,
+ * and the values (integers: mode, width, base, then at most 8 bytes a row). */
+static uint64_t raw_max(tess__type t, size_t n)
+{
+    uint64_t m = 1 + ((uint64_t)n + 7) / 8;
+    switch (t) {
+    case TESS_T_BOOL: return m + n;
+    case TESS_T_FLOAT64: return m + 8 * (uint64_t)n;
+    default: return m + 10 + 8 * (uint64_t)n; /* int64, timestamp, seq */
+    }
+}
+
 static bool decode_col(const uint8_t *raw, size_t len, tess__type t, size_t n, uint8_t *nulls,
                        void *data)
 {
@@ -668,6 +680,7 @@ static bool decode_col(const uint8_t *raw, size_t len, tess__type t, size_t n, u
     uint8_t flags = get_u8(&c);
     if (c.bad || flags > 1) return false;
     if (flags & 1) {
+        if (!nulls) return false; /* the seq column has no nulls */
         const uint8_t *bm = get(&c, (n + 7) / 8);
         if (!bm) return false;
         for (size_t i = 0; i < n; i++) nulls[i] = (bm[i >> 3] >> (i & 7)) & 1;
@@ -1425,6 +1438,19 @@ int tess__segr_read_block(tess__segr *r, size_t bi, const bool *want, tess__batc
             goto fail;
         }
         tess__type t = col ? col->type : TESS_T_INT64;
+        /* The raw length comes from the footer: before allocating it, check that the block's
+         * rows need no more (fixed-width columns) and that the compressed bytes can hold that
+         * much (zstd's bound from the frame's own block headers), so that a damaged footer
+         * cannot make a reader allocate gigabytes. */
+        unsigned long long zb = ZSTD_decompressBound(r->cbuf.p, cr->clen);
+        if (zb == ZSTD_CONTENTSIZE_ERROR || cr->rawlen > zb ||
+            (t != TESS_T_STRING && cr->rawlen > raw_max(t, n))) {
+            rc = tess__err_set(err, TESS_EIO,
+                               "%s: block %zu column %zu (%s): malformed contents (%u bytes "
+                               "uncompressed in the index: more than the chunk can hold)",
+                               r->display, bi, c, cname, cr->rawlen);
+            goto fail;
+        }
         uint8_t *raw;
         if (t == TESS_T_STRING) {
             raw = tess__arena_alloc(&b->arena, (size_t)cr->rawlen + 8);

@@ -56,7 +56,14 @@ int tess__ometa_decode(const void *p, size_t n, tess__ometa *m, tess__arena *are
     if (m->napplied) {
         m->applied = tess__arena_alloc(arena, m->napplied * sizeof(uint32_t));
         if (!m->applied) return tess__err_set(err, TESS_ENOMEM, "out of memory");
-        for (size_t i = 0; i < m->napplied; i++) m->applied[i] = tess__cur_u32(&c);
+        for (size_t i = 0; i < m->napplied; i++) {
+            m->applied[i] = tess__cur_u32(&c);
+            /* ascending, all above the watermark (meta.h): tess__ometa_has binary-searches it,
+               so an unordered list would answer wrongly which ingests are applied */
+            if (m->applied[i] <= (i ? m->applied[i - 1] : m->watermark))
+                return tess__err_set(err, TESS_EIO,
+                                     "damaged online meta record: applied ingests out of order");
+        }
     }
     uint8_t pend = tess__cur_u8(&c);
     if (pend > 1) return tess__err_set(err, TESS_EIO, "damaged online meta record: bad flag");

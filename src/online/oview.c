@@ -609,7 +609,7 @@ static int store(const tess__oview *ov, const work *w, int64_t now, tess__arena 
     }
     r.ntiles = w->ntiles - nh;
     r.nspecs = r.ntiles ? ns : 0;
-    r.starts = w->starts + nh;
+    r.starts = w->starts ? w->starts + nh : NULL;
     r.states = states ? states + nh * ns : NULL;
     if (!rc) rc = tess__orec_encode(&r, out);
     tess__buf_release(&enc);
