@@ -126,3 +126,71 @@ done
 [ $bad = 0 ] && ok "a killed push is there whole or not at all (8 tries, $landed killed, $grew stored)"
 "$TESSERA" materialize >/dev/null 2>&1 # the online half of pushes killed after their offline commit
 healthy "after killed pushes"
+
+# ---- a server under push load ----------------------------------------------------------------
+# 8 clients push 1-row pushes with unique txn ids as fast as they can; the server is killed
+# (SIGKILL) at a random moment, three times; every push it acknowledged (200) must be in the
+# store after a restart (a training set over the acknowledged txn ids counts each once), and
+# online equals offline once caught up.
+python3 - defs.yaml <<'PY'
+import sys
+p = sys.argv[1]
+s = open(p).read()
+s = s.replace("entities:\n", "entities:\n  - {name: txn, join_keys: [txn_id]}\n", 1)
+s = s.replace("feature_services:", "  - name: by_txn\n    entities: [txn]\n    source: tx\n    online: false\n"
+              "    features:\n      - {name: n, agg: count}\nfeature_services:", 1)
+open(p, "w").write(s)
+PY
+run "$TESSERA" apply --no-materialize
+expect_rc "a view per txn id (to find each acknowledged push)" 0
+cat >"$TMP/pusher.py" <<'PY'
+import json, sys, threading, urllib.request
+url, base, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+acked, lock = [], threading.Lock()
+def client(k):
+    i = 0
+    while True:
+        tid = base + k * 1000000 + i
+        i += 1
+        body = {"push_source_name": "tx_live", "to": "online_and_offline",
+                "df": {"txn_id": [tid], "user_id": [1 + tid % 3000], "merchant_id": [7],
+                       "amount": [1.25], "currency": ["USD"], "channel": ["web"],
+                       "is_international": [False], "ts": ["2026-01-06T00:05:00Z"],
+                       "created_at": ["2026-01-06T00:05:00Z"]}}
+        req = urllib.request.Request(url + "/push", json.dumps(body).encode(),
+                                     {"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                if r.status == 200:
+                    with lock:
+                        acked.append(tid)
+        except Exception:
+            return  # the server is gone
+ts = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+for t in ts: t.start()
+for t in ts: t.join()
+with open(out, "w") as f:
+    f.write("".join("%d,2026-01-06T00:06:00Z\n" % t for t in acked))
+PY
+printf 'txn_id,ts\n' >"$TMP/acked.csv"
+for round in 1 2 3; do
+  "$TESSERA" serve --port 0 --threads 2 --no-materialize >"$TMP/serve.out" 2>"$TMP/serve.err" &
+  spid=$!
+  for _ in $(seq 1 200); do grep -q 'serving on' "$TMP/serve.out" 2>/dev/null && break; sleep 0.05; done
+  url=$(sed -n 's/.*serving on \(http[^ ]*\).*/\1/p' "$TMP/serve.out")
+  python3 "$TMP/pusher.py" "$url" $((500000000 + round * 10000000)) "$TMP/acked$round.csv" &
+  ppid=$!
+  sleep "$(printf '1.%03d' $((RANDOM % 1000)))"
+  kill -9 "$spid"
+  wait "$spid" 2>/dev/null
+  wait "$ppid"
+  cat "$TMP/acked$round.csv" >>"$TMP/acked.csv"
+done
+total=$(($(wc -l <"$TMP/acked.csv") - 1))
+check "the server was killed three times with pushes in flight ($total acknowledged)" "[ $total -gt 0 ]"
+run "$TESSERA" training-set --features by_txn:n --labels "$TMP/acked.csv" --timestamp-column ts -o "$TMP/found.csv"
+expect_rc "a training set over the acknowledged pushes" 0
+check "every acknowledged push is in the store, once" \
+  "python3 -c 'import csv,sys; r=list(csv.DictReader(open(\"$TMP/found.csv\"))); sys.exit(0 if r and all(x[\"n\"] == \"1\" for x in r) else 1)'"
+"$TESSERA" materialize >/dev/null 2>&1 # the online half of pushes killed after their offline commit
+healthy "after killed servers"
