@@ -69,6 +69,11 @@ static inline uint8_t tess__cur_u8(tess__cur *r)
     const uint8_t *q = tess__cur_take(r, 1);
     return q ? q[0] : 0;
 }
+static inline uint16_t tess__cur_u16(tess__cur *r)
+{
+    const uint8_t *q = tess__cur_take(r, 2);
+    return q ? (uint16_t)(q[0] | q[1] << 8) : 0;
+}
 static inline uint32_t tess__cur_u32(tess__cur *r)
 {
     const uint8_t *q = tess__cur_take(r, 4);

@@ -26,6 +26,7 @@
 #include <xxhash.h>
 
 #include "core/alloc.h"
+#include "core/bytes.h"
 #include "core/io.h"
 #include "core/buf.h"
 #include "offline/evstore_int.h"
@@ -295,40 +296,11 @@ static int encode(const tess__manifest *m, tess__buf *b)
 
 /* ---- decoding ------------------------------------------------------------------------------- */
 
-typedef struct rd {
-    const uint8_t *p, *end;
-    bool bad;
-} rd;
-
-static const uint8_t *take(rd *r, size_t n)
-{
-    if (r->bad || (size_t)(r->end - r->p) < n) {
-        r->bad = true;
-        return NULL;
-    }
-    const uint8_t *p = r->p;
-    r->p += n;
-    return p;
-}
-static uint32_t g32(rd *r)
-{
-    uint32_t v = 0;
-    const uint8_t *p = take(r, 4);
-    if (p) memcpy(&v, p, 4);
-    return v;
-}
-static uint64_t g64(rd *r)
-{
-    uint64_t v = 0;
-    const uint8_t *p = take(r, 8);
-    if (p) memcpy(&v, p, 8);
-    return v;
-}
 /* NULL with r->bad (malformed) or without (out of memory). */
-static char *gstr(rd *r)
+static char *gstr(tess__cur *r)
 {
-    uint32_t n = g32(r);
-    const uint8_t *p = take(r, n);
+    uint32_t n = tess__cur_u32(r);
+    const uint8_t *p = tess__cur_take(r, n);
     if (!p) return NULL;
     if (memchr(p, '\0', n)) {
         r->bad = true;
@@ -339,29 +311,29 @@ static char *gstr(rd *r)
 
 static int decode(const uint8_t *p, size_t n, uint32_t ver, tess__manifest **out)
 {
-    rd r = {p + 24, p + n - 8, false};
+    tess__cur r = tess__cur_init(p + 24, n - 32);
     tess__manifest *m = tess__calloc(1, sizeof(*m));
     if (!m) return TESS_ENOMEM;
-    m->next_ingest = g32(&r);
-    m->next_seg = g64(&r);
-    m->log = ver >= 2 ? g64(&r) : 0;
-    uint32_t ncols = g32(&r);
+    m->next_ingest = tess__cur_u32(&r);
+    m->next_seg = tess__cur_u64(&r);
+    m->log = ver >= 2 ? tess__cur_u64(&r) : 0;
+    uint32_t ncols = tess__cur_u32(&r);
     if (r.bad || ncols > n) goto bad;
     m->col_names = tess__calloc(ncols ? ncols : 1, sizeof(char *));
     m->col_types = tess__calloc(ncols ? ncols : 1, sizeof(tess__type));
     if (!m->col_names || !m->col_types) goto nomem;
     m->ncols = ncols;
     for (size_t c = 0; c < ncols; c++) {
-        const uint8_t *t = take(&r, 1);
+        const uint8_t *t = tess__cur_take(&r, 1);
         if (!t || *t == TESS_T_NULL || *t >= TESS_T__COUNT) goto bad;
         m->col_types[c] = (tess__type)*t;
         if (!(m->col_names[c] = gstr(&r))) goto fail;
     }
-    m->ts_col = g32(&r);
-    m->created_col = (int32_t)g32(&r);
+    m->ts_col = tess__cur_u32(&r);
+    m->created_col = (int32_t)tess__cur_u32(&r);
     if (r.bad || m->ts_col >= ncols || m->created_col < -1 || m->created_col >= (long)ncols)
         goto bad;
-    uint32_t nl = g32(&r);
+    uint32_t nl = tess__cur_u32(&r);
     if (r.bad || nl > n) goto bad;
     m->layouts = tess__calloc(nl ? nl : 1, sizeof(tess__mlayout));
     if (!m->layouts) goto nomem;
@@ -370,46 +342,46 @@ static int decode(const uint8_t *p, size_t n, uint32_t ver, tess__manifest **out
         tess__mlayout *l = &m->layouts[i];
         m->nlayouts = i + 1;
         if (!(l->dir = gstr(&r))) goto fail;
-        uint32_t nk = g32(&r);
+        uint32_t nk = tess__cur_u32(&r);
         if (r.bad || nk > ncols) goto bad;
         if (!(l->keys = tess__calloc(nk ? nk : 1, sizeof(char *)))) goto nomem;
         for (size_t k = 0; k < nk; k++) {
             l->nkeys = k + 1;
             if (!(l->keys[k] = gstr(&r))) goto fail;
         }
-        l->null_key_rows = g64(&r);
-        uint32_t ns = g32(&r);
+        l->null_key_rows = tess__cur_u64(&r);
+        uint32_t ns = tess__cur_u32(&r);
         if (r.bad || ns > n) goto bad;
         if (!(l->segs = tess__calloc(ns ? ns : 1, sizeof(tess__mseg)))) goto nomem;
         l->segs_cap = ns ? ns : 1;
         for (size_t s = 0; s < ns; s++) {
             tess__mseg *g = &l->segs[s];
-            g->num = g64(&r);
-            g->rows = g64(&r);
-            g->min_ts = (int64_t)g64(&r);
-            g->max_ts = (int64_t)g64(&r);
-            g->bytes = g64(&r);
+            g->num = tess__cur_u64(&r);
+            g->rows = tess__cur_u64(&r);
+            g->min_ts = (int64_t)tess__cur_u64(&r);
+            g->max_ts = (int64_t)tess__cur_u64(&r);
+            g->bytes = tess__cur_u64(&r);
         }
         l->nsegs = ns;
     }
-    uint32_t nf = g32(&r);
+    uint32_t nf = tess__cur_u32(&r);
     if (r.bad || nf > n) goto bad;
     m->files = tess__calloc(nf ? nf : 1, sizeof(tess__mfile));
     if (!m->files) goto nomem;
     m->files_cap = nf ? nf : 1;
     for (size_t i = 0; i < nf; i++) {
         tess__mfile *f = &m->files[i];
-        const uint8_t *h = take(&r, 16);
+        const uint8_t *h = tess__cur_take(&r, 16);
         if (!h) goto bad;
         memcpy(f->hash, h, 16);
         m->nfiles = i + 1;
         if (!(f->name = gstr(&r))) goto fail;
-        f->rows = g64(&r);
-        f->ingest = g32(&r);
-        f->time = (int64_t)g64(&r);
-        f->min_ts = (int64_t)g64(&r);
-        f->max_ts = (int64_t)g64(&r);
-        f->bytes = g64(&r);
+        f->rows = tess__cur_u64(&r);
+        f->ingest = tess__cur_u32(&r);
+        f->time = (int64_t)tess__cur_u64(&r);
+        f->min_ts = (int64_t)tess__cur_u64(&r);
+        f->max_ts = (int64_t)tess__cur_u64(&r);
+        f->bytes = tess__cur_u64(&r);
     }
     if (r.bad || r.p != r.end) goto bad;
     *out = m;

@@ -47,6 +47,7 @@
 #include <zstd_errors.h>
 
 #include "core/alloc.h"
+#include "core/bytes.h"
 #include "core/io.h"
 #include "tessera.h"
 
@@ -446,49 +447,6 @@ static inline void put_u64(bytes *b, uint64_t v)
     put(b, &v, 8);
 }
 
-/* A bounds-checked cursor over bytes read from a file. */
-typedef struct cur {
-    const uint8_t *p, *end;
-    bool bad;
-} cur;
-
-static const uint8_t *get(cur *c, size_t n)
-{
-    if (c->bad || (size_t)(c->end - c->p) < n) {
-        c->bad = true;
-        return NULL;
-    }
-    const uint8_t *p = c->p;
-    c->p += n;
-    return p;
-}
-static uint8_t get_u8(cur *c)
-{
-    const uint8_t *p = get(c, 1);
-    return p ? *p : 0;
-}
-static uint16_t get_u16(cur *c)
-{
-    uint16_t v = 0;
-    const uint8_t *p = get(c, 2);
-    if (p) memcpy(&v, p, 2);
-    return v;
-}
-static uint32_t get_u32(cur *c)
-{
-    uint32_t v = 0;
-    const uint8_t *p = get(c, 4);
-    if (p) memcpy(&v, p, 4);
-    return v;
-}
-static uint64_t get_u64(cur *c)
-{
-    uint64_t v = 0;
-    const uint8_t *p = get(c, 8);
-    if (p) memcpy(&v, p, 8);
-    return v;
-}
-
 /* ---- zstd through the allocation wrapper ---------------------------------------------------- */
 
 static void *z_alloc(void *opaque, size_t n)
@@ -676,12 +634,12 @@ static uint64_t raw_max(tess__type t, size_t n)
 static bool decode_col(const uint8_t *raw, size_t len, tess__type t, size_t n, uint8_t *nulls,
                        void *data)
 {
-    cur c = {raw, raw + len, false};
-    uint8_t flags = get_u8(&c);
+    tess__cur c = tess__cur_init(raw, len);
+    uint8_t flags = tess__cur_u8(&c);
     if (c.bad || flags > 1) return false;
     if (flags & 1) {
         if (!nulls) return false; /* the seq column has no nulls */
-        const uint8_t *bm = get(&c, (n + 7) / 8);
+        const uint8_t *bm = tess__cur_take(&c, (n + 7) / 8);
         if (!bm) return false;
         for (size_t i = 0; i < n; i++) nulls[i] = (bm[i >> 3] >> (i & 7)) & 1;
     } else if (nulls) {
@@ -689,25 +647,25 @@ static bool decode_col(const uint8_t *raw, size_t len, tess__type t, size_t n, u
     }
     switch (t) {
     case TESS_T_BOOL: {
-        const uint8_t *p = get(&c, n);
+        const uint8_t *p = tess__cur_take(&c, n);
         if (!p) return false;
         memcpy(data, p, n);
         break;
     }
     case TESS_T_FLOAT64: {
-        const uint8_t *p = get(&c, n * 8);
+        const uint8_t *p = tess__cur_take(&c, n * 8);
         if (!p) return false;
         memcpy(data, p, n * 8);
         break;
     }
     case TESS_T_STRING: {
-        const uint8_t *lens = get(&c, n * 4);
+        const uint8_t *lens = tess__cur_take(&c, n * 4);
         if (!lens) return false;
         tess__str *s = data;
         for (size_t i = 0; i < n; i++) {
             uint32_t l;
             memcpy(&l, lens + 4 * i, 4);
-            const uint8_t *p = get(&c, l);
+            const uint8_t *p = tess__cur_take(&c, l);
             if (!p) return false;
             s[i].p = (const char *)p;
             s[i].n = l;
@@ -715,15 +673,15 @@ static bool decode_col(const uint8_t *raw, size_t len, tess__type t, size_t n, u
         break;
     }
     default: {
-        uint8_t mode = get_u8(&c), w = get_u8(&c);
-        int64_t base = (int64_t)get_u64(&c);
+        uint8_t mode = tess__cur_u8(&c), w = tess__cur_u8(&c);
+        int64_t base = (int64_t)tess__cur_u64(&c);
         if (c.bad || mode > 1 || w > 8) return false;
         int64_t *v = data;
         if (w == 0) { /* every value equals base (either mode) */
             for (size_t i = 0; i < n; i++) v[i] = base;
             break;
         }
-        const uint8_t *p = get(&c, n * w);
+        const uint8_t *p = tess__cur_take(&c, n * w);
         if (!p) return false;
         uint64_t mask = w == 8 ? UINT64_MAX : ((1ULL << (8 * w)) - 1);
         int64_t prev = base;
@@ -1159,12 +1117,12 @@ int tess__segr_open(const char *path, const char *display, const tess__source *s
         rc = tess__err_set(err, TESS_EIO, "%s: footer checksum mismatch", r->display);
         goto fail;
     }
-    cur c = {r->footer, r->footer + flen, false};
-    if (get_u32(&c) != SEG_VERSION) {
+    tess__cur c = tess__cur_init(r->footer, flen);
+    if (tess__cur_u32(&c) != SEG_VERSION) {
         rc = r_bad(r, err, "footer version");
         goto fail;
     }
-    uint32_t ncols = get_u32(&c);
+    uint32_t ncols = tess__cur_u32(&c);
     if (c.bad) {
         rc = r_bad(r, err, "footer");
         goto fail;
@@ -1176,9 +1134,9 @@ int tess__segr_open(const char *path, const char *display, const tess__source *s
         goto fail;
     }
     for (size_t i = 0; i < ncols; i++) {
-        uint8_t t = get_u8(&c);
-        uint16_t l = get_u16(&c);
-        const uint8_t *name = get(&c, l);
+        uint8_t t = tess__cur_u8(&c);
+        uint16_t l = tess__cur_u16(&c);
+        const uint8_t *name = tess__cur_take(&c, l);
         if (!name) {
             rc = r_bad(r, err, "footer schema");
             goto fail;
@@ -1195,10 +1153,10 @@ int tess__segr_open(const char *path, const char *display, const tess__source *s
             goto fail;
         }
     }
-    uint32_t fk = get_u32(&c);
+    uint32_t fk = tess__cur_u32(&c);
     bool keys_ok = !c.bad && fk == nkeys;
     for (size_t k = 0; k < fk && !c.bad; k++) {
-        uint32_t col = get_u32(&c);
+        uint32_t col = tess__cur_u32(&c);
         if (keys_ok && col != keys[k]) keys_ok = false;
     }
     if (c.bad) {
@@ -1210,8 +1168,8 @@ int tess__segr_open(const char *path, const char *display, const tess__source *s
                            r->display);
         goto fail;
     }
-    uint32_t tsc = get_u32(&c);
-    int32_t cc = (int32_t)get_u32(&c);
+    uint32_t tsc = tess__cur_u32(&c);
+    int32_t cc = (int32_t)tess__cur_u32(&c);
     if (!c.bad && (tsc != src->ts_col || cc != (int32_t)src->created_col)) {
         rc = tess__err_set(err, TESS_EIO,
                            "%s: schema mismatch: the file's timestamp columns are not source "
@@ -1219,10 +1177,10 @@ int tess__segr_open(const char *path, const char *display, const tess__source *s
                            r->display, src->name);
         goto fail;
     }
-    r->rows = get_u64(&c);
-    get_u64(&c);
-    get_u64(&c);
-    r->nblocks = get_u32(&c);
+    r->rows = tess__cur_u64(&c);
+    tess__cur_u64(&c);
+    tess__cur_u64(&c);
+    r->nblocks = tess__cur_u32(&c);
     if (c.bad || r->nblocks > flen / 4) {
         rc = r_bad(r, err, "footer");
         goto fail;
@@ -1234,13 +1192,13 @@ int tess__segr_open(const char *path, const char *display, const tess__source *s
     uint64_t total = 0, prev_end = SEG_HEADER;
     for (size_t b = 0; b < r->nblocks; b++) {
         tess__segblock *blk = &r->blocks[b];
-        blk->nrows = get_u32(&c);
-        blk->min_ts = (int64_t)get_u64(&c);
-        blk->max_ts = (int64_t)get_u64(&c);
-        blk->first_n = get_u32(&c);
-        blk->first = get(&c, blk->first_n);
-        blk->last_n = get_u32(&c);
-        blk->last = get(&c, blk->last_n);
+        blk->nrows = tess__cur_u32(&c);
+        blk->min_ts = (int64_t)tess__cur_u64(&c);
+        blk->max_ts = (int64_t)tess__cur_u64(&c);
+        blk->first_n = tess__cur_u32(&c);
+        blk->first = tess__cur_take(&c, blk->first_n);
+        blk->last_n = tess__cur_u32(&c);
+        blk->last = tess__cur_take(&c, blk->last_n);
         if (c.bad || blk->nrows == 0 || blk->nrows > TESS__SEG_BLOCK_ROWS) {
             rc = r_bad(r, err, "block index");
             goto fail;
@@ -1248,10 +1206,10 @@ int tess__segr_open(const char *path, const char *display, const tess__source *s
         total += blk->nrows;
         for (size_t k = 0; k <= r->ncols; k++) {
             chunk_ref *cr = &r->chunks[b * (r->ncols + 1) + k];
-            cr->off = get_u64(&c);
-            cr->clen = get_u32(&c);
-            cr->rawlen = get_u32(&c);
-            cr->sum = get_u64(&c);
+            cr->off = tess__cur_u64(&c);
+            cr->clen = tess__cur_u32(&c);
+            cr->rawlen = tess__cur_u32(&c);
+            cr->sum = tess__cur_u64(&c);
             if (c.bad || cr->off != prev_end || cr->off + cr->clen > foff) {
                 rc = r_bad(r, err, "block index");
                 goto fail;
