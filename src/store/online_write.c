@@ -40,7 +40,9 @@
 
 /* ---- the online lock ---------------------------------------------------------------------- */
 
-int tess__online_lock(const char *store_dir, int *fd, tess__err *err)
+/* The store's online lock (<store>/online.lock, an exclusive flock across processes), held
+ * for a view's whole materialization. *fd receives the descriptor to unlock. */
+static int online_lock(const char *store_dir, int *fd, tess__err *err)
 {
     tess__buf p = TESS__BUF_INIT;
     *fd = -1;
@@ -58,7 +60,7 @@ int tess__online_lock(const char *store_dir, int *fd, tess__err *err)
     return TESS_OK;
 }
 
-void tess__online_unlock(int fd)
+static void online_unlock(int fd)
 {
     if (fd >= 0) close(fd); /* releases the flock */
 }
@@ -401,7 +403,7 @@ static int materialize_view(tess_store *st, tess__kv *kv, tess__evstore *es, con
     /* one materialization of the store at a time (two would apply the same ingests twice);
        pushes do not wait: the meta record's `pending` tells them what a run will apply */
     int lock = -1;
-    int rc = tess__online_lock(st->store_dir, &lock, err);
+    int rc = online_lock(st->store_dir, &lock, err);
     if (!rc) rc = meta_get(kv, ov, &m, &a, err);
     if (rc) goto out;
     bool full = opts->full || opts->has_range || !m.present ||
@@ -520,7 +522,7 @@ static int materialize_view(tess_store *st, tess__kv *kv, tess__evstore *es, con
         if (!o || json_array_append_new(views, o)) rc = OOM(err);
     }
 out:
-    tess__online_unlock(lock);
+    online_unlock(lock);
     if (scan) tess__evscan_close(scan);
     tess__buf_release(&pre);
     tess__buf_release(&resume);
@@ -632,7 +634,7 @@ static int krow_cmp(const void *a, const void *b)
     return x->row < y->row ? -1 : x->row > y->row;
 }
 
-int tess__online_apply_rows(tess__kv *kv, const char *store_dir, const tess__snap *snap,
+int tess__online_apply_rows(tess__kv *kv, const tess__snap *snap,
                             const tess__source *src, const tess__view *only,
                             const tess__value *rows, const int64_t *seq,
                             size_t nrows, const uint32_t *ingests, size_t ningests,

@@ -196,7 +196,7 @@ static void apply_online(tess_session *s, preq **rs, size_t n)
     }
     size_t nv;
     if (!rc)
-        rc = tess__online_apply_rows(s->kv, s->st->store_dir, rs[0]->p->snap, src, rs[0]->p->only,
+        rc = tess__online_apply_rows(s->kv, rs[0]->p->snap, src, rs[0]->p->only,
                                      vals, seq, total, ings, ning, rs[0]->now, &nv, &err);
     /* a push whose offline commit is done is durable: say so, so that it is not sent again
        (the next materialization applies it online) */
@@ -215,6 +215,15 @@ static void apply_online(tess_session *s, preq **rs, size_t n)
     tess__free(ings);
 }
 
+/* Every request of `list` fails with TESS_ENOMEM (a stage could not allocate its arrays). */
+static void fail_all(preq *list)
+{
+    for (preq *x = list; x; x = x->next) {
+        x->rc = tess__err_set(&x->err, TESS_ENOMEM, "out of memory");
+        x->done = true;
+    }
+}
+
 /* The offline stage of the taken pushes: per store source, one offline append of every
  * request going offline (one ingest each, one commit). Requests not going online are done. */
 static void offline_stage(tess_session *s, preq *list)
@@ -224,10 +233,7 @@ static void offline_stage(tess_session *s, preq *list)
     preq **rs = tess__calloc(n + 1, sizeof(*rs));
     tess__batch **bs = tess__calloc(n + 1, sizeof(*bs));
     if (!rs || !bs) {
-        for (preq *x = list; x; x = x->next) {
-            x->rc = tess__err_set(&x->err, TESS_ENOMEM, "out of memory");
-            x->done = true;
-        }
+        fail_all(list);
         tess__free(rs);
         tess__free(bs);
         return;
@@ -266,10 +272,7 @@ static void online_stage(tess_session *s, preq *list)
     for (preq *x = list; x; x = x->next) n++;
     preq **rs = tess__calloc(n + 1, sizeof(*rs));
     if (!rs) {
-        for (preq *x = list; x; x = x->next) {
-            x->rc = tess__err_set(&x->err, TESS_ENOMEM, "out of memory");
-            x->done = true;
-        }
+        fail_all(list);
         return;
     }
     for (preq *r = list; r; r = r->next) {

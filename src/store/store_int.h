@@ -132,23 +132,17 @@ int tess__store_snap(tess_store *st, tess__snap **out);
  * Errors: as tess__kv_open. */
 int tess__store_kv(tess_store *st, tess__kv **out);
 
-/* The store's online lock (<store>/online.lock, an exclusive flock across processes): held
- * while a view's records are dropped and its meta record reset, and by each push's online
- * write, so that no push lands in between. *fd receives the descriptor to unlock.
- * Errors: TESS_EIO, TESS_ENOMEM. */
-int tess__online_lock(const char *store_dir, int *fd, tess__err *err);
-void tess__online_unlock(int fd); /* -1 is ok */
-
 /*
  * The online half of a push (online_write.c): applies rows (row-major, the schema of `src`;
  * seq[i] each row's ingestion sequence) to every online view of `snap` whose source shares
- * src's store (only the view named like `only` when it is not NULL), one back-end
- * transaction per view that also records the offline ingests the rows came with (none for
- * online-only rows) in the view's meta record. Views not materialized yet, or materialized
- * from another definition, are skipped (their materialization reads the push offline).
+ * src's store (only the view named like `only` when it is not NULL), all in one back-end
+ * transaction that also records the offline ingests the rows came with (none for
+ * online-only rows) in the views' meta records. Views not materialized yet, or materialized
+ * from another definition, are skipped (their materialization reads the push offline), and
+ * so are ingests a materialization counts or will read (online_write.c).
  * *views_updated counts the views written. Errors: TESS_EIO, TESS_ENOMEM.
  */
-int tess__online_apply_rows(tess__kv *kv, const char *store_dir, const tess__snap *snap,
+int tess__online_apply_rows(tess__kv *kv, const tess__snap *snap,
                             const tess__source *src, const tess__view *only,
                             const tess__value *rows, const int64_t *seq,
                             size_t nrows, const uint32_t *ingests, size_t ningests,
