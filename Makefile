@@ -1,4 +1,4 @@
-# Tessera — plain GNU Makefile. Targets: all (default), test, asan, bench, fuzz, fuzz-build,
+# Tessera — plain GNU Makefile. Targets: all (default), test, asan, valgrind, bench, fuzz, fuzz-build,
 # fuzz-merge, format, clean.
 # Every src/<module>/*.c except src/cli goes into libtessera.a; src/cli builds the `tessera`
 # command on top of it; each tests/unit/test_*.c is its own cmocka binary; each bench/*.c a tool.
@@ -30,7 +30,7 @@ BENCH_BIN:= $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 LIB      := $(BUILD)/libtessera.a
 TESSERA  := $(BUILD)/tessera
 
-.PHONY: all test unit integration asan bench format clean fuzz fuzz-build fuzz-merge fuzz-targets fuzz-seeds
+.PHONY: all test unit integration asan valgrind bench format clean fuzz fuzz-build fuzz-merge fuzz-targets fuzz-seeds
 all: $(TESSERA) $(BUILD)/bench/gen
 
 $(BUILD)/%.o: %.c
@@ -67,6 +67,10 @@ asan:
 	$(MAKE) test BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
 	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	  EXTRA_LDFLAGS="-fsanitize=address,undefined"
+
+# Same suite under valgrind's memcheck (build-vg/, tens of minutes; not part of CI's run).
+valgrind:
+	@tests/valgrind.sh
 
 bench: $(BENCH_BIN) $(TESSERA)
 	@BUILD=$(BUILD) bench/run.sh

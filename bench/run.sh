@@ -11,6 +11,8 @@
 #   BENCH_OFFLINE=0     skip the offline engine benchmarks (expression evaluator and generator only)
 #   BENCH_ONLINE=0      skip the online serving benchmarks (bench/online/run.sh; ONLINE_EVENTS,
 #                       DURATION, ROUNDS scale them)
+#   BENCH_SOAK=0        skip the soak run (bench/soak/run.sh: serving and pushing at once for
+#                       SOAK_SECONDS, default 300)
 #   BENCH_TMP           where the data, stores and outputs go (default: a new directory in $TMPDIR)
 #   BENCH_SOURCE        how BENCHMARKS.md names the source measured (default: git describe --dirty)
 set -euo pipefail
@@ -22,6 +24,7 @@ RUNS=${BENCH_RUNS:-3}
 SMALL=${BENCH_SMALL_LABELS:-1000}
 OFFLINE=${BENCH_OFFLINE:-1}
 ONLINE=${BENCH_ONLINE:-1}
+SOAK=${BENCH_SOAK:-1}
 out=BENCHMARKS.md
 tmp=$(mktemp -d "${BENCH_TMP:-${TMPDIR:-/tmp}}/tessera-bench.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -152,6 +155,10 @@ fi
 if [ "$ONLINE" != 0 ]; then
   log "online serving (bench/online/run.sh)"
   BENCH_TMP="$tmp" BUILD="$BUILD" bench/online/run.sh "$tmp/online.md" || log "the online benchmarks failed"
+fi
+if [ "$SOAK" != 0 ]; then
+  log "soak: serving and pushing at once (bench/soak/run.sh)"
+  BENCH_TMP="$tmp" BUILD="$BUILD" bench/soak/run.sh "$tmp/soak.md" || log "the soak run failed"
 fi
 
 # ---- BENCHMARKS.md -------------------------------------------------------------------------
@@ -290,6 +297,10 @@ met2() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { if (a == "n/a" || b == "n/a"
   fi
   if [ "$ONLINE" != 0 ] && [ -s "$tmp/online.md" ]; then
     cat "$tmp/online.md"
+  fi
+  if [ "$SOAK" != 0 ] && [ -s "$tmp/soak.md" ]; then
+    echo
+    cat "$tmp/soak.md"
   fi
 } >"$out"
 log "wrote $out"

@@ -17,7 +17,8 @@ if [ "$what" = all ] || [ "$what" = unit ]; then
   for t in "$BUILD"/tests/test_*; do
     [ -x "$t" ] || continue
     case "$t" in *"$filter"*) ;; *) continue ;; esac
-    out=$("$t" 2>&1); rc=$?
+    # TESS_VALGRIND (tests/valgrind.sh): the command that runs each binary under valgrind
+    out=$(${TESS_VALGRIND:-} "$t" 2>&1); rc=$?
     p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | tail -n1)
     f=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | tail -n1)
     p=${p:-0}; f=${f:-0}

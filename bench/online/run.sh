@@ -37,25 +37,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-users=$((EVENTS / 100))
-merchants=$((EVENTS / 1000))
-[ "$merchants" -ge 10 ] || merchants=10
-log "data: $EVENTS events of $users users at $merchants merchants"
-"$BUILD/bench/gen" --out "$tmp/gen" --events "$EVENTS" --users "$users" --merchants "$merchants" 2>/dev/null
-R="$tmp/repo"
-mkdir -p "$R/data"
-cp bench/online/definitions.yaml "$R/"
-printf 'project: bench_online\nstore: .tessera\n' >"$R/tessera.yaml"
-ln -s "$tmp/gen/transactions.csv" "$R/data/transactions.csv"
-# every lookup and push is as of half an hour after the end of the data (windows full)
-export TESSERA_NOW=2026-01-31T00:30:00Z
-"$TESSERA" -C "$R" apply --no-materialize >/dev/null
-"$TESSERA" -C "$R" ingest transactions >/dev/null
-t0=$(date +%s.%N)
-"$TESSERA" -C "$R" materialize >"$tmp/mat.txt"
-t1=$(date +%s.%N)
-mat_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
-cat "$tmp/mat.txt" >&2
+. "$ROOT/bench/online/lib.sh"
+online_store "$EVENTS"
 
 log "C API lookups"
 "$BUILD/bench/bench_online" "$R" bench_online "$users" "$merchants" 200000 | tee "$tmp/capi.txt" >&2
@@ -65,18 +48,6 @@ capi100=$(awk '/per call 100:/ { print $5 }' "$tmp/capi.txt")
 # request bodies
 "$ROOT/bench/online/bodies.py" "$tmp" "$users" "$merchants"
 
-start() { # start NAME CMD...: a server printing "serving on http://HOST:PORT"; sets PORT
-  local name=$1
-  shift
-  "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
-  pids+=($!)
-  for _ in $(seq 1 200); do
-    [ -s "$tmp/$name.out" ] && break
-    sleep 0.05
-  done
-  PORT=$(sed -n 's/.*:\([0-9]*\)$/\1/p' "$tmp/$name.out")
-  [ -n "$PORT" ] || { log "$name did not start: $(cat "$tmp/$name.err")"; exit 1; }
-}
 start bare "$ROOT/$BUILD/bench/http/bare" 0 "$ST"
 BARE="http://127.0.0.1:$PORT/"
 start tessera "$TESSERA" -C "$R" serve --port 0 --threads "$ST" --max-entities 10000

@@ -8,6 +8,12 @@ TESSERA="$BUILD_DIR/tessera"
 GEN="$BUILD_DIR/bench/gen"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/tessera-test.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
+# under tests/valgrind.sh, every tessera process of the tests runs under valgrind
+if [ -n "${TESS_VALGRIND:-}" ]; then
+  printf '#!/bin/sh\nexec %s %s "$@"\n' "$TESS_VALGRIND" "$BUILD_DIR/tessera" >"$TMP/tessera-vg"
+  chmod +x "$TMP/tessera-vg"
+  TESSERA="$TMP/tessera-vg"
+fi
 
 _out="$TMP/.out"
 _err="$TMP/.err"
