@@ -25,6 +25,8 @@ rm -rf "$logs"
 mkdir -p "$logs"
 # --child-silent-after-fork: the server's and the tests' forks that exec are followed by the
 # exec'd program's own report; the errors of a process are counted from its log
+# valgrind cannot reserve LMDB's default 64 GiB map: the tests' stores are small
+export TESSERA_LMDB_MAP_SIZE=$((4 << 30))
 export TESS_VALGRIND="valgrind --tool=memcheck --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect --num-callers=30 --child-silent-after-fork=yes --log-file=$logs/%p.log"
 tests/run.sh "$@"
 rc=$?

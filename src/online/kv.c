@@ -158,6 +158,12 @@ static int call_checked(void *arg, tess__kv_txn *tx, size_t i, tess__str old, te
 int tess__kv_update(tess__kv *kv, const tess__str *keys, size_t n, tess__kv_update_fn fn,
                     void *arg, tess__err *err)
 {
+    return tess__kv_update_flags(kv, keys, n, fn, arg, 0, err);
+}
+
+int tess__kv_update_flags(tess__kv *kv, const tess__str *keys, size_t n, tess__kv_update_fn fn,
+                          void *arg, unsigned flags, tess__err *err)
+{
     int rc = check_writable(kv, "update", err);
     if (rc == TESS_OK) rc = check_keys(kv, "update", keys, n, err);
     if (rc != TESS_OK) return rc;
@@ -166,7 +172,7 @@ int tess__kv_update(tess__kv *kv, const tess__str *keys, size_t n, tess__kv_upda
         return tess__err_set(err, TESS_EINVAL, "online store (%s): update: no function",
                              kv->vt->name);
     checked_fn c = {kv, keys, fn, arg, err};
-    return kv->vt->update(kv, keys, n, call_checked, &c, err);
+    return kv->vt->update(kv, keys, n, call_checked, &c, flags, err);
 }
 
 int tess__kv_txn_get(tess__kv_txn *tx, tess__str key, tess__arena *arena, tess__str *val,

@@ -102,6 +102,17 @@ typedef int (*tess__kv_update_fn)(void *arg, tess__kv_txn *tx, size_t i, tess__s
 int tess__kv_update(tess__kv *kv, const tess__str *keys, size_t n, tess__kv_update_fn fn,
                     void *arg, tess__err *err);
 
+/* tess__kv_update with flags:
+ *   TESS__KV_REPLAYABLE  what the update writes is durable elsewhere and would be written again
+ *                        after a crash that lost it (a push committed to the offline store,
+ *                        which the next materialization applies): the back end may commit it
+ *                        without flushing (LMDB: MDB_NOSYNC, guarded by a marker that makes
+ *                        the next open after a system crash rebuild the store; see
+ *                        docs/online_backends.md, "Durability"). Other back ends ignore it. */
+#define TESS__KV_REPLAYABLE 1u
+int tess__kv_update_flags(tess__kv *kv, const tess__str *keys, size_t n, tess__kv_update_fn fn,
+                          void *arg, unsigned flags, tess__err *err);
+
 /* Inside an update's fn: the current value of `key` in the update (it sees the update's own
  * earlier writes), its bytes copied into `arena`; {NULL, 0} when absent. Errors: TESS_EINVAL
  * (a bad key), TESS_EIO, TESS_ENOMEM. */

@@ -28,7 +28,7 @@ typedef struct tess__kv_vtab {
     int (*get)(tess__kv *kv, const tess__str *keys, size_t n, tess__str *vals,
                tess__arena *arena, tess__err *err);
     int (*update)(tess__kv *kv, const tess__str *keys, size_t n, tess__kv_update_fn fn,
-                  void *arg, tess__err *err);
+                  void *arg, unsigned flags, tess__err *err);
     int (*put)(tess__kv *kv, const tess__str *keys, const tess__str *vals, size_t n,
                tess__err *err);
     /* inside update's fn (keys and values checked as above) */

@@ -34,15 +34,35 @@
  * with sync = true then calls mdb_env_sync(env, 1) after each of its commits, which makes the
  * meta page durable too (the same two flushes as LMDB's default). Without sync, a power loss
  * may undo the last committed transaction; it never tears one (LMDB's guarantee for
- * MDB_NOMETASYNC; MDB_NOSYNC, which could corrupt the file, is never used). A crash of the
- * process alone (kill -9) loses nothing: the meta page is in the OS page cache.
+ * MDB_NOMETASYNC). A crash of the process alone (kill -9) loses nothing: the meta page is in
+ * the OS page cache.
+ *
+ * Unsynced commits: an update flagged TESS__KV_REPLAYABLE (a push whose rows are durable in
+ * the offline store, which the next materialization would apply again) commits with
+ * MDB_NOSYNC: no flush at all. A system crash may then leave the file damaged (pages reach the
+ * disk in any order), so such commits are announced first by a marker file, `unsynced` in the
+ * environment's directory, holding the id of the running boot (/proc/sys/kernel/random/
+ * boot_id), written and fsynced before the first unsynced commit. Each process with unsynced
+ * commits holds a shared flock on it; a thread of its own flushes the file (fdatasync) about
+ * once a second, and then, if no unsynced commit came meanwhile, lets go of the marker and
+ * removes it when no other process holds it (an exclusive flock, not blocking). So a marker
+ * with another boot's id, found when the environment is opened, means the system stopped with
+ * commits maybe not on disk: a writable open then deletes the environment's files (the online
+ * store is derived data: every view's meta record goes with it, so the next materialization
+ * rebuilds everything from the offline store), a read-only open fails (TESS_EIO) saying so.
+ * A crash of the process alone leaves the marker of the running boot: harmless, the next
+ * process's flush removes it. docs/online_backends.md, "Durability".
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
@@ -58,6 +78,8 @@
 #define MAX_READERS 512                     /* reader slots, shared by all processes */
 #define NSLOTS 32                           /* cached read transactions per environment */
 #define REMAP_WAIT_NS (30LL * 1000000000LL)  /* give up remapping after 30 s */
+#define FLUSH_EVERY_NS 1000000000LL          /* unsynced commits reach the disk within ~1 s */
+#define BOOT_ID_MAX 64
 
 typedef struct rslot {
     _Alignas(64) _Atomic(MDB_txn *) txn; /* a reset read transaction, or NULL */
@@ -79,6 +101,16 @@ typedef struct lenv {
     pthread_mutex_t write_lock;
     void *slots_mem;
     rslot *slots;  /* NSLOTS, 64-byte aligned inside slots_mem */
+    /* unsynced commits (see the top of the file); all but `flusher` under write_lock */
+    char boot[BOOT_ID_MAX]; /* this boot's id; "" when unknown: no commit goes unsynced */
+    char *marker;           /* <path>/unsynced */
+    int marker_fd;          /* -1, or the marker, held (LOCK_SH) while commits are unsynced */
+    uint64_t unsynced;      /* unsynced commits so far */
+    bool flusher_started;
+    bool stopping;          /* under flush_lock */
+    pthread_t flusher;
+    pthread_mutex_t flush_lock;
+    pthread_cond_t flush_cond;
 } lenv;
 
 typedef struct lmdb_kv {
@@ -255,10 +287,241 @@ static void read_end(rslot *s, MDB_txn *t)
     leave(s);
 }
 
-/* The write transaction; end it with write_end. Holds e->write_lock until then. */
-static int write_begin(lenv *e, rslot **slot, MDB_txn **txn, tess__err *err)
+/* ---- unsynced commits (see the top of the file) -------------------------------------------- */
+
+/* This boot's id into out (""; when it cannot be read, commits stay synced). TESSERA_BOOT_ID
+ * overrides it: tests pretend the system restarted (docs/online_backends.md). */
+static void read_boot_id(char out[BOOT_ID_MAX])
+{
+    out[0] = '\0';
+    const char *env = getenv("TESSERA_BOOT_ID");
+    if (env && *env) {
+        snprintf(out, BOOT_ID_MAX, "%s", env);
+        return;
+    }
+    int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    ssize_t n = read(fd, out, BOOT_ID_MAX - 1);
+    close(fd);
+    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' ')) n--;
+    out[n > 0 ? n : 0] = '\0';
+}
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* The boot id a marker holds ("" if none or empty), read from fd. */
+static void marker_read(int fd, char out[BOOT_ID_MAX])
+{
+    ssize_t n = pread(fd, out, BOOT_ID_MAX - 1, 0);
+    out[n > 0 ? n : 0] = '\0';
+}
+
+/* Whether fd is still the file at path (not removed meanwhile by marker_release). */
+static bool same_file(int fd, const char *path)
+{
+    struct stat a, b;
+    return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_ino == b.st_ino &&
+           a.st_dev == b.st_dev;
+}
+
+/* Before an unsynced commit (under write_lock): holds the marker, created with this boot's id
+ * and on disk. false: it cannot be had (the commit is then synced as usual). */
+static bool marker_hold(lenv *e)
+{
+    if (e->marker_fd >= 0) return true;
+    if (!e->boot[0] || !e->marker) return false;
+    size_t len = strlen(e->boot);
+    for (int attempt = 0; attempt < 8; attempt++) {
+        int fd = open(e->marker, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0) return false;
+        if (flock(fd, LOCK_SH) != 0) {
+            close(fd);
+            return false;
+        }
+        if (!same_file(fd, e->marker)) { /* removed while we waited for it: a new one */
+            close(fd);
+            continue;
+        }
+        char cur[BOOT_ID_MAX];
+        marker_read(fd, cur);
+        if (strcmp(cur, e->boot) != 0 &&
+            (pwrite(fd, e->boot, len, 0) != (ssize_t)len || ftruncate(fd, (off_t)len) != 0 ||
+             fdatasync(fd) != 0 || fsync_dir(e->path) != 0)) {
+            close(fd);
+            return false;
+        }
+        e->marker_fd = fd;
+        return true;
+    }
+    return false;
+}
+
+/* Removes the marker unless another process holds it. */
+static void marker_remove(const char *marker)
+{
+    int fd = open(marker, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0 && same_file(fd, marker)) unlink(marker);
+    close(fd); /* a process waiting for the marker now finds it gone and makes a new one */
+}
+
+/* Flushes this process's unsynced commits; lets go of the marker if none came meanwhile. */
+static void flush_unsynced(lenv *e)
 {
     pthread_mutex_lock(&e->write_lock);
+    uint64_t seen = e->unsynced;
+    bool held = e->marker_fd >= 0;
+    pthread_mutex_unlock(&e->write_lock);
+    int fd;
+    if (!held || mdb_env_get_fd(e->env, &fd) != 0) return;
+    /* LMDB writes with pwrite (no MDB_WRITEMAP): one fdatasync makes every commit so far and
+       its meta page durable (what mdb_env_sync(env, 1) does), without touching the
+       environment's flags, which committers change under write_lock */
+    if (fdatasync(fd) != 0) return; /* the marker stays: a restart after a crash rebuilds */
+    pthread_mutex_lock(&e->write_lock);
+    if (e->unsynced == seen && e->marker_fd >= 0) {
+        close(e->marker_fd);
+        e->marker_fd = -1;
+        marker_remove(e->marker);
+    }
+    pthread_mutex_unlock(&e->write_lock);
+}
+
+static void *flusher_main(void *arg)
+{
+    lenv *e = arg;
+    pthread_mutex_lock(&e->flush_lock);
+    while (!e->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += FLUSH_EVERY_NS / 1000000000LL;
+        pthread_cond_timedwait(&e->flush_cond, &e->flush_lock, &until);
+        if (e->stopping) break;
+        pthread_mutex_unlock(&e->flush_lock);
+        flush_unsynced(e);
+        pthread_mutex_lock(&e->flush_lock);
+    }
+    pthread_mutex_unlock(&e->flush_lock);
+    flush_unsynced(e); /* closing: nothing stays unsynced */
+    return NULL;
+}
+
+/* After an unsynced commit (under write_lock): counts it; starts the flusher once. */
+static void note_unsynced(lenv *e)
+{
+    e->unsynced++;
+    if (e->flusher_started) return;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&e->flush_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&e->flush_lock, NULL);
+    if (pthread_create(&e->flusher, NULL, flusher_main, e) == 0) {
+        e->flusher_started = true;
+    } else {
+        pthread_cond_destroy(&e->flush_cond);
+        pthread_mutex_destroy(&e->flush_lock);
+        /* no flusher: the next commits are synced (marker_hold is asked again each time, and
+           lenv_free flushes) */
+    }
+}
+
+static void stop_flusher(lenv *e)
+{
+    if (e->flusher_started) {
+        pthread_mutex_lock(&e->flush_lock);
+        e->stopping = true;
+        pthread_cond_signal(&e->flush_cond);
+        pthread_mutex_unlock(&e->flush_lock);
+        pthread_join(e->flusher, NULL);
+        pthread_cond_destroy(&e->flush_cond);
+        pthread_mutex_destroy(&e->flush_lock);
+        e->flusher_started = false;
+    } else if (e->marker_fd >= 0) {
+        flush_unsynced(e);
+    }
+    if (e->marker_fd >= 0) close(e->marker_fd); /* a failed flush: the marker stays */
+    e->marker_fd = -1;
+}
+
+/* At open, before LMDB sees the files: a marker of another boot means the system stopped with
+ * commits perhaps not on disk. Writable: delete the environment's files (rebuilt from the
+ * offline store by the next materialization; *reset = true). Read-only: TESS_EIO. A marker of
+ * this boot is left alone (its process may be running, or crashed: the next flush removes it). */
+static int check_marker(lenv *e, bool read_only, bool *reset, tess__err *err)
+{
+    *reset = false;
+    int fd = open(e->marker, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return TESS_OK;
+    char cur[BOOT_ID_MAX];
+    marker_read(fd, cur);
+    int rc = TESS_OK;
+    if (cur[0] && strcmp(cur, e->boot) != 0) {
+        if (read_only) {
+            rc = tess__err_set(err, TESS_EIO,
+                               "online store %s may be damaged: it had writes not yet flushed "
+                               "to disk when the system stopped; run `tessera materialize` "
+                               "(it rebuilds the online store from the offline store)",
+                               e->path);
+        } else if (flock(fd, LOCK_EX) == 0 && same_file(fd, e->marker)) {
+            marker_read(fd, cur);
+            if (cur[0] && strcmp(cur, e->boot) != 0) {
+                tess__buf p = TESS__BUF_INIT;
+                const char *files[] = {"data.mdb", "lock.mdb"};
+                for (size_t i = 0; i < 2 && rc == TESS_OK; i++) {
+                    tess__buf_reset(&p);
+                    if (tess__buf_printf(&p, "%s/%s", e->path, files[i]) != TESS_OK)
+                        rc = tess__err_set(err, TESS_ENOMEM, "online store %s: out of memory",
+                                           e->path);
+                    else if (unlink(p.p) != 0 && errno != ENOENT)
+                        rc = tess__err_set(err, TESS_EIO, "online store %s: cannot remove %s "
+                                           "(damaged by a system crash): %s",
+                                           e->path, p.p, strerror(errno));
+                }
+                tess__buf_release(&p);
+                if (rc == TESS_OK) {
+                    fsync_dir(e->path);
+                    unlink(e->marker);
+                    fsync_dir(e->path);
+                    *reset = true;
+                }
+            }
+        }
+    }
+    close(fd);
+    return rc;
+}
+
+/* At a writable open, after LMDB's: a marker of this boot that no process holds was left by a
+ * process that died with unsynced commits (the OS still has them): flush them and remove it, so
+ * that a later restart of the system does not rebuild the store for nothing. */
+static void adopt_marker(lenv *e)
+{
+    int fd = open(e->marker, O_RDONLY | O_CLOEXEC), dfd;
+    if (fd < 0) return;
+    char cur[BOOT_ID_MAX];
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0 && same_file(fd, e->marker)) {
+        marker_read(fd, cur);
+        if (strcmp(cur, e->boot) == 0 && mdb_env_get_fd(e->env, &dfd) == 0 && fdatasync(dfd) == 0)
+            unlink(e->marker);
+    }
+    close(fd);
+}
+
+/* The write transaction; end it with write_end. Holds e->write_lock until then. *nosync in:
+ * the caller would have it unsynced; out: it is (the marker is held and MDB_NOSYNC set). */
+static int write_begin(lenv *e, bool *nosync, rslot **slot, MDB_txn **txn, tess__err *err)
+{
+    pthread_mutex_lock(&e->write_lock);
+    if (*nosync) *nosync = marker_hold(e) && mdb_env_set_flags(e->env, MDB_NOSYNC, 1) == 0;
     for (int attempt = 0;; attempt++) {
         rslot *s = enter(e);
         MDB_txn *t = NULL;
@@ -273,6 +536,7 @@ static int write_begin(lenv *e, rslot **slot, MDB_txn **txn, tess__err *err)
                      ? remap(e, 0, err)
                      : lmdb_fail(e, "begin a write transaction", mrc, err);
         if (rc != TESS_OK) {
+            if (*nosync) mdb_env_set_flags(e->env, MDB_NOSYNC, 0);
             pthread_mutex_unlock(&e->write_lock);
             return rc;
         }
@@ -280,7 +544,7 @@ static int write_begin(lenv *e, rslot **slot, MDB_txn **txn, tess__err *err)
 }
 
 /* Commits (rc == TESS_OK) or aborts (otherwise) and returns the outcome. */
-static int write_end(lmdb_kv *kv, rslot *s, MDB_txn *t, int rc, const char *what,
+static int write_end(lmdb_kv *kv, bool nosync, rslot *s, MDB_txn *t, int rc, const char *what,
                      tess__err *err)
 {
     lenv *e = kv->e;
@@ -290,10 +554,14 @@ static int write_end(lmdb_kv *kv, rslot *s, MDB_txn *t, int rc, const char *what
     } else {
         mdb_txn_abort(t);
     }
+    if (nosync) {
+        mdb_env_set_flags(e->env, MDB_NOSYNC, 0);
+        if (rc == TESS_OK && !mrc) note_unsynced(e);
+    }
     leave(s);
     pthread_mutex_unlock(&e->write_lock);
     if (mrc) return lmdb_fail(e, what, mrc, err);
-    if (rc == TESS_OK && kv->sync) {
+    if (rc == TESS_OK && kv->sync && !nosync) {
         /* after the unlock: concurrent committers' flushes overlap (group commit) */
         mrc = mdb_env_sync(e->env, 1);
         if (mrc) return lmdb_fail(e, "flush to disk", mrc, err);
@@ -338,6 +606,7 @@ static int make_dirs(const char *dir, tess__err *err)
 static void lenv_free(lenv *e)
 {
     if (!e) return;
+    if (e->env) stop_flusher(e);
     if (e->slots) {
         for (int i = 0; i < NSLOTS; i++) {
             MDB_txn *t = atomic_exchange(&e->slots[i].txn, NULL);
@@ -348,6 +617,7 @@ static void lenv_free(lenv *e)
     pthread_mutex_destroy(&e->resize_lock);
     pthread_mutex_destroy(&e->write_lock);
     tess__free(e->slots_mem);
+    tess__free(e->marker);
     tess__free(e->path);
     tess__free(e);
 }
@@ -375,6 +645,16 @@ static int check_file_size(lenv *e, tess__err *err)
     return TESS_OK;
 }
 
+/* DEFAULT_MAP_SIZE, or TESSERA_LMDB_MAP_SIZE (bytes, at least 1 MiB) when set: some tools
+ * cannot reserve 64 GiB of address space (valgrind: tests/valgrind.sh sets 4 GiB). */
+static size_t default_map_size(void)
+{
+    const char *v = getenv("TESSERA_LMDB_MAP_SIZE");
+    char *end;
+    unsigned long long n = v && *v ? strtoull(v, &end, 10) : 0;
+    return n >= ((size_t)1 << 20) && *end == '\0' ? (size_t)n : DEFAULT_MAP_SIZE;
+}
+
 static int lenv_open(const char *dir, const struct stat *dst, const tess__kv_opts *o,
                      lenv **out, tess__err *err)
 {
@@ -389,7 +669,12 @@ static int lenv_open(const char *dir, const struct stat *dst, const tess__kv_opt
     e->rdonly = o->read_only;
     e->path = tess__strdup(dir);
     e->slots_mem = tess__calloc(1, sizeof(rslot) * NSLOTS + 64);
-    if (!e->path || !e->slots_mem) {
+    e->marker_fd = -1;
+    read_boot_id(e->boot);
+    tess__buf mp = TESS__BUF_INIT;
+    if (e->path && tess__buf_printf(&mp, "%s/unsynced", dir) == TESS_OK) e->marker = mp.p;
+    else tess__buf_release(&mp);
+    if (!e->path || !e->slots_mem || !e->marker) {
         lenv_free(e);
         return tess__err_set(err, TESS_ENOMEM, "online store %s: out of memory", dir);
     }
@@ -399,6 +684,9 @@ static int lenv_open(const char *dir, const struct stat *dst, const tess__kv_opt
         atomic_init(&e->slots[i].active, 0);
     }
     atomic_init(&e->resizing, 0);
+    bool reset;
+    rc = check_marker(e, o->read_only, &reset, err);
+    if (rc != TESS_OK) goto out;
 
     if (o->read_only) {
         tess__buf p = TESS__BUF_INIT;
@@ -418,7 +706,7 @@ static int lenv_open(const char *dir, const struct stat *dst, const tess__kv_opt
     mrc = mdb_env_create(&e->env);
     if (!mrc) mrc = mdb_env_set_maxreaders(e->env, MAX_READERS);
     if (!mrc) mrc = mdb_env_set_maxdbs(e->env, 4);
-    if (!mrc) mrc = mdb_env_set_mapsize(e->env, o->map_size ? o->map_size : DEFAULT_MAP_SIZE);
+    if (!mrc) mrc = mdb_env_set_mapsize(e->env, o->map_size ? o->map_size : default_map_size());
     if (mrc) {
         rc = lmdb_fail(e, "create the environment", mrc, err);
         goto out;
@@ -432,6 +720,7 @@ static int lenv_open(const char *dir, const struct stat *dst, const tess__kv_opt
     }
     rc = check_file_size(e, err);
     if (rc != TESS_OK) goto out;
+    if (!o->read_only) adopt_marker(e);
     int dead = 0;
     mdb_reader_check(e->env, &dead); /* frees the reader slots of crashed processes */
 
@@ -643,14 +932,15 @@ static int ltxn_flush(ltxn *x, tess__err *err)
 }
 
 static int lmdb_update(tess__kv *base, const tess__str *keys, size_t n, tess__kv_update_fn fn,
-                       void *arg, tess__err *err)
+                       void *arg, unsigned flags, tess__err *err)
 {
     lmdb_kv *kv = (lmdb_kv *)base;
     lenv *e = kv->e;
     rslot *s;
     MDB_txn *t;
     void *scratch = NULL;
-    int rc = write_begin(e, &s, &t, err);
+    bool nosync = (flags & TESS__KV_REPLAYABLE) != 0;
+    int rc = write_begin(e, &nosync, &s, &t, err);
     if (rc != TESS_OK) return rc;
     ltxn x = {{base}, e, t, {TESS__BUF_INIT, 0}};
     for (size_t i = 0; i < n && rc == TESS_OK; i++) {
@@ -690,7 +980,7 @@ static int lmdb_update(tess__kv *base, const tess__str *keys, size_t n, tess__kv
         if (mrc) rc = lmdb_fail(e, "update", mrc, err);
         if (rc == TESS_OK && x.q.n) rc = ltxn_flush(&x, err);
     }
-    rc = write_end(kv, s, t, rc, "update", err);
+    rc = write_end(kv, nosync, s, t, rc, "update", err);
     tess__free(scratch);
     tess__kvq_release(&x.q);
     return rc;
@@ -703,7 +993,8 @@ static int lmdb_put(tess__kv *base, const tess__str *keys, const tess__str *vals
     lenv *e = kv->e;
     rslot *s;
     MDB_txn *t;
-    int rc = write_begin(e, &s, &t, err);
+    bool nosync = false;
+    int rc = write_begin(e, &nosync, &s, &t, err);
     if (rc != TESS_OK) return rc;
     for (size_t i = 0; i < n; i++) {
         MDB_val k = mval(keys[i]);
@@ -720,7 +1011,7 @@ static int lmdb_put(tess__kv *base, const tess__str *keys, const tess__str *vals
             break;
         }
     }
-    return write_end(kv, s, t, rc, "put", err);
+    return write_end(kv, false, s, t, rc, "put", err);
 }
 
 static bool has_prefix(const MDB_val *k, tess__str prefix)
@@ -766,7 +1057,8 @@ static int lmdb_drop_prefix(tess__kv *base, tess__str prefix, uint64_t *deleted,
     MDB_txn *t;
     MDB_cursor *c = NULL;
     uint64_t count = 0;
-    int rc = write_begin(e, &s, &t, err);
+    bool nosync = false;
+    int rc = write_begin(e, &nosync, &s, &t, err);
     if (rc != TESS_OK) return rc;
     int mrc = mdb_cursor_open(t, e->dbi, &c);
     if (!mrc) {
@@ -783,7 +1075,7 @@ static int lmdb_drop_prefix(tess__kv *base, tess__str prefix, uint64_t *deleted,
         mdb_cursor_close(c);
     }
     if (mrc) rc = lmdb_fail(e, "drop_prefix", mrc, err);
-    rc = write_end(kv, s, t, rc, "drop_prefix", err);
+    rc = write_end(kv, false, s, t, rc, "drop_prefix", err);
     if (rc == TESS_OK) *deleted = count;
     return rc;
 }

@@ -946,8 +946,9 @@ static int update_once(rtxn *x, const tess__str *keys, size_t n, tess__kv_update
 }
 
 static int redis_update(tess__kv *base, const tess__str *keys, size_t n, tess__kv_update_fn fn,
-                        void *arg, tess__err *err)
+                        void *arg, unsigned flags, tess__err *err)
 {
+    (void)flags; /* Redis's durability is its own (appendfsync): docs/online_backends.md */
     redis_kv *kv = (redis_kv *)base;
     args a;
     if (args_init(&a, n + 1))

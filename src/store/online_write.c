@@ -259,7 +259,7 @@ static int many_fn(void *arg, tess__kv_txn *tx, size_t i, tess__str old, tess__s
 /* Writes the batches bs[0..nb) in one transaction (all of them or none): per batch, its
  * view's meta record and then its entities' records. A batch without entities still updates
  * its meta record (a push's account). Errors are set in bs[0]->err. */
-static int wb_flush_many(tess__kv *kv, wbatch **bs, size_t nb)
+static int wb_flush_many(tess__kv *kv, wbatch **bs, size_t nb, unsigned kv_flags)
 {
     tess__err *err = bs[0]->err;
     size_t nk = 0;
@@ -286,7 +286,7 @@ static int wb_flush_many(tess__kv *kv, wbatch **bs, size_t nb)
                 keys[at++] = (tess__str){b->keys.p + b->koff[i], b->koff[i + 1] - b->koff[i]};
         }
         flushes f = {bs, first, nb};
-        rc = tess__kv_update(kv, keys, nk, many_fn, &f, err);
+        rc = tess__kv_update_flags(kv, keys, nk, many_fn, &f, kv_flags, err);
     }
     for (size_t k = 0; k < nb; k++) {
         wbatch *b = bs[k];
@@ -307,7 +307,7 @@ static int wb_flush_many(tess__kv *kv, wbatch **bs, size_t nb)
 static int wb_flush(tess__kv *kv, wbatch *b)
 {
     if (b->n == 0) return TESS_OK;
-    return wb_flush_many(kv, &b, 1);
+    return wb_flush_many(kv, &b, 1, 0);
 }
 
 /* Reads the view's meta record. */
@@ -638,7 +638,7 @@ int tess__online_apply_rows(tess__kv *kv, const tess__snap *snap,
                             const tess__source *src, const tess__view *only,
                             const tess__value *rows, const int64_t *seq,
                             size_t nrows, const uint32_t *ingests, size_t ningests,
-                            int64_t now, size_t *views_updated,
+                            bool replayable, int64_t now, size_t *views_updated,
                             tess__err *err)
 {
     int rc = TESS_OK;
@@ -703,7 +703,7 @@ int tess__online_apply_rows(tess__kv *kv, const tess__snap *snap,
     /* one transaction for every view (records and meta records together); a view without a
        row of the push still accounts for its ingests */
     if (!rc && nb) {
-        rc = wb_flush_many(kv, bp, nb);
+        rc = wb_flush_many(kv, bp, nb, replayable ? TESS__KV_REPLAYABLE : 0);
         for (size_t k = 0; !rc && k < nb; k++)
             if (!bs[k].skip && bs[k].entities) (*views_updated)++;
     }

@@ -196,8 +196,10 @@ static void apply_online(tess_session *s, preq **rs, size_t n)
     }
     size_t nv;
     if (!rc)
-        rc = tess__online_apply_rows(s->kv, rs[0]->p->snap, src, rs[0]->p->only,
-                                     vals, seq, total, ings, ning, rs[0]->now, &nv, &err);
+        /* every request stored offline: the next materialization would apply the rows again
+           after a crash that lost them, so the online commit need not be flushed (kv.h) */
+        rc = tess__online_apply_rows(s->kv, rs[0]->p->snap, src, rs[0]->p->only, vals, seq,
+                                     total, ings, ning, ning == n, rs[0]->now, &nv, &err);
     /* a push whose offline commit is done is durable: say so, so that it is not sent again
        (the next materialization applies it online) */
     for (size_t i = 0; rc && i < n; i++)

@@ -139,14 +139,16 @@ int tess__store_kv(tess_store *st, tess__kv **out);
  * transaction that also records the offline ingests the rows came with (none for
  * online-only rows) in the views' meta records. Views not materialized yet, or materialized
  * from another definition, are skipped (their materialization reads the push offline), and
- * so are ingests a materialization counts or will read (online_write.c).
+ * so are ingests a materialization counts or will read (online_write.c). `replayable`: every
+ * row is stored offline too (the online commit may go unflushed: TESS__KV_REPLAYABLE, kv.h).
  * *views_updated counts the views written. Errors: TESS_EIO, TESS_ENOMEM.
  */
 int tess__online_apply_rows(tess__kv *kv, const tess__snap *snap,
                             const tess__source *src, const tess__view *only,
                             const tess__value *rows, const int64_t *seq,
                             size_t nrows, const uint32_t *ingests, size_t ningests,
-                            int64_t now, size_t *views_updated, tess__err *err);
+                            bool replayable, int64_t now, size_t *views_updated,
+                            tess__err *err);
 
 /* The i-th feature view a query reads (in order of first use), or NULL past the last. */
 const tess__view *tess__query_view(const tess_query *q, size_t i);
