@@ -8,7 +8,7 @@ PKGS=(
   libyaml-dev libsqlite3-dev libjansson-dev libxxhash-dev libzstd-dev
   liblmdb-dev libmicrohttpd-dev libhiredis-dev libpq-dev libcmocka-dev
   python3
-  wrk redis-server curl
+  wrk redis-server redis-tools curl
 )
 
 missing=()

@@ -7,9 +7,14 @@
  */
 #include "online/kv.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
+#include "core/alloc.h"
 #include "online/kv_int.h"
 #include "tessera.h"
 
@@ -30,7 +35,7 @@ int tess__kv_open(const char *url, const char *dir, const tess__kv_opts *opts, t
                              "online store \"rediss://...\": TLS is not supported yet (use "
                              "redis://host:port[/db])");
     } else if (strncmp(url, "redis-cluster://", 16) == 0) {
-        return tess__err_set(err, TESS_ECONFIG, "online store \"%s\": not supported yet", url);
+        vt = &tess__kv_redis_cluster_vtab;
     } else {
         return tess__err_set(err, TESS_ECONFIG,
                              "online store \"%s\": unknown back end (expected \"lmdb\", "
@@ -39,18 +44,28 @@ int tess__kv_open(const char *url, const char *dir, const tess__kv_opts *opts, t
     }
     if (vt == &tess__kv_lmdb_vtab && (!dir || !*dir))
         return tess__err_set(err, TESS_EINVAL, "online store (lmdb): no directory given");
+    char *dcopy = NULL;
+    if (dir && *dir && !(dcopy = tess__strdup(dir)))
+        return tess__err_set(err, TESS_ENOMEM, "online store: out of memory");
     tess__kv *kv = NULL;
     int rc = vt->open(url, dir, opts, &kv, err);
-    if (rc != TESS_OK) return rc;
+    if (rc != TESS_OK) {
+        tess__free(dcopy);
+        return rc;
+    }
     kv->vt = vt;
     kv->read_only = opts->read_only;
+    kv->dir = dcopy;
     *out = kv;
     return TESS_OK;
 }
 
 void tess__kv_close(tess__kv *kv)
 {
-    if (kv) kv->vt->close(kv);
+    if (!kv) return;
+    char *dir = kv->dir;
+    kv->vt->close(kv);
+    tess__free(dir);
 }
 
 const char *tess__kv_name(const tess__kv *kv)
@@ -249,6 +264,81 @@ int tess__kv_stats(tess__kv *kv, uint64_t *bytes, uint64_t *keys, tess__err *err
     int rc = kv->vt->stats(kv, &b, &k, err);
     if (bytes) *bytes = b;
     if (keys) *keys = k;
+    return rc;
+}
+
+/* ---- locks ------------------------------------------------------------------------------- */
+
+struct tess__kv_hold {
+    tess__kv *kv;
+    int fd;   /* the flock's file (back ends without a lock of their own), else -1 */
+    void *be; /* the back end's hold */
+};
+
+/* The flock of back ends without a lock of their own: "<name>.lock" in the directory that
+ * holds the store's directory. */
+static int file_lock(tess__kv *kv, const char *name, bool wait, int *fd, tess__err *err)
+{
+    *fd = -1;
+    if (!kv->dir)
+        return tess__err_set(err, TESS_EINVAL, "online store (%s): lock: no directory",
+                             kv->vt->name);
+    tess__buf p = TESS__BUF_INIT;
+    const char *slash = strrchr(kv->dir, '/');
+    int rc = slash ? tess__buf_printf(&p, "%.*s/%s.lock", (int)(slash - kv->dir), kv->dir, name)
+                   : tess__buf_printf(&p, "%s.lock", name);
+    if (rc) return tess__err_set(err, TESS_ENOMEM, "online store: out of memory");
+    int f = open(p.p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    rc = TESS_OK;
+    if (f < 0) {
+        rc = tess__err_set(err, TESS_EIO, "%s: cannot lock: %s", p.p, strerror(errno));
+    } else {
+        int r;
+        while ((r = flock(f, LOCK_EX | (wait ? 0 : LOCK_NB))) != 0 && errno == EINTR) {}
+        if (r != 0 && errno == EWOULDBLOCK)
+            rc = tess__err_set(err, TESS_EEXIST, "%s: locked by another process", p.p);
+        else if (r != 0)
+            rc = tess__err_set(err, TESS_EIO, "%s: cannot lock: %s", p.p, strerror(errno));
+    }
+    tess__buf_release(&p);
+    if (rc && f >= 0) close(f);
+    if (!rc) *fd = f;
+    return rc;
+}
+
+int tess__kv_lock(tess__kv *kv, const char *name, bool wait, tess__kv_hold **out,
+                  tess__err *err)
+{
+    *out = NULL;
+    size_t n = name ? strlen(name) : 0;
+    bool ok = n >= 1 && n <= 64;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
+             (name[i] >= '0' && name[i] <= '9') || name[i] == '_' || name[i] == '-';
+    if (!ok)
+        return tess__err_set(err, TESS_EINVAL, "online store (%s): lock: bad name \"%s\" "
+                             "(1 to 64 of A-Z a-z 0-9 _ -)", kv->vt->name, name ? name : "");
+    tess__kv_hold *lk = tess__calloc(1, sizeof(*lk));
+    if (!lk) return tess__err_set(err, TESS_ENOMEM, "online store: out of memory");
+    lk->kv = kv;
+    lk->fd = -1;
+    int rc = kv->vt->lock ? kv->vt->lock(kv, name, wait, &lk->be, err)
+                          : file_lock(kv, name, wait, &lk->fd, err);
+    if (rc) {
+        tess__free(lk);
+        return rc;
+    }
+    *out = lk;
+    return TESS_OK;
+}
+
+int tess__kv_unlock(tess__kv_hold *lk, tess__err *err)
+{
+    if (!lk) return TESS_OK;
+    int rc = TESS_OK;
+    if (lk->fd >= 0) close(lk->fd); /* releases the flock */
+    else rc = lk->kv->vt->unlock(lk->kv, lk->be, err);
+    tess__free(lk);
     return rc;
 }
 

@@ -1,5 +1,5 @@
 /* kv.h — the online store's back-end interface: a transactional key-value store of byte
- * strings. Every back end (LMDB embedded in the store directory, Redis; Redis Cluster later)
+ * strings. Every back end (LMDB embedded in the store directory, Redis, Redis Cluster)
  * implements these operations and passes the one conformance suite
  * (tests/unit/test_online_kv.c). What the bytes mean (records per feature view and entity:
  * the latest row and the window tiles, docs/online.md) is decided above this layer, in
@@ -49,14 +49,18 @@ typedef struct tess__kv_opts {
 /*
  * Opens the back end named by `url`:
  *   NULL, "" or "lmdb"    the embedded LMDB environment in directory `dir` (created if missing)
- *   redis://[[user]:password@]host[:port][/db][?timeout=ms&connect_timeout=ms]
+ *   redis://[[user]:password@]host[:port][/db][?timeout=ms&connect_timeout=ms&lock_ttl=ms]
  *                         a Redis server (kv_redis.c; `dir` unused); docs/online_backends.md
- *   (later) redis-cluster://host:port,host:port,...
+ *   redis-cluster://[[user]:password@]host:port[,host:port...][?options]
+ *                         a Redis Cluster (the same file; the listed nodes are where the slot
+ *                         map is first read from). The guarantees of a cluster hold per hash
+ *                         slot, see "Redis Cluster" below.
  * `opts` may be NULL (defaults). Errors: TESS_ECONFIG (unknown or malformed URL, a wrong
- * Redis password or database: err says what), TESS_EIO (cannot create/open/lock the files, not
- * a directory, a damaged data file, an unreachable server: err names the path or host:port and
- * the reason), TESS_NOTFOUND (LMDB, read_only, and no store exists there yet: nothing was ever
- * written), TESS_EINVAL (no directory), TESS_ENOMEM.
+ * Redis password or database, a cluster URL naming a server not in cluster mode: err says
+ * what), TESS_EIO (cannot create/open/lock the files, not a directory, a damaged data file, an
+ * unreachable server or cluster: err names the path or host:port and the reason),
+ * TESS_NOTFOUND (LMDB, read_only, and no store exists there yet: nothing was ever written),
+ * TESS_EINVAL (no directory), TESS_ENOMEM.
  * *out is NULL on error. Close with tess__kv_close (NULL is ok).
  */
 int tess__kv_open(const char *url, const char *dir, const tess__kv_opts *opts, tess__kv **out,
@@ -150,5 +154,46 @@ int tess__kv_drop_prefix(tess__kv *kv, tess__str prefix, uint64_t *deleted, tess
 /* Size of the store in bytes as the back end counts it (LMDB: pages in use x page size), and
  * the number of keys. For /metrics. Errors: TESS_EIO. */
 int tess__kv_stats(tess__kv *kv, uint64_t *bytes, uint64_t *keys, tess__err *err);
+
+/*
+ * The lock `name` (1 to 64 bytes of [A-Za-z0-9_-]) of this store, shared by every process
+ * that opens the same store: blocks until no other holder has it (wait true), or answers
+ * TESS_EEXIST at once when another holder has it (wait false). *out is the hold, given back
+ * with tess__kv_unlock. Not reentrant: a second tess__kv_lock of the same name by the same
+ * process waits for the first to be released (or, with wait false, answers TESS_EEXIST).
+ *   - LMDB (and every back end without a lock of its own): an exclusive flock on the file
+ *     "<name>.lock" beside the store's directory (<store>/online.lock for "online"): shared by
+ *     the processes of one machine; released by the kernel when the holder dies.
+ *   - Redis, Redis Cluster: the key "tessera-lock:<name>" set with SET NX PX: a lease of
+ *     lock_ttl ms (URL option, default 30000) that a thread of the holder renews every third
+ *     of it, released by its holder only (compare-and-delete): shared by every machine that
+ *     uses the server; a holder that dies frees it when its lease runs out.
+ * Errors: TESS_EEXIST, TESS_EINVAL (a bad name), TESS_EIO (the file or server: err says),
+ * TESS_ENOMEM.
+ */
+typedef struct tess__kv_hold tess__kv_hold;
+int tess__kv_lock(tess__kv *kv, const char *name, bool wait, tess__kv_hold **out,
+                  tess__err *err);
+/* Releases a hold (NULL is ok) and frees it. TESS_EIO when the lock was lost while held (a
+ * Redis lease that could not be renewed in time, e.g. the server was unreachable: another
+ * process may have held it meanwhile; err says so) or when the server could not be told (the
+ * lease then runs out by itself). */
+int tess__kv_unlock(tess__kv_hold *lk, tess__err *err);
+
+/*
+ * Redis Cluster. Redis runs a transaction, a script or a multi-key command only on keys of
+ * one hash slot, so the cluster back end (kv_redis*.c) stores every key under a hash tag: the
+ * key's bytes after its first byte, up to the first NUL byte after it (all of them if there
+ * is none). The online store's keys are 'v' view NUL entity, 'h' view NUL entity and 'm'
+ * view: every key of one view, with its meta record, shares one slot. Then, per hash slot:
+ *   - get: one snapshot of the keys of the same slot (MGET), not across slots;
+ *   - update, put: atomic and isolated for the keys of each slot; keys of several slots commit
+ *     slot by slot (fn is still called for every key, in order, before anything is written,
+ *     so an abort writes nothing; a conflict in one slot retries that slot's keys alone).
+ *     Keys read or written through tess__kv_txn_get / _put must be in the slot of the batch
+ *     key whose fn call touches them (TESS_EINVAL otherwise);
+ *   - scan, drop_prefix: one snapshot / atomic per node; a prefix that contains the NUL ending
+ *     the tag (as the store's view prefixes do) lives on one node.
+ */
 
 #endif

@@ -38,12 +38,17 @@ typedef struct tess__kv_vtab {
     int (*scan)(tess__kv *kv, tess__str prefix, tess__kv_scan_fn fn, void *arg, tess__err *err);
     int (*drop_prefix)(tess__kv *kv, tess__str prefix, uint64_t *deleted, tess__err *err);
     int (*stats)(tess__kv *kv, uint64_t *bytes, uint64_t *keys, tess__err *err);
+    /* optional (NULL: kv.c's flock beside the store directory). name is checked; *out is
+     * the back end's hold, given back to unlock (which frees it, also on error). */
+    int (*lock)(tess__kv *kv, const char *name, bool wait, void **out, tess__err *err);
+    int (*unlock)(tess__kv *kv, void *lk, tess__err *err);
 } tess__kv_vtab;
 
 /* The common head of every back end's handle. */
 struct tess__kv {
     const tess__kv_vtab *vt;
     bool read_only;
+    char *dir; /* the directory given at open (a copy; NULL if none): the file locks' place */
 };
 
 /* The common head of a back end's update transaction (what update's fn gets as tx). */
@@ -70,5 +75,6 @@ void tess__kvq_release(tess__kvq *q);
 /* The back ends (one file each). */
 extern const tess__kv_vtab tess__kv_lmdb_vtab;  /* kv_lmdb.c */
 extern const tess__kv_vtab tess__kv_redis_vtab; /* kv_redis.c */
+extern const tess__kv_vtab tess__kv_redis_cluster_vtab; /* kv_redis.c */
 
 #endif

@@ -40,29 +40,26 @@
 
 /* ---- the online lock ---------------------------------------------------------------------- */
 
-/* The store's online lock (<store>/online.lock, an exclusive flock across processes), held
- * for a view's whole materialization. *fd receives the descriptor to unlock. */
-static int online_lock(const char *store_dir, int *fd, tess__err *err)
+/* The store's online lock, held for a view's whole materialization: the online store's own
+ * lock "online" (kv.h tess__kv_lock): LMDB, an exclusive flock on <store>/online.lock across
+ * the processes of one machine; Redis and Redis Cluster, a lease in the server, across every
+ * machine that materializes into it. *lk receives the hold to unlock. */
+static int online_lock(tess__kv *kv, tess__kv_hold **lk, tess__err *err)
 {
-    tess__buf p = TESS__BUF_INIT;
-    *fd = -1;
-    if (tess__buf_printf(&p, "%s/online.lock", store_dir)) return OOM(err);
-    int f = open(p.p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    int rc = TESS_OK;
-    if (f < 0 || flock(f, LOCK_EX) != 0)
-        rc = tess__err_set(err, TESS_EIO, "%s: cannot lock: %s", p.p, strerror(errno));
-    tess__buf_release(&p);
-    if (rc) {
-        if (f >= 0) close(f);
-        return rc;
-    }
-    *fd = f;
-    return TESS_OK;
+    return tess__kv_lock(kv, "online", true, lk, err);
 }
 
-static void online_unlock(int fd)
+/* Releases the lock (NULL: not held). A lock lost while held (a Redis lease that could not be
+ * renewed) is an error when nothing else failed: another run may have overlapped this one. */
+static int online_unlock(tess__kv_hold *lk, int rc, tess__err *err)
 {
-    if (fd >= 0) close(fd); /* releases the flock */
+    tess__err e = TESS__ERR_INIT;
+    int urc = tess__kv_unlock(lk, &e);
+    if (urc != TESS_OK && rc == TESS_OK)
+        rc = tess__err_set(err, urc, "%s; if another materialization ran meanwhile, run "
+                           "`tessera materialize --full`", tess__err_msg(&e));
+    tess__err_release(&e);
+    return rc;
 }
 
 /* ---- batches of entity records ------------------------------------------------------------ */
@@ -402,8 +399,8 @@ static int materialize_view(tess_store *st, tess__kv *kv, tess__evstore *es, con
     tess__buf pre = TESS__BUF_INIT, resume = TESS__BUF_INIT, ek = TESS__BUF_INIT;
     /* one materialization of the store at a time (two would apply the same ingests twice);
        pushes do not wait: the meta record's `pending` tells them what a run will apply */
-    int lock = -1;
-    int rc = online_lock(st->store_dir, &lock, err);
+    tess__kv_hold *lock = NULL;
+    int rc = online_lock(kv, &lock, err);
     if (!rc) rc = meta_get(kv, ov, &m, &a, err);
     if (rc) goto out;
     bool full = opts->full || opts->has_range || !m.present ||
@@ -522,7 +519,7 @@ static int materialize_view(tess_store *st, tess__kv *kv, tess__evstore *es, con
         if (!o || json_array_append_new(views, o)) rc = OOM(err);
     }
 out:
-    online_unlock(lock);
+    rc = online_unlock(lock, rc, err);
     if (scan) tess__evscan_close(scan);
     tess__buf_release(&pre);
     tess__buf_release(&resume);

@@ -1,17 +1,25 @@
 /* test_online_kv.c — the conformance suite of the online store's key-value interface (kv.h).
  *
- * Every test is written against kv.h alone and runs once per back end in BACKENDS (LMDB and
- * Redis; Redis Cluster will add a row). A back end's row says how to make a fresh, empty store
+ * Every test is written against kv.h alone and runs once per back end in BACKENDS (LMDB,
+ * Redis and Redis Cluster). A back end's row says how to make a fresh, empty store
  * for one test (setup) and which URL and directory tess__kv_open gets; tests that need a store
  * living in a local directory (damaged files, map size) check `local` and skip otherwise, and
- * the few tests about a Redis server itself (restarts, timeouts, its URLs) skip on the other
- * back ends. Test names are "<back end>/<test>".
+ * the few tests about a Redis server itself (restarts, timeouts, its URLs: test_redis_*) or
+ * a cluster (test_cluster_*) run on that row only, those of a lock lease (test_lease_*) on
+ * both Redis rows. Test names are "<back end>/<test>".
+ *
+ * Keys that a test needs in one snapshot or one transaction share a hash tag (kv.h: the bytes
+ * after the first one, up to the first NUL), e.g. "snap\0A" and "snap\0B": in a cluster only
+ * the keys of one slot are read in one snapshot and written in one transaction.
  *
  * Redis: the binary starts its own redis-server (`--save '' --appendonly no`) on a free
  * loopback port before the first test, and kills it at exit (also when a test fails; the
  * server dies with this process through PR_SET_PDEATHSIG if it crashes). Each test gets the
- * database 3 after a FLUSHALL. Without redis-server on the PATH the Redis rows are skipped,
- * saying so; a redis-server that does not start is a failure.
+ * database 3 after a FLUSHALL. Redis Cluster: three more redis-servers (--cluster-enabled yes,
+ * each in its own directory, on free loopback ports whose bus ports, +10000, are free too),
+ * joined by `redis-cli --cluster create` (three masters, no replicas); each test gets them
+ * flushed, every node up and the cluster's state ok. Without redis-server (and redis-cli) on
+ * the PATH the Redis rows are skipped, saying so; a server that does not start is a failure.
  *
  * Random tests compare the store with an in-memory model (a sorted array of keys and values)
  * over thousands of operations. The seed is printed with every failure; rerun one with
@@ -229,14 +237,230 @@ static void redis_teardown(fixture *f)
     lmdb_teardown(f);
 }
 
+
+/* ---- the Redis Cluster of this test binary: three masters -------------------------------- */
+
+#define CN 3
+
+static struct {
+    pid_t pid[CN];   /* 0: not running */
+    int port[CN];
+    char dir[512];   /* node i works in <dir>/<i> (its nodes.conf survives a restart) */
+    char url[256];   /* redis-cluster://127.0.0.1:p0,127.0.0.1:p1,127.0.0.1:p2 */
+    int migrating;   /* a slot a test left half-migrated (-1: none) */
+} cs = {.migrating = -1};
+
+/* A port whose cluster bus port (+10000) is free too. */
+static int free_cluster_port(void)
+{
+    for (int i = 0; i < 200; i++) {
+        int p = free_port();
+        if (p <= 0 || p > 55000) continue;
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                                .sin_port = htons((uint16_t)(p + 10000))};
+        bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+        if (fd >= 0) close(fd);
+        if (ok) return p;
+    }
+    return -1;
+}
+
+/* One command to node i on a fresh connection (NULL: no answer). */
+static redisReply *node_cmd(int i, const char *fmt, ...)
+{
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", cs.port[i], (struct timeval){1, 0});
+    if (!c || c->err) {
+        if (c) redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, (struct timeval){5, 0});
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    redisFree(c);
+    return r;
+}
+
+static bool node_ok(int i, const char *cmd)
+{
+    redisReply *r = node_cmd(i, cmd);
+    bool ok = r && r->type != REDIS_REPLY_ERROR;
+    if (r) freeReplyObject(r);
+    return ok;
+}
+
+static void cs_stop(int i, int sig)
+{
+    if (cs.pid[i] <= 0) return;
+    kill(cs.pid[i], SIGCONT);
+    kill(cs.pid[i], sig);
+    waitpid(cs.pid[i], NULL, 0);
+    cs.pid[i] = 0;
+}
+
+static void cs_atexit(void)
+{
+    for (int i = 0; i < CN; i++) cs_stop(i, SIGKILL);
+    if (cs.dir[0]) nftw(cs.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Starts node i (again: it rejoins with its nodes.conf) and waits until it answers. */
+static int cs_spawn(int i)
+{
+    char port[16], dir[600], log[700];
+    snprintf(port, sizeof(port), "%d", cs.port[i]);
+    snprintf(dir, sizeof(dir), "%s/%d", cs.dir, i);
+    snprintf(log, sizeof(log), "%s/redis.log", dir);
+    mkdir(dir, 0700);
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--save",
+               "", "--appendonly", "no", "--daemonize", "no", "--dir", dir, "--cluster-enabled",
+               "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "3000",
+               (char *)NULL);
+        _exit(127);
+    }
+    cs.pid[i] = pid;
+    for (int t = 0; t < 200; t++) { /* up to 10 s */
+        if (node_ok(i, "PING")) return 0;
+        if (waitpid(pid, NULL, WNOHANG) == pid) {
+            cs.pid[i] = 0;
+            return -1;
+        }
+        usleep(50000);
+    }
+    cs_stop(i, SIGKILL);
+    return -1;
+}
+
+/* Every node up, agreeing that the cluster is ok and that it has CN masters. */
+static bool cs_healthy(void)
+{
+    for (int i = 0; i < CN; i++) {
+        redisReply *r = node_cmd(i, "CLUSTER INFO");
+        bool ok = r && r->type == REDIS_REPLY_STRING && strstr(r->str, "cluster_state:ok") &&
+                  strstr(r->str, "cluster_known_nodes:3") && strstr(r->str, "cluster_size:3");
+        if (r) freeReplyObject(r);
+        if (!ok) return false;
+    }
+    return true;
+}
+
+static int cs_wait_healthy(void)
+{
+    for (int t = 0; t < 400; t++) { /* up to 20 s */
+        if (cs_healthy()) return 0;
+        usleep(50000);
+    }
+    fprintf(stderr, "[  ERROR   ] the test cluster is not ok (see %s/*/redis.log)\n", cs.dir);
+    return -1;
+}
+
+static int cs_start(void)
+{
+    char *argv[CN + 8];
+    char addr[CN][32];
+    int n = 0;
+    argv[n++] = "redis-cli";
+    argv[n++] = "--cluster";
+    argv[n++] = "create";
+    for (int i = 0; i < CN; i++) {
+        cs.port[i] = free_cluster_port();
+        if (cs.port[i] < 0 || cs_spawn(i) != 0) {
+            fprintf(stderr, "[  ERROR   ] cluster node %d did not start (see %s)\n", i, cs.dir);
+            return -1;
+        }
+        snprintf(addr[i], sizeof(addr[i]), "127.0.0.1:%d", cs.port[i]);
+        argv[n++] = addr[i];
+    }
+    argv[n++] = "--cluster-yes";
+    argv[n] = NULL;
+    char log[600];
+    snprintf(log, sizeof(log), "%s/create.log", cs.dir);
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execvp("redis-cli", argv);
+        _exit(127);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "[  ERROR   ] redis-cli --cluster create failed (see %s)\n", log);
+        return -1;
+    }
+    snprintf(cs.url, sizeof(cs.url), "redis-cluster://%s,%s,%s", addr[0], addr[1], addr[2]);
+    return cs_wait_healthy();
+}
+
+/* The node that serves hash slot `slot` (-1: unknown). */
+static int cs_slot_owner(int slot)
+{
+    redisReply *r = node_cmd(0, "CLUSTER SLOTS");
+    int owner = -1;
+    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        redisReply *e = r->element[i];
+        if (e->element[0]->integer <= slot && slot <= e->element[1]->integer)
+            for (int j = 0; j < CN; j++)
+                if (e->element[2]->element[1]->integer == cs.port[j]) owner = j;
+    }
+    if (r) freeReplyObject(r);
+    return owner;
+}
+
+static int cluster_setup(fixture *f)
+{
+    if (lmdb_setup(f) != 0) return -1;
+    bool restarted = false;
+    for (int i = 0; i < CN; i++) {
+        if (cs.pid[i] > 0) kill(cs.pid[i], SIGCONT); /* a failed test may have left it stopped */
+        if (!node_ok(i, "PING")) {
+            cs_stop(i, SIGKILL);
+            if (cs_spawn(i) != 0) return -1;
+            restarted = true;
+        }
+    }
+    if (cs.migrating >= 0) { /* a failed test left a slot half-migrated */
+        for (int i = 0; i < CN; i++) {
+            redisReply *r = node_cmd(i, "CLUSTER SETSLOT %d STABLE", cs.migrating);
+            if (r) freeReplyObject(r);
+        }
+        cs.migrating = -1;
+    }
+    if ((restarted || !cs_healthy()) && cs_wait_healthy() != 0) return -1;
+    for (int i = 0; i < CN; i++)
+        if (!node_ok(i, "FLUSHALL")) return -1;
+    return 0;
+}
+
 static const backend BACKENDS[] = {
     {"lmdb", NULL, true, lmdb_setup, lmdb_teardown},
     {"redis", rs.url, false, redis_setup, redis_teardown},
+    {"redis-cluster", cs.url, false, cluster_setup, redis_teardown},
 };
 
 static bool is_redis(const fixture *f)
 {
     return strcmp(f->be->name, "redis") == 0;
+}
+
+static bool is_cluster(const fixture *f)
+{
+    return strcmp(f->be->name, "redis-cluster") == 0;
 }
 
 /* Opens the test's store (fresh and empty at the start of each test). */
@@ -1012,7 +1236,7 @@ static void *snap_writer(void *arg)
 {
     shared *sh = arg;
     tess__err err = TESS__ERR_INIT;
-    tess__str keys[] = {{"snap:A", 6}, {"snap:B", 6}};
+    tess__str keys[] = {{"snap\0A", 6}, {"snap\0B", 6}};
     char buf[1][32];
     for (int i = 0; i < sh->iters; i++) {
         if (tess__kv_update(sh->kv, keys, 2, incr_all_fn, buf, &err) != TESS_OK) {
@@ -1044,7 +1268,7 @@ static void *snap_reader(void *arg)
     shared *sh = arg;
     tess__err err = TESS__ERR_INIT;
     tess__arena arena = TESS__ARENA_INIT;
-    tess__str keys[] = {{"snap:A", 6}, {"snap:B", 6}};
+    tess__str keys[] = {{"snap\0A", 6}, {"snap\0B", 6}};
     long last = 0;
     while (!atomic_load(&sh->done)) {
         tess__str vals[2];
@@ -1061,7 +1285,7 @@ static void *snap_reader(void *arg)
         }
         last = a;
         pair_scan ps = {{0, 0}, 0};
-        if (tess__kv_scan(sh->kv, (tess__str){"snap:", 5}, pair_fn, &ps, &err) != TESS_OK ||
+        if (tess__kv_scan(sh->kv, (tess__str){"snap\0", 5}, pair_fn, &ps, &err) != TESS_OK ||
             (ps.n != 0 && (ps.n != 2 || ps.v[0] != ps.v[1]))) {
             snprintf(sh->msg, sizeof(sh->msg), "scan saw %d keys A=%ld B=%ld", ps.n, ps.v[0],
                      ps.v[1]);
@@ -1089,7 +1313,7 @@ static void test_snapshot_reads(void **state)
     EXPECT(f, atomic_load(&sh.errors) == 0, "%s", sh.msg);
     EXPECT(f, atomic_load(&sh.reads) > 0, "the readers read nothing");
     tess__err err = TESS__ERR_INIT;
-    tess__str keys[] = {{"snap:A", 6}, {"snap:B", 6}}, vals[2];
+    tess__str keys[] = {{"snap\0A", 6}, {"snap\0B", 6}}, vals[2];
     tess__arena arena = TESS__ARENA_INIT;
     int rc = tess__kv_get(sh.kv, keys, 2, vals, &arena, &err);
     EXPECT_OK(f, rc, &err);
@@ -1110,9 +1334,11 @@ static void *wide_writer(void *arg)
     tess__str keys[WIDE], vals[WIDE];
     for (int i = 0; i < sh->iters; i++) {
         for (int k = 0; k < WIDE; k++) {
-            snprintf(kb[k], 16, "w:%02d", k);
+            kb[k][0] = 'w'; /* "w" NUL "<k>": one hash tag */
+            kb[k][1] = 0;
+            snprintf(kb[k] + 2, 14, "%02d", k);
             snprintf(vb[k], 32, "%d", i + 1);
-            keys[k] = (tess__str){kb[k], strlen(kb[k])};
+            keys[k] = (tess__str){kb[k], 2 + strlen(kb[k] + 2)};
             vals[k] = (tess__str){vb[k], strlen(vb[k])};
         }
         if (tess__kv_put(sh->kv, keys, vals, WIDE, &err) != TESS_OK) {
@@ -1134,8 +1360,10 @@ static void *wide_reader(void *arg)
     char kb[WIDE][16];
     tess__str keys[WIDE], vals[WIDE];
     for (int k = 0; k < WIDE; k++) {
-        snprintf(kb[k], 16, "w:%02d", k);
-        keys[k] = (tess__str){kb[k], strlen(kb[k])};
+        kb[k][0] = 'w';
+        kb[k][1] = 0;
+        snprintf(kb[k] + 2, 14, "%02d", k);
+        keys[k] = (tess__str){kb[k], 2 + strlen(kb[k] + 2)};
     }
     long last = 0;
     int spins = 0;
@@ -1192,7 +1420,7 @@ static void *rmw_thread(void *arg)
 {
     shared *sh = arg;
     tess__err err = TESS__ERR_INIT;
-    tess__str keys[] = {{"c:0", 3}, {"c:1", 3}, {"c:2", 3}};
+    tess__str keys[] = {{"c\0" "0", 3}, {"c\0" "1", 3}, {"c\0" "2", 3}};
     char buf[1][32];
     for (int i = 0; i < sh->iters; i++) {
         if (tess__kv_update(sh->kv, keys, 3, incr_all_fn, buf, &err) != TESS_OK) {
@@ -1209,7 +1437,7 @@ static void expect_counters(fixture *f, tess__kv *kv, long want)
 {
     tess__err err = TESS__ERR_INIT;
     tess__arena arena = TESS__ARENA_INIT;
-    tess__str keys[] = {{"c:0", 3}, {"c:1", 3}, {"c:2", 3}}, vals[3];
+    tess__str keys[] = {{"c\0" "0", 3}, {"c\0" "1", 3}, {"c\0" "2", 3}}, vals[3];
     int rc = tess__kv_get(kv, keys, 3, vals, &arena, &err);
     EXPECT_OK(f, rc, &err);
     for (int i = 0; i < 3; i++) {
@@ -1248,7 +1476,7 @@ static void test_processes_rmw(void **state)
             tess__err err = TESS__ERR_INIT;
             tess__kv *ckv = NULL;
             int rc = open_store(f, NULL, &ckv, &err);
-            tess__str keys[] = {{"c:0", 3}, {"c:1", 3}, {"c:2", 3}};
+            tess__str keys[] = {{"c\0" "0", 3}, {"c\0" "1", 3}, {"c\0" "2", 3}};
             char buf[1][32];
             for (int i = 0; rc == TESS_OK && i < ITERS; i++)
                 rc = tess__kv_update(ckv, keys, 3, incr_all_fn, buf, &err);
@@ -1906,7 +2134,7 @@ static int txn_counter_fn(void *arg, tess__kv_txn *tx, size_t i, tess__str old, 
                           bool *del)
 {
     txn_counter *t = arg;
-    tess__str key = {"tc:total", 8}, cur;
+    tess__str key = {"tc\0total", 8}, cur;
     int rc = tess__kv_txn_get(tx, key, &t->arena, &cur, t->err);
     if (rc) return rc;
     int n = snprintf(t->total, sizeof(t->total), "%ld", cur.p ? parse_long(cur) + 1 : 1);
@@ -1931,8 +2159,11 @@ static void *txn_counter_thread(void *arg)
     tess__err err = TESS__ERR_INIT;
     txn_counter t = {.arena = TESS__ARENA_INIT, .err = &err};
     char kb[16];
-    snprintf(kb, sizeof(kb), "tc:%d", w->id);
-    tess__str key = {kb, strlen(kb)};
+    kb[0] = 't'; /* "tc" NUL "<id>": the hash tag of "tc" NUL "total" */
+    kb[1] = 'c';
+    kb[2] = 0;
+    snprintf(kb + 3, sizeof(kb) - 3, "%d", w->id);
+    tess__str key = {kb, 3 + strlen(kb + 3)};
     for (int i = 0; i < w->iters && w->rc == TESS_OK; i++) {
         w->rc = tess__kv_update(w->kv, &key, 1, txn_counter_fn, &t, &err);
         tess__arena_reset(&t.arena);
@@ -1984,10 +2215,11 @@ static void test_txn_counters(void **state)
     char kb[NT + NP + 1][16];
     tess__str keys[NT + NP + 1], vals[NT + NP + 1];
     for (int i = 0; i < NT + NP; i++) {
-        snprintf(kb[i], 16, "tc:%d", i);
-        keys[i] = (tess__str){kb[i], strlen(kb[i])};
+        memcpy(kb[i], "tc", 3);
+        snprintf(kb[i] + 3, 13, "%d", i);
+        keys[i] = (tess__str){kb[i], 3 + strlen(kb[i] + 3)};
     }
-    keys[NT + NP] = (tess__str){"tc:total", 8};
+    keys[NT + NP] = (tess__str){"tc\0total", 8};
     int rc = tess__kv_get(kv, keys, NT + NP + 1, vals, &arena, &err);
     EXPECT_OK(f, rc, &err);
     for (int i = 0; i < NT + NP; i++)
@@ -2240,7 +2472,7 @@ static void test_redis_urls(void **state)
         {"redis://[::1:6379", "closing ']'"},
         {"redis://user@127.0.0.1", "credentials"},
         {"rediss://127.0.0.1:6379", "TLS"},
-        {"redis-cluster://127.0.0.1:6379", "not supported yet"},
+        {"redis://127.0.0.1:1,127.0.0.1:2", "several hosts"},
     };
     for (size_t i = 0; i < sizeof(BAD) / sizeof(BAD[0]); i++) {
         tess__kv *kv = (tess__kv *)1;
@@ -2298,6 +2530,646 @@ static void test_redis_urls(void **state)
     tess__err_release(&err);
 }
 
+/* ---- the store's lock ------------------------------------------------------------------------ */
+
+/* A critical section guarded by the lock: read a counter, say who is inside, wait a little,
+ * check nobody else came in, write the counter + 1. Returns 0 or a message. */
+static const char *locked_increment(tess__kv *kv, tess__err *err)
+{
+    static _Thread_local char msg[300];
+    tess__kv_hold *h = NULL;
+    tess__arena arena = TESS__ARENA_INIT;
+    tess__str keys[] = {{"lk\0n", 4}, {"lk\0who", 6}}, vals[2];
+    char me[32], nb[32];
+    snprintf(me, sizeof(me), "%ld", (long)getpid());
+    const char *bad = NULL;
+    if (tess__kv_lock(kv, "online", true, &h, err) != TESS_OK) bad = "lock";
+    if (!bad && tess__kv_get(kv, keys, 1, vals, &arena, err) != TESS_OK) bad = "get";
+    long n = !bad && vals[0].p ? parse_long(vals[0]) : 0;
+    tess__str who = {me, strlen(me)};
+    if (!bad && tess__kv_put(kv, &keys[1], &who, 1, err) != TESS_OK) bad = "put who";
+    usleep(2000);
+    if (!bad && tess__kv_get(kv, &keys[1], 1, &vals[1], &arena, err) != TESS_OK) bad = "get who";
+    if (!bad && (!vals[1].p || vals[1].n != who.n || memcmp(vals[1].p, me, who.n) != 0)) {
+        snprintf(msg, sizeof(msg), "another process (%.*s) was inside the lock with %s",
+                 vals[1].p ? (int)vals[1].n : 1, vals[1].p ? vals[1].p : "?", me);
+        tess__kv_unlock(h, err);
+        tess__arena_release(&arena);
+        return msg;
+    }
+    snprintf(nb, sizeof(nb), "%ld", n + 1);
+    tess__str nv = {nb, strlen(nb)};
+    if (!bad && tess__kv_put(kv, keys, &nv, 1, err) != TESS_OK) bad = "put n";
+    if (h && tess__kv_unlock(h, err) != TESS_OK && !bad) bad = "unlock";
+    tess__arena_release(&arena);
+    if (!bad) return NULL;
+    snprintf(msg, sizeof(msg), "%s: %s", bad, tess__err_msg(err));
+    return msg;
+}
+
+/* One holder at a time: across handles of one process, and across processes. */
+static void test_lock(void **state)
+{
+    fixture *f = *state;
+    tess__err err = TESS__ERR_INIT;
+    tess__kv *a = must_open(f, NULL), *b = must_open(f, NULL);
+    tess__kv_hold *ha = NULL, *hb = (tess__kv_hold *)1;
+    int rc = tess__kv_lock(a, "online", false, &ha, &err);
+    EXPECT_OK(f, rc, &err);
+    rc = tess__kv_lock(b, "online", false, &hb, &err);
+    expect_err(f, rc, TESS_EEXIST, &err, "");
+    assert_null(hb);
+    /* the lock is not a key of the store */
+    collected c = {{0}, 0};
+    rc = tess__kv_scan(b, (tess__str){"", 0}, collect_fn, &c, &err);
+    EXPECT_OK(f, rc, &err);
+    EXPECT(f, c.got.n == 0, "a scan of an empty store holding a lock found %zu keys",
+           c.got.n);
+    model_free(&c.got);
+    rc = tess__kv_lock(b, "other-lock_2", false, &hb, &err); /* another name: free */
+    EXPECT_OK(f, rc, &err);
+    rc = tess__kv_unlock(hb, &err);
+    EXPECT_OK(f, rc, &err);
+    static const char *const BAD[] = {"", "a/b", "a b", "../x",
+                                      "12345678901234567890123456789012345678901234567890123456"
+                                      "789012345"};
+    for (size_t i = 0; i < sizeof(BAD) / sizeof(BAD[0]); i++) {
+        hb = (tess__kv_hold *)1;
+        rc = tess__kv_lock(b, BAD[i], false, &hb, &err);
+        expect_err(f, rc, TESS_EINVAL, &err, "bad name");
+        assert_null(hb);
+    }
+    rc = tess__kv_unlock(ha, &err);
+    EXPECT_OK(f, rc, &err);
+    rc = tess__kv_lock(b, "online", false, &hb, &err); /* free again */
+    EXPECT_OK(f, rc, &err);
+    rc = tess__kv_unlock(hb, &err);
+    EXPECT_OK(f, rc, &err);
+    EXPECT_OK(f, tess__kv_unlock(NULL, &err), &err);
+    tess__kv_close(b);
+
+    /* processes taking turns: a read-modify-write inside the lock loses nothing and never
+       finds another process inside */
+    enum { NP = 2, ITERS = 25 };
+    pid_t pids[NP];
+    for (int p = 0; p < NP; p++) {
+        pids[p] = fork();
+        assert_true(pids[p] >= 0);
+        if (pids[p] == 0) {
+            tess__err cerr = TESS__ERR_INIT;
+            tess__kv *ckv = NULL;
+            const char *bad = open_store(f, NULL, &ckv, &cerr) == TESS_OK ? NULL : "open";
+            for (int i = 0; !bad && i < ITERS; i++) bad = locked_increment(ckv, &cerr);
+            if (bad) fprintf(stderr, "[  ERROR   ] child: %s %s\n", bad, tess__err_msg(&cerr));
+            tess__kv_close(ckv);
+            tess__err_release(&cerr);
+            _exit(bad ? 1 : 0);
+        }
+    }
+    const char *bad = NULL;
+    for (int i = 0; !bad && i < ITERS; i++) bad = locked_increment(a, &err);
+    EXPECT(f, bad == NULL, "%s", bad ? bad : "");
+    for (int p = 0; p < NP; p++) {
+        int st = 0;
+        assert_int_equal(waitpid(pids[p], &st, 0), pids[p]);
+        EXPECT(f, WIFEXITED(st) && WEXITSTATUS(st) == 0, "child %d failed (status %d)", p, st);
+    }
+    tess__arena arena = TESS__ARENA_INIT;
+    tess__str k = {"lk\0n", 4}, v;
+    rc = tess__kv_get(a, &k, 1, &v, &arena, &err);
+    EXPECT_OK(f, rc, &err);
+    EXPECT(f, v.p && parse_long(v) == (NP + 1) * ITERS, "counter %ld, want %d",
+           v.p ? parse_long(v) : -1, (NP + 1) * ITERS);
+    tess__arena_release(&arena);
+    tess__kv_close(a);
+    tess__err_release(&err);
+}
+
+/* Deletes the key of lock "online" behind its holder's back. */
+static void drop_lock_key(const fixture *f)
+{
+    if (is_cluster(f)) {
+        for (int i = 0; i < CN; i++) { /* the owner deletes it; the others answer MOVED */
+            redisReply *r = node_cmd(i, "DEL tessera-lock:online");
+            if (r) freeReplyObject(r);
+        }
+        return;
+    }
+    redisContext *c = rs_connect();
+    assert_non_null(c);
+    redisReply *r = redisCommand(c, "SELECT 3");
+    if (r) freeReplyObject(r);
+    r = redisCommand(c, "DEL tessera-lock:online");
+    assert_true(r && r->type == REDIS_REPLY_INTEGER && r->integer == 1);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+/* Redis leases: renewed while held, freed when the holder dies, a loss reported. */
+static void test_lease(void **state)
+{
+    fixture *f = *state;
+    if (!is_redis(f) && !is_cluster(f)) skip();
+    tess__err err = TESS__ERR_INIT;
+    char url[300];
+    snprintf(url, sizeof(url), "%s?lock_ttl=1000", f->be->url);
+    tess__kv *a = NULL, *b = NULL;
+    int rc = tess__kv_open(url, NULL, NULL, &a, &err);
+    EXPECT_OK(f, rc, &err);
+    rc = tess__kv_open(url, NULL, NULL, &b, &err);
+    EXPECT_OK(f, rc, &err);
+
+    /* held across several lease times: the holder renews it */
+    tess__kv_hold *ha = NULL, *hb = NULL;
+    rc = tess__kv_lock(a, "online", false, &ha, &err);
+    EXPECT_OK(f, rc, &err);
+    for (int i = 0; i < 8; i++) { /* 3.2 s: more than three leases */
+        usleep(400000);
+        rc = tess__kv_lock(b, "online", false, &hb, &err);
+        expect_err(f, rc, TESS_EEXIST, &err, "is held by");
+    }
+    rc = tess__kv_unlock(ha, &err);
+    EXPECT_OK(f, rc, &err);
+
+    /* a holder that dies: the lock is free once its lease runs out */
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        tess__kv *ckv = NULL;
+        tess__kv_hold *h = NULL;
+        char ok = tess__kv_open(url, NULL, NULL, &ckv, &err) == TESS_OK &&
+                          tess__kv_lock(ckv, "online", false, &h, &err) == TESS_OK
+                      ? 'y'
+                      : 'n';
+        if (write(pfd[1], &ok, 1) != 1) _exit(1);
+        for (;;) pause(); /* killed holding it */
+    }
+    char got = 0;
+    assert_int_equal(read(pfd[0], &got, 1), 1);
+    close(pfd[0]);
+    close(pfd[1]);
+    assert_int_equal(got, 'y');
+    rc = tess__kv_lock(b, "online", false, &hb, &err);
+    expect_err(f, rc, TESS_EEXIST, &err, "is held by");
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    rc = tess__kv_lock(b, "online", true, &hb, &err); /* waits for the lease to run out */
+    EXPECT_OK(f, rc, &err);
+    rc = tess__kv_unlock(hb, &err);
+    EXPECT_OK(f, rc, &err);
+
+    /* a lease lost while held (its key deleted behind its back, another process took it):
+       the release says so and leaves the other holder's lock alone */
+    rc = tess__kv_lock(a, "online", false, &ha, &err);
+    EXPECT_OK(f, rc, &err);
+    drop_lock_key(f);
+    rc = tess__kv_lock(b, "online", false, &hb, &err);
+    EXPECT_OK(f, rc, &err);
+    rc = tess__kv_unlock(ha, &err);
+    expect_err(f, rc, TESS_EIO, &err, "was lost");
+    rc = tess__kv_lock(a, "online", false, &ha, &err);
+    expect_err(f, rc, TESS_EEXIST, &err, "is held by"); /* b still holds it */
+    rc = tess__kv_unlock(hb, &err);
+    EXPECT_OK(f, rc, &err);
+    tess__kv_close(a);
+    tess__kv_close(b);
+    tess__err_release(&err);
+}
+
+/* ---- Redis Cluster -------------------------------------------------------------------------- */
+
+/* One command with binary arguments to node i. */
+static redisReply *node_argv(int i, int argc, const char **argv, const size_t *lens)
+{
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", cs.port[i], (struct timeval){1, 0});
+    if (!c || c->err) {
+        if (c) redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, (struct timeval){5, 0});
+    redisReply *r = redisCommandArgv(c, argc, argv, lens);
+    redisFree(c);
+    return r;
+}
+
+/* The hash tag of a stored key (the bytes between its first '{' and the next '}'). */
+static int stored_tag(const char *k, size_t n, char *out, size_t cap)
+{
+    const char *o = memchr(k, '{', n), *c = o ? memchr(o, '}', n - (size_t)(o - k)) : NULL;
+    if (!o || !c || (size_t)(c - o - 1) >= cap) return -1;
+    memcpy(out, o + 1, (size_t)(c - o - 1));
+    out[c - o - 1] = 0;
+    return 0;
+}
+
+/* Keys whose bytes use '{', '}' and '%' (the characters of hash tags and of their escape):
+ * stored and found as they are; the keys of one tag are in one transaction; a key of another
+ * tag reached through the transaction is refused; one view's keys lie on one node, and the
+ * views spread over the nodes. */
+static void test_cluster_tags(void **state)
+{
+    fixture *f = *state;
+    if (!is_cluster(f)) skip();
+    tess__err err = TESS__ERR_INIT;
+    tess__kv *kv = must_open(f, NULL);
+    static const struct {
+        const char *k;
+        size_t n;
+    } K[] = {
+        {"v{a}\0{b}", 8}, {"h{a}\0{b}", 8}, {"m{a}", 4},  {"v}\0x", 4},  {"v%7D\0x", 7},
+        {"v%\0x", 4},     {"v\0x", 3},      {"{", 1},     {"}", 1},      {"{}", 2},
+        {"}{", 2},        {"v{}\0", 4},     {"m%", 2},    {"m%25", 4},   {"x", 1},
+    };
+    enum { NK = sizeof(K) / sizeof(K[0]) };
+    model m = {0};
+    for (size_t i = 0; i < NK; i++) {
+        char v[16];
+        int vn = snprintf(v, sizeof(v), "val%zu", i);
+        tess__str k = {K[i].k, K[i].n}, val = {v, (size_t)vn};
+        int rc = tess__kv_put(kv, &k, &val, 1, &err);
+        EXPECT_OK(f, rc, &err);
+        model_set(&m, K[i].k, K[i].n, v, (size_t)vn);
+    }
+    check_all(f, kv, &m);
+    tess__str all[NK];
+    for (size_t i = 0; i < NK; i++) all[i] = (tess__str){K[i].k, K[i].n};
+    check_get(f, kv, &m, all, NK);
+    /* a view's head, history and meta record in one transaction */
+    upd u = {.abort_at = -1, .set = {"meta2", "head2"}};
+    tess__str batch[] = {{"m{a}", 4}, {"v{a}\0{b}", 8}};
+    int rc = tess__kv_update(kv, batch, 2, upd_fn, &u, &err);
+    EXPECT_OK(f, rc, &err);
+    assert_string_equal(u.seen[0], "val2");
+    model_set(&m, "m{a}", 4, "meta2", 5);
+    model_set(&m, "v{a}\0{b}", 8, "head2", 5);
+    side sd = {.abort_at = -1, .arena = TESS__ARENA_INIT, .err = &err};
+    tess__str other = {"v}\0x", 4}; /* tag "}": side_fn reaches "x" (tag ""): refused */
+    rc = tess__kv_update(kv, &other, 1, side_fn, &sd, &err);
+    expect_err(f, rc, TESS_EINVAL, &err, "share a hash tag");
+    check_all(f, kv, &m);
+    uint64_t deleted = 0;
+    rc = tess__kv_drop_prefix(kv, (tess__str){"v{a}\0", 5}, &deleted, &err);
+    EXPECT_OK(f, rc, &err);
+    assert_int_equal(deleted, 1);
+    deleted += model_drop_prefix(&m, "v{a}\0", 5);
+    rc = tess__kv_drop_prefix(kv, (tess__str){"v", 1}, &deleted, &err);
+    EXPECT_OK(f, rc, &err);
+    EXPECT(f, deleted == model_drop_prefix(&m, "v", 1), "drop \"v\": %" PRIu64, deleted);
+    check_all(f, kv, &m);
+    tess__arena_release(&sd.arena);
+
+    /* 40 views of 3 keys each: each view on one node, the views on every node */
+    char kb[3][32];
+    for (int vw = 0; vw < 40; vw++) {
+        int n0 = snprintf(kb[0], 32, "vview%d", vw) + 1; /* 'v' name NUL entity */
+        memcpy(kb[0] + n0, "e1", 2);
+        memcpy(kb[1], kb[0], (size_t)n0 + 2);
+        kb[1][0] = 'h';
+        int n2 = snprintf(kb[2], 32, "mview%d", vw);
+        tess__str ks[3] = {{kb[0], (size_t)n0 + 2}, {kb[1], (size_t)n0 + 2}, {kb[2], (size_t)n2}};
+        tess__str vs[3] = {{"1", 1}, {"2", 1}, {"3", 1}};
+        rc = tess__kv_put(kv, ks, vs, 3, &err);
+        EXPECT_OK(f, rc, &err);
+    }
+    int nodes_used = 0;
+    char tags[CN][40][16];
+    int ntags[CN] = {0};
+    for (int i = 0; i < CN; i++) {
+        redisReply *r = node_cmd(i, "KEYS *view*");
+        assert_non_null(r);
+        assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+        if (r->elements) nodes_used++;
+        for (size_t j = 0; j < r->elements; j++) {
+            char t[16];
+            assert_int_equal(stored_tag(r->element[j]->str, r->element[j]->len, t, sizeof t), 0);
+            bool seen = false;
+            for (int q = 0; q < ntags[i]; q++) seen |= strcmp(tags[i][q], t) == 0;
+            if (!seen && ntags[i] < 40) strcpy(tags[i][ntags[i]++], t);
+        }
+        freeReplyObject(r);
+    }
+    int total = 0;
+    for (int i = 0; i < CN; i++) {
+        total += ntags[i];
+        for (int q = 0; q < ntags[i]; q++)
+            for (int o = 0; o < CN; o++)
+                for (int w = 0; o != i && w < ntags[o]; w++)
+                    EXPECT(f, strcmp(tags[i][q], tags[o][w]) != 0, "view tag %s on two nodes",
+                           tags[i][q]);
+    }
+    EXPECT(f, total == 40, "%d view tags found, want 40", total);
+    EXPECT(f, nodes_used == CN, "the views are on %d of %d nodes", nodes_used, CN);
+    uint64_t keys = 0;
+    rc = tess__kv_stats(kv, NULL, &keys, &err);
+    EXPECT_OK(f, rc, &err);
+    EXPECT(f, keys == 120 + m.n, "stats: %" PRIu64 " keys, want %zu", keys, 120 + m.n);
+    model_free(&m);
+    tess__kv_close(kv);
+    tess__err_release(&err);
+}
+
+/* The slot of a view moves to another node while a handle is open: in the middle of the
+ * migration (ASK), and after it (MOVED), every operation still finds every key. */
+static void test_cluster_moved(void **state)
+{
+    fixture *f = *state;
+    if (!is_cluster(f)) skip();
+    tess__err err = TESS__ERR_INIT;
+    tess__arena arena = TESS__ARENA_INIT;
+    tess__kv *kv = must_open(f, NULL);
+    enum { NE = 20 };
+    char kb[NE + 1][16];
+    tess__str keys[NE + 1], vals[NE + 1], got[NE + 1];
+    model m = {0};
+    for (int i = 0; i < NE; i++) {
+        memcpy(kb[i], "vmv", 4); /* "vmv" NUL "<i>" */
+        int n = snprintf(kb[i] + 4, 12, "%d", i);
+        keys[i] = (tess__str){kb[i], 4 + (size_t)n};
+        vals[i] = (tess__str){kb[i] + 4, (size_t)n};
+    }
+    keys[NE] = (tess__str){"mmv", 3};
+    vals[NE] = (tess__str){"meta", 4};
+    int rc = tess__kv_put(kv, keys, vals, NE + 1, &err);
+    EXPECT_OK(f, rc, &err);
+    for (int i = 0; i <= NE; i++) model_set(&m, keys[i].p, keys[i].n, vals[i].p, vals[i].n);
+    redisReply *r = node_cmd(0, "CLUSTER KEYSLOT {mv}");
+    assert_non_null(r);
+    int slot = (int)r->integer;
+    freeReplyObject(r);
+    int src = cs_slot_owner(slot), dst = (src + 1) % CN;
+    assert_true(src >= 0);
+    char id[CN][64];
+    for (int i = 0; i < CN; i++) {
+        r = node_cmd(i, "CLUSTER MYID");
+        assert_true(r && r->type == REDIS_REPLY_STRING && r->len < 64);
+        memcpy(id[i], r->str, r->len + 1);
+        freeReplyObject(r);
+    }
+    cs.migrating = slot;
+    r = node_cmd(dst, "CLUSTER SETSLOT %d IMPORTING %s", slot, id[src]);
+    assert_true(r && r->type == REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    r = node_cmd(src, "CLUSTER SETSLOT %d MIGRATING %s", slot, id[dst]);
+    assert_true(r && r->type == REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    /* half of the keys move */
+    r = node_cmd(src, "CLUSTER GETKEYSINSLOT %d 100", slot);
+    assert_true(r && r->type == REDIS_REPLY_ARRAY && r->elements == NE + 1);
+    char port[16];
+    snprintf(port, sizeof(port), "%d", cs.port[dst]);
+    const char *mv[8 + NE];
+    size_t ml[8 + NE];
+    int mc = 0;
+    const char *head[] = {"MIGRATE", "127.0.0.1", port, "", "0", "5000", "KEYS"};
+    for (int i = 0; i < 7; i++) {
+        mv[mc] = head[i];
+        ml[mc++] = strlen(head[i]);
+    }
+    for (size_t j = 0; j < r->elements / 2; j++) {
+        mv[mc] = r->element[j]->str;
+        ml[mc++] = r->element[j]->len;
+    }
+    redisReply *mr = node_argv(src, mc, mv, ml);
+    assert_true(mr && mr->type == REDIS_REPLY_STATUS);
+    freeReplyObject(mr);
+    /* mid-migration: reads and blind writes follow ASK */
+    rc = tess__kv_get(kv, keys, NE + 1, got, &arena, &err);
+    EXPECT_OK(f, rc, &err);
+    check_get(f, kv, &m, keys, NE + 1);
+    tess__str nv = {"x0", 2};
+    for (int i = 0; i <= NE; i += 7) {
+        rc = tess__kv_put(kv, &keys[i], &nv, 1, &err);
+        EXPECT_OK(f, rc, &err);
+        model_set(&m, keys[i].p, keys[i].n, nv.p, nv.n);
+    }
+    check_get(f, kv, &m, keys, NE + 1);
+    /* the rest moves; the slot is the destination's */
+    freeReplyObject(r);
+    r = node_cmd(src, "CLUSTER GETKEYSINSLOT %d 100", slot);
+    assert_true(r && r->type == REDIS_REPLY_ARRAY);
+    mc = 7;
+    for (size_t j = 0; j < r->elements; j++) {
+        mv[mc] = r->element[j]->str;
+        ml[mc++] = r->element[j]->len;
+    }
+    if (r->elements) {
+        mr = node_argv(src, mc, mv, ml);
+        assert_true(mr && mr->type == REDIS_REPLY_STATUS);
+        freeReplyObject(mr);
+    }
+    freeReplyObject(r);
+    for (int i = 0; i < CN; i++) {
+        int o = (dst + i) % CN; /* the destination first */
+        r = node_cmd(o, "CLUSTER SETSLOT %d NODE %s", slot, id[dst]);
+        assert_true(r && r->type == REDIS_REPLY_STATUS);
+        freeReplyObject(r);
+    }
+    cs.migrating = -1;
+    /* after it: MOVED, the map read again */
+    check_get(f, kv, &m, keys, NE + 1);
+    upd u = {.abort_at = -1, .set = {"meta2", "h2"}};
+    tess__str batch[] = {{"mmv", 3}, keys[1]};
+    rc = tess__kv_update(kv, batch, 2, upd_fn, &u, &err);
+    EXPECT_OK(f, rc, &err);
+    model_set(&m, "mmv", 3, "meta2", 5);
+    model_set(&m, keys[1].p, keys[1].n, "h2", 2);
+    check_scan(f, kv, &m, "vmv\0", 4);
+    check_all(f, kv, &m);
+    tess__kv *kv2 = must_open(f, NULL); /* a new handle reads the new map at once */
+    check_get(f, kv2, &m, keys, NE + 1);
+    tess__kv_close(kv2);
+    uint64_t deleted = 0;
+    rc = tess__kv_drop_prefix(kv, (tess__str){"vmv\0", 4}, &deleted, &err);
+    EXPECT_OK(f, rc, &err);
+    assert_int_equal(deleted, NE);
+    model_drop_prefix(&m, "vmv\0", 4);
+    check_all(f, kv, &m);
+    model_free(&m);
+    tess__arena_release(&arena);
+    tess__kv_close(kv);
+    tess__err_release(&err);
+}
+
+/* A node dies: operations on its keys fail with TESS_EIO naming it, never a crash; when it
+ * is back, the same handle works again by itself. */
+static void test_cluster_node_down(void **state)
+{
+    fixture *f = *state;
+    if (!is_cluster(f)) skip();
+    tess__err err = TESS__ERR_INIT;
+    tess__arena arena = TESS__ARENA_INIT;
+    tess__kv *kv = must_open(f, NULL);
+    /* a key of a view that node 1 serves */
+    char kb[32];
+    size_t kn = 0;
+    for (int vw = 0; vw < 1000 && !kn; vw++) {
+        char tag[16];
+        snprintf(tag, sizeof(tag), "{dv%d}", vw);
+        redisReply *r = node_cmd(0, "CLUSTER KEYSLOT %s", tag);
+        int owner = r && r->type == REDIS_REPLY_INTEGER ? cs_slot_owner((int)r->integer) : -1;
+        if (r) freeReplyObject(r);
+        if (owner == 1) kn = (size_t)snprintf(kb, sizeof(kb), "vdv%d", vw) + 1 + 1;
+    }
+    assert_true(kn > 0);
+    kb[kn - 1] = 'e'; /* "vdv<n>" NUL "e" */
+    char where[64];
+    snprintf(where, sizeof(where), "127.0.0.1:%d", cs.port[1]);
+    tess__str k = {kb, kn}, v = {"v", 1}, got;
+    int rc = tess__kv_put(kv, &k, &v, 1, &err);
+    EXPECT_OK(f, rc, &err);
+    cs_stop(1, SIGKILL);
+    rc = tess__kv_get(kv, &k, 1, &got, &arena, &err);
+    expect_err(f, rc, TESS_EIO, &err, where);
+    rc = tess__kv_put(kv, &k, &v, 1, &err);
+    expect_err(f, rc, TESS_EIO, &err, where);
+    upd u = {.abort_at = -1, .set = {"z"}};
+    rc = tess__kv_update(kv, &k, 1, upd_fn, &u, &err);
+    expect_err(f, rc, TESS_EIO, &err, where);
+    rc = tess__kv_stats(kv, NULL, NULL, &err);
+    EXPECT(f, rc == TESS_EIO, "stats with a node down: rc %d", rc);
+    collected c = {{0}, 0};
+    rc = tess__kv_scan(kv, (tess__str){"", 0}, collect_fn, &c, &err);
+    EXPECT(f, rc == TESS_EIO, "scan with a node down: rc %d", rc);
+    model_free(&c.got);
+    assert_int_equal(cs_spawn(1), 0); /* back (empty: no persistence), rejoining */
+    assert_int_equal(cs_wait_healthy(), 0);
+    for (int i = 0; i < 100; i++) { /* the handle recovers by itself */
+        rc = tess__kv_put(kv, &k, &v, 1, &err);
+        if (rc == TESS_OK) break;
+        EXPECT(f, rc == TESS_EIO, "while the cluster recovers: rc %d %s", rc,
+               tess__err_msg(&err));
+        usleep(100000);
+    }
+    EXPECT_OK(f, rc, &err);
+    model m = {0};
+    model_set(&m, kb, kn, "v", 1);
+    check_all(f, kv, &m);
+    model_free(&m);
+    tess__arena_release(&arena);
+    tess__kv_close(kv);
+    tess__err_release(&err);
+}
+
+/* Calls of Redis command `cmd` on every node since the last CONFIG RESETSTAT. */
+static long cmd_calls(const char *cmd)
+{
+    long total = 0;
+    char needle[64];
+    snprintf(needle, sizeof(needle), "cmdstat_%s:calls=", cmd);
+    for (int i = 0; i < CN; i++) {
+        redisReply *r = node_cmd(i, "INFO commandstats");
+        const char *at = r && r->type == REDIS_REPLY_STRING ? strstr(r->str, needle) : NULL;
+        if (at) total += strtol(at + strlen(needle), NULL, 10);
+        if (r) freeReplyObject(r);
+    }
+    return total;
+}
+
+static void reset_stats(void)
+{
+    for (int i = 0; i < CN; i++) assert_true(node_ok(i, "CONFIG RESETSTAT"));
+}
+
+/* Many entities cost one command per view (one pipelined round trip per node), not one per
+ * entity: a get of 2 x 100 heads is two MGETs; an update of a view's meta record and 100
+ * heads one WATCH, one MGET, one EXEC. */
+static void test_cluster_round_trips(void **state)
+{
+    fixture *f = *state;
+    if (!is_cluster(f)) skip();
+    tess__err err = TESS__ERR_INIT;
+    tess__arena arena = TESS__ARENA_INIT;
+    tess__kv *kv = must_open(f, NULL);
+    enum { NE = 100 };
+    static char kb[2 * NE][16];
+    tess__str keys[2 * NE + 1], vals[2 * NE], got[2 * NE + 1];
+    for (int i = 0; i < 2 * NE; i++) {
+        int n = snprintf(kb[i], sizeof kb[i], "vrt%d", i / NE) + 1;
+        n += snprintf(kb[i] + n, sizeof kb[i] - (size_t)n, "%d", i % NE);
+        keys[i] = (tess__str){kb[i], (size_t)n};
+        vals[i] = (tess__str){"x", 1};
+    }
+    int rc = tess__kv_put(kv, keys, vals, 2 * NE, &err);
+    EXPECT_OK(f, rc, &err);
+    reset_stats();
+    rc = tess__kv_get(kv, keys, 2 * NE, got, &arena, &err);
+    EXPECT_OK(f, rc, &err);
+    for (int i = 0; i < 2 * NE; i++) EXPECT(f, got[i].p && got[i].n == 1, "key %d missing", i);
+    EXPECT(f, cmd_calls("mget") == 2 && cmd_calls("get") == 0, "a get of two views' 200 keys "
+           "took %ld MGETs and %ld GETs", cmd_calls("mget"), cmd_calls("get"));
+    keys[NE] = (tess__str){"mrt0", 4}; /* view 0's meta record and its 100 heads */
+    reset_stats();
+    char buf[1][32];
+    rc = tess__kv_update(kv, keys, NE + 1, incr_all_fn, buf, &err);
+    EXPECT_OK(f, rc, &err);
+    EXPECT(f, cmd_calls("watch") == 1 && cmd_calls("mget") == 1 && cmd_calls("exec") == 1,
+           "an update of a view's 101 keys took %ld WATCH, %ld MGET, %ld EXEC",
+           cmd_calls("watch"), cmd_calls("mget"), cmd_calls("exec"));
+    tess__arena_release(&arena);
+    tess__kv_close(kv);
+    tess__err_release(&err);
+}
+
+static void test_cluster_urls(void **state)
+{
+    fixture *f = *state;
+    if (!is_cluster(f)) skip();
+    tess__err err = TESS__ERR_INIT;
+    char url[300];
+    static const struct {
+        const char *url, *needle;
+    } BAD[] = {
+        {"redis-cluster://", "no host"},
+        {"redis-cluster://127.0.0.1:7000,", "no host"},
+        {"redis-cluster://127.0.0.1:7000,127.0.0.1:x", "port \"x\""},
+        {"redis-cluster://127.0.0.1:7000/3", "no databases"},
+        {"redis-cluster://127.0.0.1:7000?bogus=1", "unknown option \"bogus\""},
+        {"redis-cluster://127.0.0.1:7000?lock_ttl=5", "lock_ttl=5"},
+        {"redis-cluster://u@127.0.0.1:7000", "credentials"},
+    };
+    for (size_t i = 0; i < sizeof(BAD) / sizeof(BAD[0]); i++) {
+        tess__kv *kv = (tess__kv *)1;
+        int rc = tess__kv_open(BAD[i].url, NULL, NULL, &kv, &err);
+        expect_err(f, rc, TESS_ECONFIG, &err, BAD[i].needle);
+        assert_null(kv);
+    }
+    int dead = free_port();
+    /* nobody answers */
+    snprintf(url, sizeof(url), "redis-cluster://127.0.0.1:%d", dead);
+    tess__kv *kv = (tess__kv *)1;
+    int rc = tess__kv_open(url, NULL, NULL, &kv, &err);
+    expect_err(f, rc, TESS_EIO, &err, "cannot connect");
+    assert_null(kv);
+    /* a server that is not a cluster node */
+    snprintf(url, sizeof(url), "redis-cluster://127.0.0.1:%d", rs.port);
+    rc = tess__kv_open(url, NULL, NULL, &kv, &err);
+    expect_err(f, rc, TESS_ECONFIG, &err, "not a cluster node");
+    /* one live node among dead ones is enough: the others are learnt from it */
+    snprintf(url, sizeof(url), "redis-cluster://127.0.0.1:%d,127.0.0.1:%d?timeout=5000", dead,
+             cs.port[2]);
+    rc = tess__kv_open(url, NULL, NULL, &kv, &err);
+    EXPECT_OK(f, rc, &err);
+    assert_string_equal(tess__kv_name(kv), "redis-cluster");
+    tess__str ks[3] = {{"a\0x", 3}, {"b\0y", 3}, {"c\0z", 3}}, vs[3] = {{"1", 1}, {"2", 1}, {"3", 1}};
+    char kb[40][8];
+    for (int i = 0; i < 40; i++) { /* keys all over the cluster */
+        int n = snprintf(kb[i], sizeof kb[i], "k%d", i);
+        tess__str k = {kb[i], (size_t)n};
+        rc = tess__kv_put(kv, &k, &vs[0], 1, &err);
+        EXPECT_OK(f, rc, &err);
+    }
+    rc = tess__kv_put(kv, ks, vs, 3, &err);
+    EXPECT_OK(f, rc, &err);
+    uint64_t keys = 0;
+    rc = tess__kv_stats(kv, NULL, &keys, &err);
+    EXPECT_OK(f, rc, &err);
+    assert_int_equal(keys, 43);
+    tess__kv_close(kv);
+    tess__err_release(&err);
+}
+
 /* ---- main: every test against every back end --------------------------------------------------- */
 
 typedef struct named_test {
@@ -2315,6 +3187,9 @@ static const named_test TESTS[] = {
     T(test_stats),       T(test_scan_bounds),      T(test_alloc_failures),
     T(test_glob_keys),   T(test_txn_counters),     T(test_big_scan),
     T(test_redis_restart), T(test_redis_timeout),  T(test_redis_urls),
+    T(test_lock),        T(test_lease),            T(test_cluster_tags),
+    T(test_cluster_moved), T(test_cluster_node_down), T(test_cluster_urls),
+    T(test_cluster_round_trips),
 };
 
 int main(void)
@@ -2323,9 +3198,9 @@ int main(void)
     static struct CMUnitTest tests[NB * NT];
     static char names[NB * NT][96];
     size_t nb = NB;
-    if (!on_path("redis-server")) {
-        printf("[ SKIPPED  ] redis/*: redis-server is not installed (scripts/setup.sh installs "
-               "it); the Redis back end is not tested\n");
+    if (!on_path("redis-server") || !on_path("redis-cli")) {
+        printf("[ SKIPPED  ] redis/*, redis-cluster/*: redis-server or redis-cli is not "
+               "installed (scripts/setup.sh installs them); the Redis back ends are not tested\n");
         nb = 1;
     } else {
         snprintf(rs.dir, sizeof(rs.dir), "%s/tess-redis.XXXXXX", tmp_base());
@@ -2336,14 +3211,23 @@ int main(void)
         atexit(rs_atexit);
         if (rs_start() != 0) return 1;
         snprintf(rs.url, sizeof(rs.url), "redis://127.0.0.1:%d/3", rs.port);
+        snprintf(cs.dir, sizeof(cs.dir), "%s/tess-cluster.XXXXXX", tmp_base());
+        if (!mkdtemp(cs.dir)) {
+            perror(cs.dir);
+            return 1;
+        }
+        atexit(cs_atexit);
+        if (cs_start() != 0) return 1;
     }
     size_t n = 0;
     for (size_t b = 0; b < nb; b++) {
         for (size_t t = 0; t < NT; t++) {
             /* the tests of a Redis server itself run on the Redis row only */
-            if (strncmp(TESTS[t].name, "test_redis_", 11) == 0 &&
-                strcmp(BACKENDS[b].name, "redis") != 0)
+            const char *be = BACKENDS[b].name, *tn = TESTS[t].name;
+            if (strncmp(tn, "test_redis_", 11) == 0 && strcmp(be, "redis") != 0) continue;
+            if (strncmp(tn, "test_cluster_", 13) == 0 && strcmp(be, "redis-cluster") != 0)
                 continue;
+            if (strncmp(tn, "test_lease", 10) == 0 && strncmp(be, "redis", 5) != 0) continue;
             snprintf(names[n], sizeof(names[n]), "%s/%s", BACKENDS[b].name, TESTS[t].name + 5);
             tests[n] = (struct CMUnitTest){names[n], TESTS[t].fn, setup, teardown,
                                            (void *)&BACKENDS[b]};
