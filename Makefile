@@ -5,7 +5,7 @@
 
 CC      ?= cc
 BUILD   ?= build
-PKGS     = yaml-0.1 sqlite3 jansson libxxhash libzstd lmdb libmicrohttpd hiredis
+PKGS     = yaml-0.1 sqlite3 jansson libxxhash libzstd lmdb libmicrohttpd hiredis gnutls nettle
 OPT     ?= -O2 -g
 WARN     = -std=c11 -Wall -Wextra -Wshadow -Wvla -Wstrict-prototypes -Wmissing-prototypes \
            -Wno-unused-parameter

@@ -497,9 +497,9 @@ int tess_check(tess_store *st, const tess_check_opts *opts, char **json_out);
 /* Options of tess_server_start. Zero-initialise, then set what you need: every 0 / NULL field
  * takes the default named beside it. docs/server.md describes the routes and limits. */
 typedef struct tess_server_opts {
-    const char *host;           /* address or name to bind; NULL: "127.0.0.1" (loopback). Any
-                                 * other address (e.g. "0.0.0.0") is served without access
-                                 * control: there is none yet */
+    const char *host;           /* address or name to bind; NULL: "127.0.0.1" (loopback). A
+                                 * non-loopback address (e.g. "0.0.0.0") needs keys_file, or
+                                 * insecure set (docs/security.md) */
     int port;                   /* 0: a free port, chosen by the system (tess_server_port) */
     int threads;                /* worker threads; 0: the number of online CPUs */
     size_t max_body_bytes;      /* request bodies; 0: 1 MiB (larger: 413) */
@@ -512,6 +512,16 @@ typedef struct tess_server_opts {
     /* diagnostics of the HTTP layer (one line each, no newline); NULL: discarded */
     void (*log)(void *arg, const char *line);
     void *log_arg;
+    /* access control and hardening (docs/security.md) */
+    const char *keys_file;      /* API keys (name, scopes, SHA-256 per line); NULL: no keys,
+                                 * every route open. Reread when it changes (within a second) */
+    int insecure;               /* nonzero: serve a non-loopback host without keys_file */
+    const char *tls_cert_file;  /* PEM certificate (chain) and its unencrypted PEM key: HTTPS; */
+    const char *tls_key_file;   /* both or neither. NULL: plain HTTP */
+    unsigned request_timeout_s; /* a request must be received, and its reply sent, within this
+                                 * from its request line (a client that trickles bytes is
+                                 * closed); 0: 30 s */
+    unsigned max_connections_per_ip; /* open connections from one address; 0: no limit */
 } tess_server_opts;
 
 typedef struct tess_server tess_server;
@@ -524,11 +534,33 @@ typedef struct tess_server tess_server;
  * Each worker thread makes its own lookup session; the server picks up a newer registry
  * version within a second. While the server runs, the caller must not use `st` (the server
  * serialises its own calls on it); `st` must outlive the server. opts may be NULL.
- * Errors: TESS_EINVAL (an option out of range), TESS_EIO (the address cannot be resolved or
- * bound: the message, tess_store_errmsg(st), says which and why), TESS_ENOMEM.
+ * Errors: TESS_EINVAL (an option out of range; a bad line in keys_file; a non-loopback host
+ * without keys_file or insecure), TESS_EIO (the address cannot be resolved or bound; a keys,
+ * certificate or key file that cannot be read or is not valid: the message,
+ * tess_store_errmsg(st), says which and why), TESS_ENOMEM.
  * On success *out is the server (stop it with tess_server_stop); on error *out is NULL.
  */
 int tess_server_start(tess_store *st, const tess_server_opts *opts, tess_server **out);
+
+/* Reads opts->keys_file again now (the server also does so by itself within a second of a
+ * change). On an error the keys loaded before stay in force and opts->log says why.
+ * TESS_OK, TESS_EIO (unreadable), TESS_EINVAL (a bad line), TESS_ENOMEM; TESS_OK too when the
+ * server has no keys file. Thread-safe. */
+int tess_server_reload_keys(tess_server *srv);
+
+/* API keys (docs/security.md). A new key is "tess_" and 43 characters of base64url: 32 random
+ * bytes from the kernel (getrandom). */
+#define TESS_API_KEY_LEN 48
+#define TESS_API_KEY_MIN 20 /* shortest key tess_api_key_line accepts */
+/* Writes a new random key and its NUL into key (cap >= TESS_API_KEY_LEN + 1).
+ * TESS_OK, TESS_EINVAL (cap too small), TESS_EIO (no randomness). */
+int tess_api_key_new(char *key, size_t cap);
+/* The keys-file line of a key: "NAME SCOPES sha256:HEX". scopes: comma-separated read,
+ * write, metrics, admin. Writes the line (cap >= 160) and returns TESS_OK, or returns
+ * TESS_EINVAL with the reason in line instead (a bad name or scope; a key shorter than
+ * TESS_API_KEY_MIN or with spaces). The key is only read. */
+int tess_api_key_line(const char *name, const char *scopes, const char *key, char *line,
+                      size_t cap);
 
 /* The TCP port the server listens on (the chosen one when opts->port was 0). */
 int tess_server_port(const tess_server *srv);

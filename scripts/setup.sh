@@ -7,8 +7,9 @@ PKGS=(
   build-essential pkg-config clang clang-format
   libyaml-dev libsqlite3-dev libjansson-dev libxxhash-dev libzstd-dev
   liblmdb-dev libmicrohttpd-dev libhiredis-dev libpq-dev libcmocka-dev
+  libgnutls28-dev nettle-dev
   python3
-  wrk redis-server redis-tools curl
+  wrk redis-server redis-tools curl openssl
 )
 
 missing=()

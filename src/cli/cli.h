@@ -194,6 +194,7 @@ extern const cli_command cli_cmd_check;
 extern const cli_command cli_cmd_verify;
 extern const cli_command cli_cmd_push;
 extern const cli_command cli_cmd_serve;
+extern const cli_command cli_cmd_keys;
 extern const cli_command cli_cmd_version;
 
 /* plan.c: prints the change list of a plan/apply document (tess_plan), terraform-like:

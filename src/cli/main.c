@@ -26,7 +26,7 @@ static const cli_command *const commands[] = {
     &cli_cmd_init,   &cli_cmd_plan,    &cli_cmd_apply,   &cli_cmd_ls,      &cli_cmd_describe,
     &cli_cmd_search, &cli_cmd_lineage, &cli_cmd_history, &cli_cmd_ingest,  &cli_cmd_training_set, &cli_cmd_stats,
     &cli_cmd_materialize, &cli_cmd_get, &cli_cmd_check, &cli_cmd_push, &cli_cmd_serve,
-    &cli_cmd_verify,
+    &cli_cmd_keys, &cli_cmd_verify,
     &cli_cmd_version, &cmd_help,
 };
 

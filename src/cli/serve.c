@@ -1,6 +1,7 @@
-/* serve.c — `tessera serve [--host H] [--port N] [--threads N] [limits]`: runs the HTTP
- * feature server (tess_server_start) over the repo's store until SIGINT or SIGTERM, then stops
- * it cleanly and exits 0. Prints one line, "serving on http://HOST:PORT", once it listens. */
+/* serve.c — `tessera serve [--host H] [--port N] [--threads N] [--keys FILE] [--tls-cert F
+ * --tls-key F] [limits]`: runs the HTTP feature server (tess_server_start) over the repo's
+ * store until SIGINT or SIGTERM, then stops it cleanly and exits 0; SIGHUP rereads the keys
+ * file. Prints one line, "serving on http(s)://HOST:PORT", once it listens. */
 #include "cli/cli.h"
 
 #include <errno.h>
@@ -20,6 +21,16 @@ static const cli_optspec serve_opts[] = {
     {"max-depth", 0, "N", 1, "deepest JSON nesting of a request (default 32)"},
     {"max-connections", 0, "N", 1, "most open connections (default 1024)"},
     {"timeout", 0, "SECONDS", 1, "close connections idle this long (default 30)"},
+    {"request-timeout", 0, "SECONDS", 1,
+     "a request must arrive, and its reply leave, within this (default 30)"},
+    {"max-connections-per-ip", 0, "N", 1,
+     "most open connections from one address (default: no "
+     "limit)"},
+    {"max-header-bytes", 0, "BYTES", 1, "largest request line and headers (default 32768)"},
+    {"keys", 0, "FILE", 0, "API keys file: every route but /health needs a key (docs/security.md)"},
+    {"tls-cert", 0, "FILE", 0, "serve HTTPS with this PEM certificate (chain)..."},
+    {"tls-key", 0, "FILE", 0, "...and this PEM private key (unencrypted)"},
+    {"insecure", 0, NULL, 0, "allow a non-loopback --host without --keys (no access control)"},
     {"no-materialize", 0, NULL, 0, "do not bring the online store up to date before serving"},
     {NULL, 0, NULL, 0, NULL},
 };
@@ -27,7 +38,8 @@ static const cli_optspec serve_opts[] = {
 const cli_command cli_cmd_serve = {
     .name = "serve",
     .summary = "Serve features over HTTP (Feast-compatible).",
-    .synopsis = "serve [--host HOST] [--port N] [--threads N] [limits]",
+    .synopsis = "serve [--host HOST] [--port N] [--keys FILE] [--tls-cert FILE --tls-key FILE]\n"
+                "                [--threads N] [limits]",
     .description =
         "Routes: POST /get-online-features, POST /push, POST /write-to-online-store,\n"
         "GET /health, GET /metrics (Prometheus text). docs/server.md has the request and\n"
@@ -37,11 +49,16 @@ const cli_command cli_cmd_serve = {
         "(tessera materialize: ingests since the last materialization, and pushes a crash may\n"
         "have left unapplied), unless --no-materialize.\n"
         "\n"
-        "Prints \"serving on http://HOST:PORT\" when ready and runs until SIGINT or SIGTERM.\n"
-        "A newly applied registry version is picked up within a second.\n"
+        "Prints \"serving on http://HOST:PORT\" (https with --tls-cert) when ready and runs\n"
+        "until SIGINT or SIGTERM. A newly applied registry version is picked up within a\n"
+        "second.\n"
         "\n"
-        "The server has no access control yet: any address other than loopback (for\n"
-        "example --host 0.0.0.0) lets everyone who can reach it read every feature.\n",
+        "Access control (docs/security.md): with --keys FILE every route but GET /health\n"
+        "needs \"Authorization: Bearer <key>\" with a key of the right scope (read:\n"
+        "/get-online-features; write: /push, /write-to-online-store; metrics: /metrics;\n"
+        "admin: all). `tessera keys new` makes keys. The file is reread when it changes\n"
+        "(within a second) and on SIGHUP. Without --keys the server listens on loopback\n"
+        "only: another --host (e.g. 0.0.0.0) is refused unless --insecure.\n",
     .opts = serve_opts,
     .min_args = 0,
     .max_args = 0,
@@ -88,6 +105,27 @@ static int run_serve(const cli_command *cmd, int argc, char **argv)
     if (timeout > 86400) return cli_usage_error(cmd, "option '--timeout' allows at most 86400");
     if (conns && conns < threads)
         return cli_usage_error(cmd, "option '--max-connections' must be at least --threads");
+    int64_t rtimeout = cli_opt_int(&a, "request-timeout", 0);
+    int64_t per_ip = cli_opt_int(&a, "max-connections-per-ip", 0);
+    int64_t hdr = cli_opt_int(&a, "max-header-bytes", 0);
+    if (rtimeout > 86400)
+        return cli_usage_error(cmd, "option '--request-timeout' allows at most 86400");
+    if (per_ip > 1000000)
+        return cli_usage_error(cmd, "option '--max-connections-per-ip' allows at most 1000000");
+    if (cli_opt(&a, "max-header-bytes") && (hdr < 4096 || hdr > (64 << 20)))
+        return cli_usage_error(cmd, "option '--max-header-bytes' needs 4096 to 67108864");
+    o.keys_file = cli_opt(&a, "keys");
+    o.tls_cert_file = cli_opt(&a, "tls-cert");
+    o.tls_key_file = cli_opt(&a, "tls-key");
+    if ((o.keys_file && !*o.keys_file) || (o.tls_cert_file && !*o.tls_cert_file) ||
+        (o.tls_key_file && !*o.tls_key_file))
+        return cli_usage_error(cmd, "options '--keys', '--tls-cert' and '--tls-key' need a file");
+    if (!o.tls_cert_file != !o.tls_key_file)
+        return cli_usage_error(cmd, "options '--tls-cert' and '--tls-key' go together");
+    o.insecure = cli_flag(&a, "insecure");
+    o.request_timeout_s = (unsigned)rtimeout;
+    o.max_connections_per_ip = (unsigned)per_ip;
+    o.connection_memory = (size_t)hdr;
     o.threads = (int)threads;
     o.max_body_bytes = (size_t)cli_opt_int(&a, "max-body", 0);
     o.max_entities = (size_t)cli_opt_int(&a, "max-entities", 0);
@@ -115,6 +153,7 @@ static int run_serve(const cli_command *cmd, int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -125,13 +164,29 @@ static int run_serve(const cli_command *cmd, int argc, char **argv)
     }
     const char *host = o.host ? o.host : "127.0.0.1";
     int v6 = strchr(host, ':') != NULL;
-    printf("serving on http://%s%s%s:%d\n", v6 ? "[" : "", host, v6 ? "]" : "",
-           tess_server_port(srv));
+    int loopback =
+        strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 || strcmp(host, "localhost") == 0;
+    if (!loopback && !o.keys_file)
+        fprintf(stderr,
+                "tessera serve: warning: serving %s without access control "
+                "(--insecure): anyone who can reach it can read and push every "
+                "feature\n",
+                host);
+    else if (!loopback && !o.tls_cert_file)
+        fprintf(stderr,
+                "tessera serve: warning: serving %s over plain HTTP: API keys cross the "
+                "network in clear text (--tls-cert and --tls-key serve HTTPS)\n",
+                host);
+    printf("serving on %s://%s%s%s:%d\n", o.tls_cert_file ? "https" : "http", v6 ? "[" : "", host,
+           v6 ? "]" : "", tess_server_port(srv));
     fflush(stdout);
 
     int sig = 0;
-    while (sigwait(&set, &sig) != 0)
-        ;
+    for (;;) {
+        if (sigwait(&set, &sig) != 0) continue;
+        if (sig != SIGHUP) break;
+        tess_server_reload_keys(srv); /* says how it went through log_line */
+    }
     tess_server_stop(srv);
     srv = NULL;
     rc = CLI_OK;

@@ -14,6 +14,8 @@
  *   tessera_online_store_bytes, tessera_online_store_keys   (tess_online_stats)
  *   tessera_view_materialized{view}, tessera_view_freshness_seconds{view}: the age of the
  *   newest event the online store holds for the view
+ *   tessera_http_slow_closed_total                   connections the guard closed (guard.c)
+ *   tessera_api_keys, tessera_api_keys_reload_failures_total   with a keys file (auth.c)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,6 +194,23 @@ int srv_handle_metrics(srv_req *r)
                (long long)atomic_load(&srv->connections), nthreads,
                (double)(srv_now_us() - srv->started_us) / 1e6);
     tess__free(sum);
+    srv_printf(o,
+               "# HELP tessera_http_slow_closed_total Connections closed because a request was "
+               "not received, or its reply not sent, within the request timeout.\n"
+               "# TYPE tessera_http_slow_closed_total counter\n"
+               "tessera_http_slow_closed_total %llu\n",
+               (unsigned long long)atomic_load(&srv->slow_closed));
+    if (srv->o.keys_file)
+        srv_printf(o,
+                   "# HELP tessera_api_keys API keys loaded from the keys file.\n"
+                   "# TYPE tessera_api_keys gauge\n"
+                   "tessera_api_keys %lld\n"
+                   "# HELP tessera_api_keys_reload_failures_total Reloads of the keys file that "
+                   "failed (the keys before stay).\n"
+                   "# TYPE tessera_api_keys_reload_failures_total counter\n"
+                   "tessera_api_keys_reload_failures_total %llu\n",
+                   (long long)atomic_load(&srv->nkeys),
+                   (unsigned long long)atomic_load(&srv->keys_reload_failures));
     online_metrics(srv, o);
     r->ctype = "text/plain; version=0.0.4; charset=utf-8";
     return 200;

@@ -97,7 +97,7 @@ static int pusher_get(srv_req *r, int view, const char *name, const tess_pusher 
     return 0;
 }
 
-static int handle(srv_req *r, int view)
+int srv_push_prepare(srv_req *r, int view)
 {
     tess_server *srv = r->srv;
     srv_jdoc *d = &r->th->doc;
@@ -233,6 +233,21 @@ static int handle(srv_req *r, int view)
     pr->to = where;
     pr->status = TESS_OK;
     pr->message = NULL;
+    return 0;
+
+fail:
+    if (type != types) tess__free(type);
+    if (arr != arrs) tess__free(arr);
+    pr->columns = names;
+    srv_push_conn_done(srv, r->c);
+    return status;
+}
+
+static int handle(srv_req *r, int view)
+{
+    tess_server *srv = r->srv;
+    int status = srv_push_prepare(r, view);
+    if (status != 0) return status;
 
     /* to the committer: suspended first, so that it cannot be resumed before */
     srv_conn *c = r->c;
@@ -255,13 +270,6 @@ static int handle(srv_req *r, int view)
     pthread_cond_signal(&srv->pq_cond);
     pthread_mutex_unlock(&srv->pq_lock);
     return SRV_SUSPENDED;
-
-fail:
-    if (type != types) tess__free(type);
-    if (arr != arrs) tess__free(arr);
-    pr->columns = names;
-    srv_push_conn_done(srv, r->c);
-    return status;
 }
 
 void srv_push_conn_done(tess_server *srv, srv_conn *c)
@@ -312,9 +320,9 @@ int srv_handle_write_online(srv_req *r)
 /* ---- the committer -----------------------------------------------------------------------------
  */
 
-/* Commits the pushes of `list` as one group and resumes their connections. */
-static void commit(tess_server *srv, tess_session **session, srv_conn *list,
-                   tess_push_req **reqs, size_t *cap)
+/* Commits the pushes of `list` as one group: each one's push.status and push.message. */
+static void group_commit(tess_server *srv, tess_session **session, srv_conn *list,
+                         tess_push_req **reqs, size_t *cap)
 {
     size_t n = 0;
     for (srv_conn *c = list; c; c = c->next_push)
@@ -357,6 +365,27 @@ static void commit(tess_server *srv, tess_session **session, srv_conn *list,
             c->push.message = tess__strdup(msg[0] ? msg : tess_strerror(rc));
         }
     }
+}
+
+int srv_push_commit_now(srv_req *r, tess_session **session)
+{
+    srv_conn *c = r->c;
+    tess_push_req *reqs = NULL;
+    size_t cap = 0;
+    c->next_push = NULL;
+    atomic_fetch_add(&r->srv->pq_pending, 1); /* as if queued: srv_push_answer counts it off */
+    c->state = SRV_C_QUEUED;
+    group_commit(r->srv, session, c, &reqs, &cap);
+    tess__free(reqs);
+    c->state = SRV_C_COMMITTED;
+    return srv_push_answer(r);
+}
+
+/* Commits the pushes of `list` as one group and resumes their connections. */
+static void commit(tess_server *srv, tess_session **session, srv_conn *list,
+                   tess_push_req **reqs, size_t *cap)
+{
+    group_commit(srv, session, list, reqs, cap);
     /* resume: the next_push links are read before each connection is handed back */
     for (srv_conn *c = list, *next; c; c = next) {
         next = c->next_push;

@@ -20,6 +20,13 @@
  *      the response (MHD_RESPMEM_MUST_COPY: a connection's response may still be sending while
  *      its thread serves the next request, so th->out cannot be lent to MHD).
  * Every reply is counted once in the thread's metrics with its latency (headers -> queued).
+ *
+ * Access control (auth.c, docs/security.md): with a keys file, the route's scope is checked
+ * when the headers are in, after the route and the method (401 / 403, which close the
+ * connection like the other early replies). /health is open. Without a keys file the server
+ * refuses to listen on a non-loopback address unless told `insecure`. TLS is libmicrohttpd's
+ * (GnuTLS), the certificate and key checked here first so that a mistake is named. Slow
+ * clients: the guard thread (guard.c) closes connections past their request deadline.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,12 +35,14 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 
 #include "core/alloc.h"
@@ -47,6 +56,10 @@
 #define DEF_MAX_CONNECTIONS 1024
 #define DEF_TIMEOUT_S 30
 #define DEF_CONN_MEMORY (32u << 10)
+#define DEF_REQUEST_TIMEOUT_S 30
+#define PEM_MAX (1u << 20) /* largest certificate or key file */
+/* TLS 1.2 and 1.3 only */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 #define MAX_FREE_CONNS 64
 #define KEEP_BUF_BYTES (64u << 10) /* buffers larger than this are freed after a request */
 #define KEEP_NODES (64u << 10)     /* parsed documents too (a 1000-row push has ~10k nodes) */
@@ -75,6 +88,8 @@ const char *const srv_error_codes[E__COUNT] = {
     [E_UNKNOWN_SOURCE] = "unknown_push_source",
     [E_UNKNOWN_VIEW] = "unknown_feature_view",
     [E_INVALID_ROW] = "invalid_row",
+    [E_UNAUTHORIZED] = "unauthorized",
+    [E_FORBIDDEN] = "forbidden",
 };
 
 typedef int (*srv_handler)(srv_req *r);
@@ -86,12 +101,16 @@ static const struct route {
     const char *method; /* "GET" routes also answer HEAD */
     int id;
     srv_handler fn;
+    unsigned scope;   /* the API key's scope it needs (SRV_SCOPE_*); 0: open */
+    const char *what; /* for messages */
 } routes[] = {
-    {"/get-online-features", "POST", R_GET_ONLINE, srv_handle_get_online},
-    {"/push", "POST", R_PUSH, srv_handle_push},
-    {"/write-to-online-store", "POST", R_WRITE_ONLINE, srv_handle_write_online},
-    {"/health", "GET", R_HEALTH, handle_health},
-    {"/metrics", "GET", R_METRICS, srv_handle_metrics},
+    {"/get-online-features", "POST", R_GET_ONLINE, srv_handle_get_online, SRV_SCOPE_READ,
+     "POST /get-online-features"},
+    {"/push", "POST", R_PUSH, srv_handle_push, SRV_SCOPE_WRITE, "POST /push"},
+    {"/write-to-online-store", "POST", R_WRITE_ONLINE, srv_handle_write_online, SRV_SCOPE_WRITE,
+     "POST /write-to-online-store"},
+    {"/health", "GET", R_HEALTH, handle_health, 0, "GET /health"},
+    {"/metrics", "GET", R_METRICS, srv_handle_metrics, SRV_SCOPE_METRICS, "GET /metrics"},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 
@@ -186,6 +205,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     tess_server *srv = cls;
     srv_conn *c = *con_cls;
     *con_cls = NULL;
+    /* the next request line is due within the idle timeout (and then the request timeout) */
+    srv_sock_deadline(srv, conn, srv->idle_us + srv->request_us);
     if (!c) return;
     srv_push_conn_done(srv, c);
     if (c->body.cap > KEEP_BUF_BYTES) srv_buf_release(&c->body);
@@ -200,12 +221,50 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     tess__free(c);
 }
 
-/* MHD_OPTION_NOTIFY_CONNECTION: counts open connections for /metrics. */
+/* MHD_OPTION_NOTIFY_CONNECTION: counts open connections for /metrics, and keeps the list of
+ * their sockets and deadlines for the guard thread (guard.c). MHD notifies the end before it
+ * closes the socket, so a socket on the list is always still open. */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
     tess_server *srv = cls;
-    atomic_fetch_add(&srv->connections, toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        atomic_fetch_add(&srv->connections, 1);
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        srv_sock *s = ci ? tess__calloc(1, sizeof *s) : NULL;
+        if (!s) return; /* not watched: libmicrohttpd's idle timeout still applies */
+        s->fd = ci->connect_fd;
+        srv_sock_start(srv, s);
+        pthread_mutex_lock(&srv->socks_lock);
+        s->next = srv->socks;
+        if (s->next) s->next->prev = s;
+        srv->socks = s;
+        pthread_mutex_unlock(&srv->socks_lock);
+        *socket_context = s;
+        return;
+    }
+    atomic_fetch_add(&srv->connections, -1);
+    srv_sock *s = *socket_context;
+    if (!s) return;
+    *socket_context = NULL;
+    pthread_mutex_lock(&srv->socks_lock);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        srv->socks = s->next;
+    if (s->next) s->next->prev = s->prev;
+    pthread_mutex_unlock(&srv->socks_lock);
+    tess__free(s);
+}
+
+/* MHD_OPTION_URI_LOG_CALLBACK: a request line is in. The rest of the request must follow,
+ * and the reply be sent, within the request timeout. */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    tess_server *srv = cls;
+    srv_sock_deadline(srv, conn, srv->request_us);
+    return NULL;
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -237,6 +296,8 @@ static enum MHD_Result send_reply(srv_req *r, struct MHD_Connection *conn, int s
     if (resp) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
         if (allow) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+        if (r->www_auth)
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, r->www_auth);
         if (atomic_load_explicit(&r->srv->closing, memory_order_relaxed))
             MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
         ret = MHD_queue_response(conn, (unsigned)status, resp);
@@ -316,11 +377,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_YES;
         }
         /* the whole body is in (or a push is back from its commit) */
-        srv_req r = {srv, c->th, c->body.p, c->body.len, c->route, -1, "application/json", c, conn};
+        srv_req r = {srv, c->th, c->body.p, c->body.len, c->route, -1, "application/json",
+                     c,   conn,  NULL};
         int status;
-        if (c->state == SRV_C_COMMITTED)
+        if (c->state == SRV_C_COMMITTED) {
+            srv_sock_deadline(srv, conn, srv->request_us); /* the reply is to be sent */
             status = srv_push_answer(&r);
-        else if (c->state != SRV_C_READING)
+        } else if (c->state != SRV_C_READING)
             return MHD_YES; /* suspended: nothing to do yet */
         else if (c->too_large)
             status = srv_error(&r, 413, E_BODY_TOO_LARGE, "the body is larger than %zu bytes",
@@ -329,7 +392,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             status = srv_error(&r, 500, E_INTERNAL, "out of memory");
         else
             status = routes[c->route].fn(&r);
-        if (status == SRV_SUSPENDED) return MHD_YES; /* answered when the commit is done */
+        if (status == SRV_SUSPENDED) {       /* answered when the commit is done */
+            srv_sock_deadline(srv, conn, 0); /* (the wait is not the client's doing) */
+            return MHD_YES;
+        }
         return send_reply(&r, conn, status, NULL, c->t0);
     }
 
@@ -337,7 +403,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     uint64_t t0 = srv_now_us();
     srv_thread *th = get_thread(srv);
     if (!th) return MHD_NO;
-    srv_req r = {srv, th, NULL, 0, R_OTHER, -1, "application/json", NULL, conn};
+    srv_req r = {srv, th, NULL, 0, R_OTHER, -1, "application/json", NULL, conn, NULL};
     const struct route *rt = NULL;
     for (size_t i = 0; i < NROUTES; i++)
         if (strcmp(url, routes[i].path) == 0) rt = &routes[i];
@@ -349,6 +415,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         int st = srv_error(&r, 405, E_METHOD_NOT_ALLOWED, "%s takes %s, not %s", rt->path,
                            is_get ? "GET or HEAD" : rt->method, method);
         return send_reply(&r, conn, st, is_get ? "GET, HEAD" : rt->method, t0);
+    }
+    if (srv->o.keys_file && rt->scope) {
+        int st = srv_auth_check(&r, rt->scope, rt->what);
+        if (st) return send_reply(&r, conn, st, NULL, t0);
     }
     const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
     if (!is_get && !content_type_ok(ct)) {
@@ -377,9 +447,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 /* ---- start and stop ------------------------------------------------------------------------ */
 
+/* 127.0.0.0/8, ::1, or ::ffff:127.x.y.z */
+static int is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return 0;
+}
+
 /* Makes the listening socket for host:port. Returns the socket or -1 after setting st's
- * message. */
-static int listen_on(tess_store *st, const char *host, int port, int *family)
+ * message. loopback_only: an address other than loopback is refused (before listening). */
+static int listen_on(tess_store *st, const char *host, int port, int *family, int loopback_only)
 {
     struct addrinfo hints, *res = NULL;
     memset(&hints, 0, sizeof hints);
@@ -403,6 +485,18 @@ static int listen_on(tess_store *st, const char *host, int port, int *family)
         }
         int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (loopback_only && !is_loopback(ai->ai_addr)) {
+            close(fd);
+            fd = -1;
+            freeaddrinfo(res);
+            tess__err_set(&st->err, TESS_EINVAL,
+                          "refusing to serve %s (not a loopback address) without API keys: "
+                          "anyone who can reach it could read and push every feature. Give a "
+                          "keys file (--keys FILE, docs/security.md), or --insecure to serve it "
+                          "open all the same",
+                          host);
+            return -2;
+        }
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0) {
             *family = ai->ai_family;
             break;
@@ -430,12 +524,77 @@ static int bound_port(int fd)
     return -1;
 }
 
+/* Reads a PEM file into *out (NUL-terminated; tess__free). TESS_OK, or an error with st's
+ * message set. */
+static int read_pem(tess_store *st, const char *what, const char *path, char **out, size_t *len)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return tess__err_set(&st->err, TESS_EIO, "cannot read the TLS %s %s: %s", what, path,
+                             strerror(errno));
+    char *p = tess__malloc(PEM_MAX + 1);
+    size_t n = p ? fread(p, 1, PEM_MAX + 1, f) : 0;
+    int err = ferror(f);
+    fclose(f);
+    if (!p) return TESS_ENOMEM;
+    if (err || n == 0 || n > PEM_MAX) {
+        tess__free(p);
+        return tess__err_set(&st->err, TESS_EIO, "cannot read the TLS %s %s: %s", what, path,
+                             err ? "read error"
+                             : n ? "larger than 1 MiB"
+                                 : "the file is empty");
+    }
+    p[n] = 0;
+    *out = p;
+    *len = n;
+    return TESS_OK;
+}
+
+/* Loads the certificate and key and checks them with GnuTLS (libmicrohttpd would only say
+ * that it failed). */
+static int tls_load(tess_server *srv, const tess_server_opts *o)
+{
+    tess_store *st = srv->st;
+    size_t clen = 0;
+    int rc;
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+        return tess__err_set(&st->err, TESS_EINVAL,
+                             "this libmicrohttpd was built without TLS: --tls-cert cannot be used");
+    if ((rc = read_pem(st, "certificate", o->tls_cert_file, &srv->tls_cert, &clen)) != TESS_OK)
+        return rc;
+    if ((rc = read_pem(st, "key", o->tls_key_file, &srv->tls_key, &srv->tls_key_len)) != TESS_OK)
+        return rc;
+    gnutls_certificate_credentials_t cred;
+    if (gnutls_certificate_allocate_credentials(&cred) < 0) return TESS_ENOMEM;
+    gnutls_datum_t c = {(unsigned char *)srv->tls_cert, (unsigned)clen};
+    gnutls_datum_t k = {(unsigned char *)srv->tls_key, (unsigned)srv->tls_key_len};
+    int g = gnutls_certificate_set_x509_key_mem(cred, &c, &k, GNUTLS_X509_FMT_PEM);
+    gnutls_certificate_free_credentials(cred);
+    if (g < 0)
+        return tess__err_set(&st->err, TESS_EIO,
+                             "the TLS certificate %s and key %s cannot be used: %s (they must "
+                             "be PEM, the key unencrypted and the certificate's own)",
+                             o->tls_cert_file, o->tls_key_file, gnutls_strerror(g));
+    return TESS_OK;
+}
+
 static void free_server(tess_server *srv)
 {
     if (!srv) return;
+    srv_guard_stop(srv);
     srv_push_stop(srv);
     srv_lookup_release(srv);
     srv_push_release(srv);
+    srv_auth_release(srv);
+    while (srv->socks) { /* only if MHD never started */
+        srv_sock *s = srv->socks;
+        srv->socks = s->next;
+        tess__free(s);
+    }
+    if (srv->tls_key) explicit_bzero(srv->tls_key, srv->tls_key_len);
+    tess__free(srv->tls_key);
+    tess__free(srv->tls_cert);
     while (srv->threads) {
         srv_thread *th = srv->threads;
         srv->threads = th->next;
@@ -446,6 +605,9 @@ static void free_server(tess_server *srv)
     pthread_mutex_destroy(&srv->store_lock);
     pthread_mutex_destroy(&srv->pq_lock);
     pthread_cond_destroy(&srv->pq_cond);
+    pthread_mutex_destroy(&srv->socks_lock);
+    pthread_mutex_destroy(&srv->guard_lock);
+    pthread_cond_destroy(&srv->guard_cond);
     tess__free(srv->host);
     tess__free(srv);
 }
@@ -473,19 +635,31 @@ int tess_server_start(tess_store *st, const tess_server_opts *opts, tess_server 
     if (!o.max_connections) o.max_connections = DEF_MAX_CONNECTIONS;
     if (!o.timeout_s) o.timeout_s = DEF_TIMEOUT_S;
     if (!o.connection_memory) o.connection_memory = DEF_CONN_MEMORY;
+    if (!o.request_timeout_s) o.request_timeout_s = DEF_REQUEST_TIMEOUT_S;
     if (o.port < 0 || o.port > 65535 || o.threads < 0 || o.threads > 1024 || o.max_json_depth < 2 ||
-        o.connection_memory < 4096 || o.max_connections < (unsigned)o.threads) {
+        o.connection_memory < 4096 || o.max_connections < (unsigned)o.threads ||
+        o.timeout_s > 86400 || o.request_timeout_s > 86400) {
         return tess__err_set(&st->err, TESS_EINVAL,
                              "invalid server options: port 0..65535, threads 1..1024, JSON depth "
-                             ">= 2, connection memory >= 4096, connections >= threads");
+                             ">= 2, connection memory >= 4096, connections >= threads, timeouts "
+                             "<= 86400 s");
     }
+    if (o.keys_file && !*o.keys_file) o.keys_file = NULL;
+    if (!o.tls_cert_file != !o.tls_key_file)
+        return tess__err_set(&st->err, TESS_EINVAL,
+                             "TLS needs both a certificate and its key (--tls-cert and --tls-key)");
 
     if (!(srv = tess__calloc(1, sizeof *srv))) return TESS_ENOMEM;
     pthread_mutex_init(&srv->threads_lock, NULL);
     pthread_mutex_init(&srv->store_lock, NULL);
     pthread_mutex_init(&srv->pq_lock, NULL);
     pthread_cond_init(&srv->pq_cond, NULL);
+    pthread_mutex_init(&srv->socks_lock, NULL);
+    pthread_mutex_init(&srv->guard_lock, NULL);
+    pthread_cond_init(&srv->guard_cond, NULL);
     srv->st = st;
+    srv->idle_us = (uint64_t)o.timeout_s * 1000000u;
+    srv->request_us = (uint64_t)o.request_timeout_s * 1000000u;
     srv->started_us = srv_now_us();
     if (!(srv->host = tess__strdup(o.host))) {
         rc = TESS_ENOMEM;
@@ -498,11 +672,18 @@ int tess_server_start(tess_store *st, const tess_server_opts *opts, tess_server 
         goto out;
     }
     srv->key_made = 1;
+    char msg[1200];
+    if ((rc = srv_auth_init(srv, msg, sizeof msg)) != TESS_OK) {
+        if (rc != TESS_ENOMEM) tess__err_set(&st->err, rc, "%s", msg);
+        goto out;
+    }
+    if (o.tls_cert_file && (rc = tls_load(srv, &o)) != TESS_OK) goto out;
     if ((rc = srv_lookup_init(srv)) != TESS_OK) goto out;
     if ((rc = srv_push_init(srv)) != TESS_OK) goto out;
 
-    if ((fd = listen_on(st, o.host, o.port, &family)) < 0) {
-        rc = TESS_EIO;
+    if ((fd = listen_on(st, o.host, o.port, &family, !o.keys_file && !o.insecure)) < 0) {
+        rc = fd == -2 ? TESS_EINVAL : TESS_EIO;
+        fd = -1;
         goto out;
     }
     srv->port = bound_port(fd);
@@ -511,6 +692,14 @@ int tess_server_start(tess_store *st, const tess_server_opts *opts, tess_server 
                      MHD_ALLOW_SUSPEND_RESUME;
     if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES) flags |= MHD_USE_EPOLL;
     if (family == AF_INET6) flags |= MHD_USE_IPv6;
+    if (srv->tls_cert) flags |= MHD_USE_TLS;
+    struct MHD_OptionItem more[] = {
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)o.max_connections_per_ip, NULL},
+        {srv->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, srv->tls_cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES},
+        {MHD_OPTION_END, 0, NULL},
+    };
     srv->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
         MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE,
@@ -518,11 +707,17 @@ int tess_server_start(tess_store *st, const tess_server_opts *opts, tess_server 
         (unsigned)o.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o.timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, o.connection_memory, MHD_OPTION_STRICT_FOR_CLIENT,
         (int)1, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
-        on_connection, srv, MHD_OPTION_END);
+        on_connection, srv, MHD_OPTION_URI_LOG_CALLBACK, on_request_line, srv, MHD_OPTION_ARRAY,
+        more, MHD_OPTION_END);
     if (!srv->daemon) {
         close(fd);
         rc = tess__err_set(&st->err, TESS_EIO, "cannot start the HTTP server on %s port %d", o.host,
                            srv->port);
+        goto out;
+    }
+    if ((rc = srv_guard_start(srv)) != TESS_OK) {
+        MHD_stop_daemon(srv->daemon);
+        srv->daemon = NULL;
         goto out;
     }
 out:
@@ -542,6 +737,7 @@ int tess_server_port(const tess_server *srv)
 void tess_server_stop(tess_server *srv)
 {
     if (!srv) return;
+    srv_guard_stop(srv);
     if (srv->daemon) {
         /* stop accepting; from now on every reply closes its connection */
         MHD_socket lfd = MHD_quiesce_daemon(srv->daemon);

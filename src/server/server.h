@@ -10,6 +10,8 @@
  *              thread, then committed by the committer thread while the connection waits
  *              suspended (it never blocks a worker)
  *   metrics.c  per-thread counters and the Prometheus text of GET /metrics
+ *   auth.c     API keys (auth.h): the keys file, the check of each request, reloads
+ *   guard.c    the guard thread: per-request deadlines of slow clients, keys file changes
  *
  * Threads: libmicrohttpd runs a pool of worker threads; each connection stays on one of them.
  * Each worker owns a srv_thread (made on its first request, found through a pthread key): its
@@ -31,6 +33,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "server/auth.h"
 #include "tessera.h"
 
 /* jsonw.c: a growable output buffer with a sticky out-of-memory flag, so that writers need
@@ -149,6 +152,8 @@ enum {
     E_UNKNOWN_SOURCE,
     E_UNKNOWN_VIEW,
     E_INVALID_ROW,
+    E_UNAUTHORIZED, /* 401: no API key, or not a valid one */
+    E_FORBIDDEN,    /* 403: a valid key without the route's scope */
     E__COUNT
 };
 extern const char *const srv_error_codes[E__COUNT];
@@ -221,8 +226,22 @@ struct srv_thread {
     size_t tsc_cap;
     srv_conn *free_conns; /* recycled per-connection states */
     int nfree_conns;
+    _Atomic(srv_keys *) keys_hazard; /* the keys table this thread is reading (auth.c) */
     srv_metrics m;
 };
+
+/* One open connection, for the guard thread (guard.c): libmicrohttpd's socket context. */
+typedef struct srv_sock {
+    struct srv_sock *prev, *next; /* srv->socks, under socks_lock */
+    int fd;
+    _Atomic uint64_t deadline_us; /* monotonic; 0: none (a push waiting for its commit) */
+} srv_sock;
+
+/* What identifies a version of the keys file (a change of any field: reload). */
+typedef struct srv_filesig {
+    uint64_t dev, ino;
+    int64_t size, mtime_ns, ctime_ns;
+} srv_filesig;
 
 typedef struct srv_qentry srv_qentry;
 
@@ -269,6 +288,30 @@ struct tess_server {
 
     _Atomic int64_t connections; /* open now */
     uint64_t started_us;         /* monotonic clock at start */
+
+    /* API keys (auth.c); keys is NULL when there is no keys file (no access control) */
+    _Atomic(srv_keys *) keys;
+    _Atomic int64_t nkeys;
+    _Atomic uint64_t keys_reload_failures;
+    pthread_mutex_t keys_lock; /* reloads; keys_retired, keys_sig */
+    int keys_lock_made;
+    srv_keys *keys_retired; /* replaced tables some worker may still read */
+    srv_filesig keys_sig;   /* of the file loaded last */
+
+    /* TLS: the PEM texts handed to libmicrohttpd (kept until stop) */
+    char *tls_cert, *tls_key;
+    size_t tls_key_len;
+
+    /* the guard thread (guard.c) and the connections it watches */
+    pthread_mutex_t socks_lock;
+    srv_sock *socks;
+    pthread_t guard;
+    int guard_started;
+    pthread_mutex_t guard_lock;
+    pthread_cond_t guard_cond;
+    int guard_stop;
+    uint64_t request_us, idle_us; /* the request timeout and the idle one, in microseconds */
+    _Atomic uint64_t slow_closed; /* connections closed for a request not in by its deadline */
 };
 
 /* A request as the handlers see it: the whole body, and where to answer. */
@@ -282,6 +325,7 @@ typedef struct srv_req {
     const char *ctype; /* content type of th->out */
     srv_conn *c;       /* NULL for requests without a body (GET) */
     struct MHD_Connection *mc;
+    const char *www_auth; /* a WWW-Authenticate header of the reply (401, 403), or NULL */
 } srv_req;
 
 /* A handler's answer that there is no reply yet: the connection is suspended (push.c). */
@@ -309,6 +353,14 @@ const char *srv_json_value(const srv_jnode *j, int type, int null_ok, tess_value
 /* push.c: POST /push and POST /write-to-online-store */
 int srv_handle_push(srv_req *r);
 int srv_handle_write_online(srv_req *r);
+/* The fuzzing seam (tests/fuzz/fuzz_push.c): everything the push routes do on the worker
+ * thread before queueing — the body parsed, the push target resolved, every value checked and
+ * converted into r->c->push. 0 when the push is ready; else the status of the error reply
+ * (r->c->push is then released). view: 1 for /write-to-online-store. */
+int srv_push_prepare(srv_req *r, int view);
+/* Commits a prepared push on the caller's thread as a committer would (a group of one, on
+ * *session, made on first use; the caller frees it) and writes its reply: the status. */
+int srv_push_commit_now(srv_req *r, tess_session **session);
 /* The reply of a push the committer has resumed (c->state SRV_C_COMMITTED). */
 int srv_push_answer(srv_req *r);
 int srv_push_init(tess_server *srv); /* starts the committer */
@@ -320,6 +372,26 @@ void srv_push_conn_done(tess_server *srv, srv_conn *c);
 int srv_lookup_init(tess_server *srv); /* the cache and the watcher; TESS_OK or an error */
 void srv_lookup_release(tess_server *srv);
 void srv_thread_release_lookup(srv_thread *th);
+
+/* auth.c: the server's keys */
+/* Loads o.keys_file (when set). TESS_OK, or an error with the reason in msg. */
+int srv_auth_init(tess_server *srv, char *msg, size_t cap);
+void srv_auth_release(tess_server *srv);
+/* Reads the keys file again (only_if_changed: when its size, times or inode changed). On an
+ * error the keys loaded before stay, and the log says why. TESS_OK or the error. */
+int srv_auth_reload(tess_server *srv, int only_if_changed);
+/* The API-key check of a request for a route needing `need` (SRV_SCOPE_*); `what` names it in
+ * messages ("POST /push"). 0: allowed; else the status of the error reply (401, 403). */
+int srv_auth_check(srv_req *r, unsigned need, const char *what);
+
+/* guard.c */
+int srv_guard_start(tess_server *srv);
+void srv_guard_stop(tess_server *srv);
+/* A connection's deadline: by then its request must be in and its reply sent (us from now;
+ * 0: none). */
+void srv_sock_deadline(tess_server *srv, struct MHD_Connection *mc, uint64_t us_from_now);
+/* A new connection's first deadline: idle timeout + request timeout from now. */
+void srv_sock_start(tess_server *srv, srv_sock *s);
 
 /* metrics.c */
 void srv_metrics_record(srv_thread *th, int route, int status, int ecode, uint64_t us);

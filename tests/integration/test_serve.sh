@@ -73,8 +73,8 @@ expect_rc "materialize" 0
 # ---- start --------------------------------------------------------------------------------
 SOUT="$TMP/serve.out"
 SERR="$TMP/serve.err"
-"$TESSERA" -C "$R" serve --port 0 --threads 2 --timeout 2 --max-body 4096 --max-entities 100 \
-  --max-depth 8 >"$SOUT" 2>"$SERR" &
+"$TESSERA" -C "$R" serve --port 0 --threads 2 --timeout 2 --request-timeout 3 --max-body 4096 \
+  --max-entities 100 --max-depth 8 >"$SOUT" 2>"$SERR" &
 SPID=$!
 trap 'kill $SPID 2>/dev/null; rm -rf "$TMP"' EXIT
 for _ in $(seq 1 200); do
@@ -384,6 +384,33 @@ elif what == "slow":
     print("health=%s took=%s slow_body=%s closed=%d" % (
         "all200" if all(c == 200 for c in codes) else codes, "fast" if took < 5 else took,
         slow_answer, closed))
+elif what in ("trickle-headers", "trickle-body"):
+    # never idle for --timeout (2 s), but never done either: one byte every 0.25 s of a
+    # request that would take a minute. The server closes it (--request-timeout 3) without an
+    # answer, and serves others all the while.
+    s = conn()
+    if what == "trickle-headers":
+        data = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 240 + b"\r\n\r\n"
+    else:
+        body = b'{"features": ["spend:n_2h"], "entities": {"user_id": [1]}, "x": "' + b"a" * 200 + b'"}'
+        s.sendall(b"POST /get-online-features HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body))
+        data = body
+    s.settimeout(0.25)
+    sent, closed, answered, codes = 0, False, b"", []
+    for i in range(len(data)):
+        try:
+            s.sendall(data[i:i + 1]); sent += 1
+            r = s.recv(100)
+            if r == b"": closed = True; break
+            answered += r
+        except socket.timeout:
+            pass
+        except (BrokenPipeError, ConnectionResetError):
+            closed = True; break
+        if i % 8 == 0: codes.append(health())
+    print("closed=%s answered=%s partial=%s others=%s" % (closed, answered[:20] or "no",
+          "yes" if 0 < sent < len(data) else sent, "all200" if all(c == 200 for c in codes) else codes))
 PY
 out=$("$PY" "$TMP/raw.py" "$PORT" huge 2>&1)
 checkv "huge declared Content-Length: 413 before reading" '[[ "$out" == *" 413 "* ]]'
@@ -400,6 +427,12 @@ checkv "oversized headers: 431" '[[ "$out" == *" 431 "* ]]'
 out=$("$PY" "$TMP/raw.py" "$PORT" slow 2>&1)
 checkv "slow clients: others are served at once, idle ones are closed after --timeout" \
   '[ "$out" = "health=all200 took=fast slow_body=HTTP/1.1 200 OK closed=30" ]'
+out=$("$PY" "$TMP/raw.py" "$PORT" trickle-headers 2>&1)
+checkv "a client trickling its headers (never idle) is closed by --request-timeout, others served" \
+  '[ "$out" = "closed=True answered=no partial=yes others=all200" ]'
+out=$("$PY" "$TMP/raw.py" "$PORT" trickle-body 2>&1)
+checkv "a client trickling its body is closed by --request-timeout, others served" \
+  '[ "$out" = "closed=True answered=no partial=yes others=all200" ]'
 req GET /health
 check "still serving after the abuse" '[ "$CODE" = 200 ]'
 
@@ -415,6 +448,8 @@ check "metrics: latency histogram per route" \
 check "metrics: pushes counter" '[[ "$BODY" == *"tessera_pushes_total 4"* ]] && [[ "$BODY" == *"tessera_pushed_rows_total 4"* ]]'
 check "metrics: entities looked up" '[[ "$BODY" =~ tessera_lookup_entities_total\ [1-9] ]]'
 check "metrics: registry version" '[[ "$BODY" == *"tessera_registry_version 1"* ]]'
+check "metrics: connections closed by the request timeout" \
+  '[[ "$BODY" =~ tessera_http_slow_closed_total\ [1-9] ]]'
 check "metrics: online store size" '[[ "$BODY" =~ tessera_online_store_bytes\ [1-9] ]] && [[ "$BODY" =~ tessera_online_store_keys\ [1-9] ]]'
 check "metrics: the view is materialized" '[[ "$BODY" == *"tessera_view_materialized{view=\"spend\"} 1"* ]]'
 check "metrics: freshness of the view (newest event 11:59 at 12:00)" '[[ "$BODY" == *"tessera_view_freshness_seconds{view=\"spend\"} 60.000"* ]]'
