@@ -10,7 +10,9 @@
 #     request against 1;
 #   - pushes over HTTP in 1000-row batches (rows/s), and the latency of 1-row pushes (a push is
 #     visible online when it is acknowledged, so its latency is push-to-visible);
-#   - redis-benchmark GET at the same concurrency (when redis-server is installed).
+#   - redis-benchmark GET at the same concurrency (when redis-server is installed);
+#   - the same lookups served from Redis and from a 3-node Redis Cluster (the store
+#     materialized into each; scripts/redis_cluster.sh), against LMDB's.
 #
 # Environment: BUILD (default build), ONLINE_EVENTS (events of the data, default 2000000),
 # DURATION (seconds per wrk run, default 10), ROUNDS (default 3), CONNECTIONS (default 16).
@@ -82,6 +84,7 @@ done
 med() { awk -v c="$2" '{ print $c }' "$tmp/$1" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 redis_rps="" redis_p99=""
+backends=()
 if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; then
   rport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --daemonize no >"$tmp/redis.log" 2>&1 &
@@ -95,6 +98,46 @@ if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; 
   done
   redis_rps=$(med redis 1)
   redis_p99=$(med redis 3)
+
+  # the same lookups served from Redis and from a 3-node Redis Cluster (issue 5): the same
+  # repository and offline store, `online:` pointed at the back end, materialized into it
+  # (through_backend NAME URL: lookups in $tmp/NAME_lookup1, $tmp/NAME_lookup100)
+  through_backend() {
+    local name=$1 url=$2 t0 t1
+    rm -rf "$tmp/repo_$name"
+    cp -a "$R" "$tmp/repo_$name"
+    rm -rf "$tmp/repo_$name/.tessera/online"
+    printf 'online: "%s"\n' "$url" >>"$tmp/repo_$name/tessera.yaml"
+    t0=$(date +%s.%N)
+    "$TESSERA" -C "$tmp/repo_$name" materialize --full >/dev/null 2>"$tmp/mat_$name.err" ||
+      { log "$name: materialize failed: $(tail -n 3 "$tmp/mat_$name.err")"; return 1; }
+    t1=$(date +%s.%N)
+    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }' >"$tmp/mat_$name.s"
+    start "tessera_$name" "$TESSERA" -C "$tmp/repo_$name" serve --port 0 --threads "$ST" --max-entities 10000 --no-materialize
+    local u="http://127.0.0.1:$PORT"
+    for r in $(seq 1 "$ROUNDS"); do
+      one "${name}_lookup1" "$u/get-online-features" bench/online/lookup.lua 1
+      one "${name}_lookup100" "$u/get-online-features" bench/online/lookup.lua 100
+    done
+    kill "$SERVER_PID" 2>/dev/null
+    wait "$SERVER_PID" 2>/dev/null || true
+    backends+=("$name")
+  }
+  log "serving through Redis"
+  through_backend redis "redis://127.0.0.1:$rport/1" || true
+  if command -v redis-cli >/dev/null; then
+    log "serving through a 3-node Redis Cluster"
+    RC_DIR="$tmp/cluster"
+    mkdir -p "$RC_DIR"
+    . "$ROOT/scripts/redis_cluster.sh"
+    if cluster_create; then
+      pids+=("${RC_PIDS[@]}")
+      through_backend cluster "$(cluster_url)" || true
+    else
+      pids+=("${RC_PIDS[@]}")
+      log "the Redis Cluster did not start: no Cluster figures"
+    fi
+  fi
 fi
 
 fmt0() { awk -v x="$1" 'BEGIN { printf "%.0f", x }'; }
@@ -124,6 +167,12 @@ met() { awk -v v="$1" -v t="$2" -v d="$3" 'BEGIN { ok = (d == ">=") ? v >= t : v
   echo "| in-process lookup (C API), 100 entities per call | $capi100 us per entity | | | |"
   echo "| push over HTTP, 1000-row batches: rows/s | $(fmt0 "$(awk -v r="$p_rps" 'BEGIN { print r * 1000 }')") ($(fmt0 "$p_rps") pushes/s) | | | >= 200k: $(met "$(awk -v r="$p_rps" 'BEGIN { print r * 1000 }')" 200000 '>=') |"
   echo "| push to online visibility (1-row pushes, acknowledged = visible): p99 | $(fmt0 "$p1_p99") us ($(fmt0 "$p1_rps") pushes/s) | | | < 5 ms: $(met "$p1_p99" 5000 '<=') |"
+  for b in "${backends[@]}"; do
+    bl=$(med "${b}_lookup1" 1) bp=$(med "${b}_lookup1" 3) bh=$(med "${b}_lookup100" 1)
+    case $b in redis) what="Redis (one server)" ;; cluster) what="Redis Cluster (3 masters)" ;; *) what=$b ;; esac
+    echo "| HTTP lookup through $what, 1 entity: requests/s (materialized in $(cat "$tmp/mat_$b.s") s) | $(fmt0 "$bl") (p99 $(fmt0 "$bp") us) | LMDB: $(fmt0 "$l_rps") (p99 $(fmt0 "$l_p99") us) | $(ratio "$bl" "$l_rps") x | |"
+    echo "| HTTP lookup through $what, 100 entities: entity lookups/s | $(fmt0 "$(awk -v r="$bh" 'BEGIN { print r * 100 }')") | LMDB: $(fmt0 "$(awk -v r="$h_rps" 'BEGIN { print r * 100 }')") | $(ratio "$bh" "$h_rps") x | |"
+  done
   if [ -n "$redis_rps" ]; then
     echo "| redis-benchmark GET, 1 KB values, $CONN connections (for scale) | | $(fmt0 "$redis_rps") req/s, p99 $(fmt0 "$redis_p99") us | | |"
   fi
@@ -131,7 +180,7 @@ met() { awk -v v="$1" -v t="$2" -v d="$3" 'BEGIN { ok = (d == ">=") ? v >= t : v
   echo "Every run (req/s p50 p99, us):"
   echo
   echo '```'
-  for n in bare lookup1 lookup100 push1000 push1 redis; do
+  for n in bare lookup1 lookup100 push1000 push1 redis redis_lookup1 redis_lookup100 cluster_lookup1 cluster_lookup100; do
     [ -f "$tmp/$n" ] && echo "$n: $(tr '\n' ';' <"$tmp/$n")"
   done
   echo '```'

@@ -15,51 +15,20 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
   >"$TMP/redis.log" 2>&1 &
 RPID=$!
-CPIDS=()
 SPID=
 cleanup() {
-  kill $RPID ${CPIDS[@]+"${CPIDS[@]}"} $SPID 2>/dev/null
+  kill $RPID ${RC_PIDS[@]+"${RC_PIDS[@]}"} $SPID 2>/dev/null
   wait 2>/dev/null
   rm -rf "$TMP"
 }
 trap cleanup EXIT
 for _ in $(seq 1 100); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
 
-# the cluster: three masters on ports whose bus ports (+10000) are free too
-CPORTS=($(python3 - <<'PY'
-import socket
-out = []
-while len(out) < 3:
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
-    if p > 55000 or p in out: continue
-    b = socket.socket()
-    try: b.bind(("127.0.0.1", p + 10000))
-    except OSError: continue
-    finally: b.close()
-    out.append(p)
-print(*out)
-PY
-))
-cnode_start() { # cnode_start I: starts node I (again: it rejoins with its nodes.conf)
-  mkdir -p "$TMP/c$1"
-  redis-server --port "${CPORTS[$1]}" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
-    --dir "$TMP/c$1" --cluster-enabled yes --cluster-config-file nodes.conf \
-    --cluster-node-timeout 3000 >>"$TMP/c$1/redis.log" 2>&1 &
-  CPIDS[$1]=$!
-  for _ in $(seq 1 100); do redis-cli -p "${CPORTS[$1]}" ping >/dev/null 2>&1 && break; sleep 0.05; done
-}
-cluster_ok() { # every node says the cluster is ok with 3 masters
-  for p in "${CPORTS[@]}"; do
-    redis-cli -p "$p" cluster info 2>/dev/null | tr -d '\r' | grep -q '^cluster_state:ok$' || return 1
-    redis-cli -p "$p" cluster info 2>/dev/null | tr -d '\r' | grep -q '^cluster_size:3$' || return 1
-  done
-}
-wait_cluster() { for _ in $(seq 1 200); do cluster_ok && return 0; sleep 0.1; done; return 1; }
-for i in 0 1 2; do cnode_start $i; done
-redis-cli --cluster create "127.0.0.1:${CPORTS[0]}" "127.0.0.1:${CPORTS[1]}" "127.0.0.1:${CPORTS[2]}" \
-  --cluster-yes >"$TMP/cluster-create.log" 2>&1
-check "a 3-node Redis Cluster is up" wait_cluster
-CURL="redis-cluster://127.0.0.1:${CPORTS[0]},127.0.0.1:${CPORTS[1]},127.0.0.1:${CPORTS[2]}"
+# the cluster: three masters (scripts/redis_cluster.sh)
+RC_DIR=$TMP
+. "$ROOT/scripts/redis_cluster.sh"
+check "a 3-node Redis Cluster is up" cluster_create
+CURL=$(cluster_url)
 
 "$GEN" --out "$TMP/gen" --events 20000 --users 400 --merchants 50 --start 2026-01-01 --days 5 >/dev/null 2>&1
 make_repo() { # make_repo DIR [ONLINE_URL]
@@ -192,8 +161,8 @@ for j in range(0, len(l) - 3):
 sys.exit(1)" && victim=$i
 done
 check "the node that serves view v's slot is known" "[ -n '$victim' ]"
-kill "${CPIDS[$victim]}"
-wait "${CPIDS[$victim]}" 2>/dev/null
+kill "${RC_PIDS[$victim]}"
+wait "${RC_PIDS[$victim]}" 2>/dev/null
 check "cluster node down: the server answers 503" "[ \"\$(lookup)\" = 503 ]"
 check "...with a JSON error naming the node" "grep -q '\"unavailable\"' '$TMP/l.json' && grep -q '127.0.0.1:${CPORTS[$victim]}' '$TMP/l.json'"
 code=$(curl -s -o "$TMP/p.json" -w '%{http_code}' -H 'Content-Type: application/json' --data \
