@@ -13,8 +13,10 @@
  *     so a crashed run resumes where it stopped, and finally raises the watermark;
  *   - a full rebuild first marks the meta record as of no definition (pushes leave the view
  *     alone), drops the records, then resets the account with `pending` up to its last ingest.
- * Materializations of a store run one at a time (the online lock, <store>/online.lock, a
- * flock held for a view's whole run); pushes never wait for them.
+ * Materializations of a store run one at a time (the online lock, held for a view's whole run:
+ * the online store's own lock, kv.h tess__kv_lock — a flock on <store>/online.lock for LMDB, a
+ * lease in Redis for Redis and Redis Cluster, so that machines sharing one take turns); pushes
+ * never wait for them.
  */
 #include <errno.h>
 #include <fcntl.h>
