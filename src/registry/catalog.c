@@ -25,10 +25,10 @@
 
 static int load_json(tess__registry *r, const char *text, json_t **out, tess__err *err)
 {
-    json_error_t jerr;
+    json_error_t jerr = {0};
     *out = json_loads(text, JSON_DECODE_ANY, &jerr);
     if (*out) return TESS_OK;
-    if (json_error_code(&jerr) == json_error_out_of_memory)
+    if (tess__json_oom(&jerr))
         return tess__err_set(err, TESS_ENOMEM, "out of memory");
     return tess__err_set(err, TESS_EREGISTRY, "%s: a stored object is damaged: %s", r->path,
                          jerr.text);

@@ -51,6 +51,11 @@ static int dump_cb(const char *buf, size_t size, void *data)
     return tess__buf_append(data, buf, size) == TESS_OK ? 0 : -1;
 }
 
+bool tess__json_oom(const json_error_t *e)
+{
+    return json_error_code(e) == json_error_out_of_memory || e->text[0] == '\0';
+}
+
 char *tess__json_text(const json_t *j, size_t flags)
 {
     tess__buf b = TESS__BUF_INIT;

@@ -413,11 +413,11 @@ static json_t *plan_new(const char *project, int64_t from, const char *hash, int
 /* Builds the model of the stored document `text`. */
 static int model_of_text(tess__registry *r, const char *text, tess__rmodel *m, tess__err *err)
 {
-    json_error_t jerr;
+    json_error_t jerr = {0};
     json_t *doc = json_loads(text, 0, &jerr);
     int rc;
     if (!doc) {
-        if (json_error_code(&jerr) == json_error_out_of_memory)
+        if (tess__json_oom(&jerr))
             return tess__err_set(err, TESS_ENOMEM, "out of memory");
         return tess__err_set(err, TESS_EREGISTRY,
                              "%s: a stored definitions document is damaged: %s", r->path,
@@ -818,10 +818,10 @@ int tess__registry_history(tess__registry *r, json_t **out, tess__err *err)
                                 &st, err)))
         goto end;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        json_error_t jerr;
+        json_error_t jerr = {0};
         json_t *h = json_object();
         summary = json_loads(tess__col_text(st, 4), 0, &jerr);
-        if (!summary && json_error_code(&jerr) != json_error_out_of_memory) {
+        if (!summary && !tess__json_oom(&jerr)) {
             json_decref(h);
             rc = tess__err_set(err, TESS_EREGISTRY, "%s: version %lld: damaged summary", r->path,
                                (long long)sqlite3_column_int64(st, 0));

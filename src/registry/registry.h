@@ -16,6 +16,7 @@
 #define TESS_REGISTRY_REGISTRY_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/err.h"
@@ -93,5 +94,10 @@ int tess__registry_definitions(tess__registry *r, int64_t version, char **out, t
 
 /* A JSON value as text (jansson flags), in memory from tess__malloc; NULL when out of memory. */
 char *tess__json_text(const json_t *j, size_t flags);
+
+/* Whether a failed json_loads* ran out of memory. `e` must have been zeroed before the call:
+ * when jansson cannot allocate its reader it returns with e's text empty and its error code
+ * never set (valgrind saw the code read uninitialised). */
+bool tess__json_oom(const json_error_t *e);
 
 #endif
