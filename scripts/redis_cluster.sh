@@ -1,7 +1,8 @@
 # scripts/redis_cluster.sh — sourced by tests/integration/test_redis.sh and bench/online/run.sh:
 # a 3-master Redis Cluster of redis-server processes on free loopback ports. Set RC_DIR (where
 # the nodes keep their files) before calling; the nodes' pids are in RC_PIDS (kill them when
-# done), their ports in CPORTS.
+# done), their ports in CPORTS. RC_EXTRA (optional): more redis-server arguments for every node,
+# after the defaults so that they override them (e.g. "--appendonly yes --appendfsync always").
 #   cluster_ports         picks three free ports whose bus ports (+10000) are free too
 #   cnode_start I         starts node I (again: it rejoins with its nodes.conf)
 #   cluster_create        starts the three nodes, joins them; waits for cluster_state:ok
@@ -29,7 +30,7 @@ cnode_start() {
   mkdir -p "$RC_DIR/c$1"
   redis-server --port "${CPORTS[$1]}" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
     --dir "$RC_DIR/c$1" --cluster-enabled yes --cluster-config-file nodes.conf \
-    --cluster-node-timeout 3000 >>"$RC_DIR/c$1/redis.log" 2>&1 &
+    --cluster-node-timeout 3000 ${RC_EXTRA:-} >>"$RC_DIR/c$1/redis.log" 2>&1 &
   RC_PIDS[$1]=$!
   for _ in $(seq 1 100); do redis-cli -p "${CPORTS[$1]}" ping >/dev/null 2>&1 && break; sleep 0.05; done
 }
