@@ -15,6 +15,7 @@ static int should_fail(void)
     made++;
     if (fail_after < 0) return 0;
     if (fail_after == 0) {
+        if (fail_errno == TESS__IO_CRASH) _exit(TESS__IO_CRASH_STATUS); /* a kill -9 here */
         errno = fail_errno;
         return 1;
     }

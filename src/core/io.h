@@ -27,4 +27,10 @@ int tess__io_rename(const char *from, const char *to);
  * call (useful to size a fail-the-Nth loop). */
 long tess__io_fail_after(long n, int err);
 
+/* err for tess__io_fail_after: instead of failing, the process ends at once (_exit with
+ * TESS__IO_CRASH_STATUS), leaving the files as a kill -9 just before that call would: crash
+ * tests run the operation in a forked child. */
+#define TESS__IO_CRASH (-1)
+#define TESS__IO_CRASH_STATUS 86
+
 #endif

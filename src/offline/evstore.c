@@ -1,21 +1,27 @@
-/* evstore.c — the event store: ingest, layouts, merges, commits, scans (evstore.h).
+/* evstore.c — the event store: ingest, layouts, merges, commits, scans, push logs, folds
+ * (evstore.h).
+ *
+ * Two locks per source, always taken in this order: <source>/FOLD, held by every writer of
+ * segments and manifests (commits, folds), and <source>/LOCK, held by appenders and by
+ * commits (whole), and by a fold only for its manifest's rename. Readers take neither.
  *
  * Writers work in a *transaction* on one source:
- *   begin   mkdir, take the exclusive flock on <source>/LOCK, remove what crashed writers left
- *           (MANIFEST.tmp, *.seg.tmp, segments the manifest does not list, logs it does not
- *           name; not on the append's fast path), read the MANIFEST and its push log
- *           (or start an empty one), check the schema, resolve the layouts' key columns;
+ *   begin   mkdir, take FOLD then LOCK (an append: LOCK only), remove what crashed writers
+ *           left (MANIFEST.tmp, *.seg.tmp, segments the manifest does not list, logs out of
+ *           its chain; only FOLD holders, never on the append's fast path), read the MANIFEST
+ *           and what the handle knows of the active push log (or start an empty manifest),
+ *           check the schema, resolve the layouts' key columns;
  *   work    new segments are written as <layout>/<n>.seg.tmp and fsynced (`pending` in the
  *           in-memory manifest); segments a merge replaces are dropped from the manifest (a
  *           pending one is removed at once, a committed one is remembered);
  *   commit  rename every pending segment to <n>.seg, fsync the layout directories, create
- *           the next, empty push log and fsync the source directory, write MANIFEST.tmp
- *           (naming that log), fsync, rename it to MANIFEST, fsync the source directory; then
- *           unlink the replaced committed segments and the folded log;
+ *           the next, empty push log after the chain and fsync the source directory, write
+ *           MANIFEST.tmp (naming that log), fsync, rename it to MANIFEST, fsync the source
+ *           directory; then unlink the replaced committed segments and the folded logs;
  *   abort   remove the pending segments (either name) and empty new directories.
  * A crash anywhere before the MANIFEST rename leaves the old state plus stray files, removed by
  * the next writer (or tess__evstore_open); after it, the new state plus, possibly, replaced
- * segments not yet unlinked, removed the same way.
+ * segments and folded logs not yet unlinked, removed the same way.
  *
  * Ingest: files are hashed (XXH3-128) first; duplicates are skipped. The others are read with
  * reader.h, a batch at a time, into the transaction's *run* (evrun.c: rows kept row-major in
@@ -27,18 +33,22 @@
  * (evscan.c's merge, streamed into one new segment, a block per segment in memory), so a
  * layout converges to few segments and a big one is rewritten only with peers of its size.
  *
- * Pushes (tess__evstore_append) go to the source's push log <source>/<n>.log (evlog.c), the
- * MANIFEST naming n: under the LOCK, one checksummed frame per group, fdatasynced, and no
- * segment, manifest or directory is written. Every commit (an ingest, a layout built, an
- * append that would take the log past its bounds) *folds* the log: its rows join the
- * transaction's run and are spilled with it, and the new MANIFEST names a new, empty log
- * n + 1 (created and made durable before the MANIFEST's rename); log n is unlinked after the
- * commit. So the rows of log n are never both in it and in the segments of the manifest that
- * names it, and its first frame starts at that manifest's next ingest number. Scans and stats
- * read the log named by the manifest they read and merge its rows, sorted in memory
- * (tess__segr_open_mem); a log that has disappeared was folded by a commit since: they read
- * the manifest again. Writers keep what they read of a log in the handle
- * (tess__evlog_cache), so that an append reads only what others appended since.
+ * Pushes (tess__evstore_append) go to the source's push-log *chain* <n>.log, <n+1>.log, ...
+ * (evlog.c), the MANIFEST naming its first log n and that log's first ingest number: under the
+ * LOCK, one checksummed frame per group at the end of the last, *active* log, fdatasynced; no
+ * segment, manifest or directory is written. A log's successor existing *seals* it: an append
+ * that would take the active log past its bounds creates the next log (fsyncing the directory)
+ * and writes there, then queues the source for the handle's background folder (fold_main).
+ * The fold (tess__evstore_fold) holds only FOLD while it reads the sealed logs, sorts their
+ * rows and writes and merges segments; it renames its MANIFEST (naming the chain from the
+ * active log on) under the LOCK, then unlinks the folded logs. Every other commit (an ingest,
+ * a layout built, an append that cannot go to the log) folds the whole chain into its own
+ * run and names a new, empty log. So the rows of a log are never both in it and in the
+ * segments of a manifest whose chain holds it. Scans and stats walk the chain of the manifest
+ * they read (read_chain) and merge its rows, sorted in memory (tess__segr_open_mem); a chain
+ * folded since makes them read the manifest again. Writers keep what they read of the active
+ * log in the handle (tess__evlog_cache), so that an append reads only what others appended
+ * since. docs/offline.md, "Push log", lists the states of a crashed fold.
  *
  * A new layout is built from the stored events: each keyed layout in manifest order, then
  * ~rest, contributes the rows that no earlier one holds (a layout holds a row iff the row's
@@ -51,12 +61,16 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <time.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #define XXH_STATIC_LINKING_ONLY
@@ -159,24 +173,36 @@ static bool log_number(const char *name, uint64_t *num)
 
 /* Removes what crashed writers left in a source directory: MANIFEST.tmp, <n>.seg.tmp, <n>.seg
  * files that `m` (the committed manifest; NULL: there is none) does not list, and push logs
- * other than the one it names (folded ones, or one created by a commit that did not happen).
- * The caller holds the source's lock. Best effort: errors are ignored. */
-static void cleanup_source(const char *sdir, const tess__manifest *m)
+ * not in the chain it names: below it (folded ones) and, when the caller holds the LOCK too
+ * (`locked`: no appender can extend the chain meanwhile), above a gap after it (a log right
+ * after the chain's last is in the chain: an empty one that a failed commit created is a
+ * valid next log). The caller holds the source's FOLD lock (every writer of segments and
+ * manifests holds it). Best effort: errors are ignored. */
+static void cleanup_source(const char *sdir, const tess__manifest *m, bool locked)
 {
     char path[PATH_MAX];
+    uint64_t chain_end = 0; /* the chain's last log (locked only) */
+    for (uint64_t k = m && locked ? m->log : 0; k; k++) {
+        struct stat st;
+        if (snprintf(path, sizeof(path), "%s/%llu.log", sdir, (unsigned long long)k) >=
+                (int)sizeof(path) ||
+            stat(path, &st) != 0)
+            break;
+        chain_end = k;
+    }
     if (snprintf(path, sizeof(path), "%s/MANIFEST.tmp", sdir) < (int)sizeof(path)) unlink(path);
     DIR *d = opendir(sdir);
     if (!d) return;
     struct dirent *e;
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.' || strcmp(e->d_name, "MANIFEST") == 0 ||
-            strcmp(e->d_name, "LOCK") == 0)
+            strcmp(e->d_name, "LOCK") == 0 || strcmp(e->d_name, "FOLD") == 0)
             continue;
         char ldir[PATH_MAX];
         if (snprintf(ldir, sizeof(ldir), "%s/%s", sdir, e->d_name) >= (int)sizeof(ldir)) continue;
         uint64_t lnum;
         if (log_number(e->d_name, &lnum)) {
-            if (!m || m->log != lnum) unlink(ldir);
+            if (!m || m->log == 0 || lnum < m->log || (locked && lnum > chain_end)) unlink(ldir);
             continue;
         }
         struct stat st;
@@ -223,6 +249,11 @@ int tess__evstore_open(const char *store_dir, tess__evstore **out, tess__err *er
         tess__free(es);
         es = NULL;
     }
+    if (es && pthread_cond_init(&es->fold_cv, NULL)) {
+        pthread_mutex_destroy(&es->mu);
+        tess__free(es);
+        es = NULL;
+    }
     if (!es || !(es->store_dir = tess__strdup(store_dir)) ||
         tess__buf_printf(&b, "%s/offline", store_dir) || !(es->offline_dir = tess__buf_take(&b))) {
         tess__buf_release(&b);
@@ -230,27 +261,40 @@ int tess__evstore_open(const char *store_dir, tess__evstore **out, tess__err *er
         return OOM(err);
     }
     tess__evstore_set_log_bounds(es, 0, 0);
+    /* TESSERA_PUSH_LOG_ROWS: a lower row bound of the push logs, so that tests (test_crash.sh)
+     * see seals and background folds under load without pushing 262,144 rows per fold */
+    const char *lr = getenv("TESSERA_PUSH_LOG_ROWS");
+    if (lr && *lr) {
+        char *end;
+        unsigned long long v = strtoull(lr, &end, 10);
+        if (*end == '\0' && v > 0 && v < TESS__EV_LOG_MAX_ROWS) es->log_max_rows = v;
+    }
     /* crashed writers' leftovers, in every source no writer holds now */
     DIR *d = opendir(es->offline_dir);
     if (d) {
         struct dirent *e;
         while ((e = readdir(d))) {
             if (e->d_name[0] == '.') continue;
-            char sdir[PATH_MAX], lock[PATH_MAX], man[PATH_MAX];
+            char sdir[PATH_MAX], lock[PATH_MAX], fold[PATH_MAX], man[PATH_MAX];
             if (snprintf(sdir, sizeof(sdir), "%s/%s", es->offline_dir, e->d_name) >= PATH_MAX ||
                 snprintf(lock, sizeof(lock), "%s/LOCK", sdir) >= PATH_MAX ||
+                snprintf(fold, sizeof(fold), "%s/FOLD", sdir) >= PATH_MAX ||
                 snprintf(man, sizeof(man), "%s/MANIFEST", sdir) >= PATH_MAX)
                 continue;
             int fd = open(lock, O_RDWR | O_CLOEXEC);
             if (fd < 0) continue;
-            if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            /* the FOLD lock first (a folder writes segments holding only it), then the LOCK */
+            int ffd = open(fold, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+            if (ffd >= 0 && flock(ffd, LOCK_EX | LOCK_NB) == 0 &&
+                flock(fd, LOCK_EX | LOCK_NB) == 0) {
                 tess__manifest *m = NULL;
                 tess__err e2 = TESS__ERR_INIT;
                 int rc = tess__manifest_read(man, &m, &e2);
-                if (rc == TESS_OK || rc == TESS_NOTFOUND) cleanup_source(sdir, m);
+                if (rc == TESS_OK || rc == TESS_NOTFOUND) cleanup_source(sdir, m, true);
                 tess__manifest_free(m);
                 tess__err_release(&e2);
             }
+            if (ffd >= 0) close(ffd);
             close(fd);
         }
         closedir(d);
@@ -270,15 +314,24 @@ void tess__evstore_set_log_bounds(tess__evstore *es, uint64_t rows, uint64_t byt
     es->log_max_bytes = bytes ? bytes : TESS__EV_LOG_MAX_BYTES;
 }
 
+void tess__evstore_set_background_fold(tess__evstore *es, bool on)
+{
+    es->fold_off = !on;
+}
+
+static void fold_stop(tess__evstore *es);
+
 void tess__evstore_close(tess__evstore *es)
 {
     if (!es) return;
+    fold_stop(es);
     for (size_t i = 0; i < es->nlogs; i++) {
         log_cache_reset(es->logs[i]);
         tess__free(es->logs[i]->name);
         tess__free(es->logs[i]);
     }
     tess__free(es->logs);
+    pthread_cond_destroy(&es->fold_cv);
     pthread_mutex_destroy(&es->mu);
     tess__free(es->store_dir);
     tess__free(es->offline_dir);
@@ -299,7 +352,8 @@ typedef struct txn {
     tess__evstore *es;
     const tess__source *src;
     char dir[PATH_MAX]; /* <offline>/<source> */
-    int lock_fd;
+    int lock_fd;        /* the LOCK, held (-1: not held) */
+    int fold_fd;        /* the FOLD lock, held (-1: not held) */
     tess__manifest *m;
     char **del_paths; /* committed segments replaced: unlinked after the commit */
     size_t ndel, del_cap;
@@ -315,11 +369,21 @@ typedef struct txn {
     tess__type *types;       /* the schema's column types */
     tess__evlog_cache *lc;   /* the handle's entry for this source's log (or &own) */
     tess__evlog_cache own;   /* when the handle has no room for one */
-    tess__evlog lg;          /* the log named by m, as read at the start */
-    uint32_t log_first;      /* the manifest's next ingest: the log's first frame's */
-    bool log_folded;         /* its rows are in the run (or segments) of this transaction */
+    tess__evlog lg;          /* the active log (the chain's last), as read at the start */
+    uint64_t chain_first;    /* the chain's first log (the manifest's, at the start) */
+    uint64_t active;         /* the chain's last log (0: no chain) */
+    uint32_t log_first;      /* the manifest's next ingest: the chain's first frame's */
+    bool log_folded;         /* the chain's rows are in the run (or segments) of this txn */
     uint64_t new_log;        /* created by the commit (0: none yet) */
 } txn;
+
+/* txn_begin's flags */
+enum {
+    TX_LOCK = 1,    /* take the LOCK (appends, commits) */
+    TX_FOLD = 2,    /* take the FOLD lock first (every writer of segments or manifests) */
+    TX_CLEANUP = 4, /* remove crashed writers' leftovers (needs TX_FOLD) */
+    TX_WRITE = TX_LOCK | TX_FOLD | TX_CLEANUP,
+};
 
 static bool has_rows(const tess__manifest *m)
 {
@@ -344,6 +408,8 @@ static void txn_end(txn *t)
 {
     if (t->lock_fd >= 0) close(t->lock_fd); /* releases the flock */
     t->lock_fd = -1;
+    if (t->fold_fd >= 0) close(t->fold_fd);
+    t->fold_fd = -1;
     if (t->lc == &t->own) log_cache_reset(&t->own);
     t->lc = NULL;
     tess__free(t->types);
@@ -415,97 +481,259 @@ static int log_path(const char *sdir, uint64_t num, char *buf, tess__err *err)
     return pathf(buf, err, "%s/%llu.log", sdir, (unsigned long long)num);
 }
 
+/* Whether the MANIFEST of sdir still names the chain starting at `first`: TESS_OK if so,
+ * TESS_NOTFOUND if it names another (a commit folded the chain since), or an error. */
+static int chain_still_named(const char *sdir, uint64_t first, tess__err *err)
+{
+    char man[PATH_MAX];
+    tess__manifest *m2 = NULL;
+    int rc = pathf(man, err, "%s/MANIFEST", sdir);
+    if (rc == TESS_OK) rc = tess__manifest_read(man, &m2, err);
+    if (rc == TESS_OK && m2->log != first) rc = TESS_NOTFOUND;
+    tess__manifest_free(m2);
+    return rc;
+}
+
+/* read_chain's flags */
+enum {
+    CH_RW = 1,          /* open the logs read-write; a missing first log is created empty */
+    CH_SYNC = 2,        /* with CH_RW: make that creation durable */
+    CH_STABLE = 4,      /* the caller holds the LOCK or the FOLD lock: no fold commits meanwhile */
+    CH_SEALED_ONLY = 8, /* leave the active (last) log unread */
+};
+
+static void lg_add(tess__evlog *to, const tess__evlog *lg)
+{
+    to->end += lg->end;
+    to->size += lg->size;
+    to->frames += lg->frames;
+    to->rows += lg->rows;
+    to->next_ingest = lg->next_ingest;
+}
+
 /*
- * Brings t->lg up to date with the log the manifest names (the writer holds the LOCK): from
- * what the handle read before when it is the same file, else from the start. The manifest's
- * next ingest number then counts the log's frames. A log the manifest names but that is
- * missing is created empty (it is created before the manifest's commit: only a damaged store
- * lacks it).
+ * Reads the push-log chain of source directory sdir that starts at log `first`, whose first
+ * frame has ingest number `first_ingest`: <first>.log, then each next log while it exists.
+ * The next log existing *seals* the one before it (appenders create it under the LOCK and
+ * never append to a sealed log again), so a log is read to its end once its successor was
+ * seen: the frames appended before the seal are all read. Ingest numbers run on across the
+ * chain. Without CH_STABLE, a missing next log is confirmed by reading the MANIFEST again: a
+ * fold that unlinked it renamed a new MANIFEST first.
+ *   max_rows: with CH_SEALED_ONLY, stop after the sealed log that brings the rows read to it
+ *        (0: no limit); its successor is then reported as the active log;
+ *   rows (may be NULL): receives the rows (set up by the caller);
+ *   out: totals over the logs read (end and size summed; next_ingest: after the last frame
+ *        read, or the active log's first with CH_SEALED_ONLY);
+ *   last, last_fd, last_lg (may be NULL): the active log's number, an open fd of it (the
+ *        caller's to close; without last_fd it is closed here), what was read of it alone.
+ * Returns TESS_OK, TESS_NOTFOUND (not stable: the chain was folded since the manifest was read:
+ * read it again), TESS_EIO (damaged; the manifest names a missing log), TESS_ENOMEM.
+ */
+static int read_chain(const char *sdir, uint64_t first, uint32_t first_ingest,
+                      const tess__type *types, size_t ncols, unsigned flags, uint64_t max_rows,
+                      tess__batch *rows,
+                      tess__evlog *out, uint64_t *last, int *last_fd, tess__evlog *last_lg,
+                      tess__err *err)
+{
+    memset(out, 0, sizeof(*out));
+    out->next_ingest = first_ingest;
+    if (last) *last = 0;
+    if (last_fd) *last_fd = -1;
+    if (last_lg) memset(last_lg, 0, sizeof(*last_lg));
+    if (first == 0) return TESS_OK;
+    char path[PATH_MAX], next[PATH_MAX];
+    int oflags = ((flags & CH_RW) ? O_RDWR : O_RDONLY) | O_CLOEXEC, fd = -1, nfd = -1;
+    uint64_t k = first;
+    tess__evlog lg;
+    memset(&lg, 0, sizeof(lg));
+    lg.next_ingest = first_ingest;
+    int rc = log_path(sdir, k, path, err);
+    if (rc) return rc;
+    fd = open(path, oflags);
+    if (fd < 0 && errno == ENOENT) {
+        if (flags & CH_RW) { /* only a damaged store lacks it (created before the commit) */
+            fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+            if (fd >= 0 && (flags & CH_SYNC) && fsync_dir(sdir)) {
+                rc = tess__err_set(err, TESS_EIO, "%s: fsync: %s", sdir, strerror(errno));
+                goto out;
+            }
+        } else {
+            /* folded since? (the commit renamed a new manifest before it unlinked the log) */
+            rc = chain_still_named(sdir, first, err);
+            if (rc == TESS_OK)
+                rc = tess__err_set(err, TESS_EIO, "%s: missing (the MANIFEST names it)", path);
+            goto out;
+        }
+    }
+    if (fd < 0) {
+        rc = tess__err_set(err, TESS_EIO, "%s: cannot open: %s", path, strerror(errno));
+        goto out;
+    }
+    for (;;) {
+        if ((rc = log_path(sdir, k + 1, next, err))) goto out;
+        nfd = open(next, oflags);
+        if (nfd < 0 && errno != ENOENT) {
+            rc = tess__err_set(err, TESS_EIO, "%s: cannot open: %s", next, strerror(errno));
+            goto out;
+        }
+        bool sealed = nfd >= 0;
+        if (sealed || !(flags & CH_SEALED_ONLY)) {
+            if ((rc = tess__evlog_read(fd, path, k, types, ncols, &lg, rows, err))) goto out;
+        }
+        if (!sealed) break;
+        lg_add(out, &lg);
+        if (max_rows && out->rows >= max_rows) { /* enough for one fold */
+            close(fd);
+            fd = nfd;
+            nfd = -1;
+            k++;
+            memset(&lg, 0, sizeof(lg));
+            lg.next_ingest = out->next_ingest;
+            break;
+        }
+        uint32_t ni = lg.next_ingest;
+        memset(&lg, 0, sizeof(lg));
+        lg.next_ingest = ni;
+        close(fd);
+        fd = nfd;
+        nfd = -1;
+        k++;
+        memcpy(path, next, sizeof(path));
+    }
+    /* k is the active log; without a lock, make sure the chain was not folded meanwhile */
+    if (!(flags & CH_STABLE) && (rc = chain_still_named(sdir, first, err))) goto out;
+    if (flags & CH_SEALED_ONLY) out->next_ingest = lg.next_ingest;
+    else lg_add(out, &lg);
+    if (last) *last = k;
+    if (last_lg) *last_lg = lg;
+    if (last_fd) {
+        *last_fd = fd;
+        fd = -1;
+    }
+out:
+    if (fd >= 0) close(fd);
+    if (nfd >= 0) close(nfd);
+    return rc;
+}
+
+/*
+ * Brings t->lg up to date with the active log of the chain the manifest names (the writer
+ * holds the LOCK): from what the handle read before when it is still the active log (same
+ * file, no next log), else by reading the chain from its start. The manifest's next ingest
+ * number then counts every frame of the chain.
  */
 static int txn_log(txn *t, tess__err *err)
 {
     tess__manifest *m = t->m;
     memset(&t->lg, 0, sizeof(t->lg));
+    t->chain_first = m->log;
     t->log_first = t->lg.next_ingest = m->next_ingest;
+    t->active = 0;
     if (m->log == 0) return TESS_OK;
     tess__evlog_cache *c = t->lc;
-    char path[PATH_MAX];
-    int rc = log_path(t->dir, m->log, path, err);
-    if (rc) return rc;
+    char path[PATH_MAX], next[PATH_MAX];
     struct stat st;
-    bool same = c->fd >= 0 && c->log == m->log && stat(path, &st) == 0 && st.st_dev == c->dev &&
-                st.st_ino == c->ino && (uint64_t)st.st_size >= c->lg.end;
-    if (!same) {
-        log_cache_reset(c);
-        c->fd = open(path, O_RDWR | O_CLOEXEC);
-        if (c->fd < 0 && errno == ENOENT) {
-            c->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-            if (c->fd >= 0 && !t->es->nosync && fsync_dir(t->dir)) {
-                rc = tess__err_set(err, TESS_EIO, "%s: fsync: %s", t->dir, strerror(errno));
+    int rc;
+    if (c->fd >= 0 && c->log >= m->log) {
+        if ((rc = log_path(t->dir, c->log, path, err)) ||
+            (rc = log_path(t->dir, c->log + 1, next, err)))
+            return rc;
+        bool same = stat(path, &st) == 0 && st.st_dev == c->dev && st.st_ino == c->ino &&
+                    (uint64_t)st.st_size >= c->lg.end && stat(next, &st) != 0 && errno == ENOENT;
+        if (same) {
+            if ((rc = tess__evlog_read(c->fd, path, c->log, t->types, t->src->nschema, &c->lg,
+                                       NULL, err))) {
                 log_cache_reset(c);
                 return rc;
             }
+            goto done;
         }
-        if (c->fd < 0 || fstat(c->fd, &st)) {
-            rc = tess__err_set(err, TESS_EIO, "%s: cannot open: %s", path, strerror(errno));
-            log_cache_reset(c);
-            return rc;
-        }
-        c->dev = st.st_dev;
-        c->ino = st.st_ino;
-        c->log = m->log;
-        c->lg.next_ingest = m->next_ingest;
     }
-    if ((rc = tess__evlog_read(c->fd, path, m->log, t->types, t->src->nschema, &c->lg, NULL,
-                               err))) {
-        log_cache_reset(c);
+    log_cache_reset(c);
+    tess__evlog tot, lastlg;
+    uint64_t last;
+    int fd;
+    rc = read_chain(t->dir, m->log, m->next_ingest, t->types, t->src->nschema,
+                    CH_RW | CH_STABLE | (t->es->nosync ? 0 : CH_SYNC), 0, NULL, &tot, &last, &fd,
+                    &lastlg, err);
+    if (rc) return rc;
+    if (fstat(fd, &st)) {
+        rc = tess__err_set(err, TESS_EIO, "%s: stat: %s", t->dir, strerror(errno));
+        close(fd);
         return rc;
     }
+    c->fd = fd;
+    c->dev = st.st_dev;
+    c->ino = st.st_ino;
+    c->log = last;
+    c->lg = lastlg;
+done:
+    t->active = c->log;
     t->lg = c->lg;
     m->next_ingest = c->lg.next_ingest;
     return TESS_OK;
 }
 
-static int txn_begin(tess__evstore *es, const tess__source *src, txn *t, bool cleanup,
+/* Takes the exclusive flock on <dir>/<name> (created if need be) into *fd: blocking, or
+ * TESS_NOTFOUND at once when nonblock and another holds it. */
+static int take_lock(const char *dir, const char *name, bool nonblock, int *fd, tess__err *err)
+{
+    char path[PATH_MAX];
+    *fd = -1;
+    int rc = pathf(path, err, "%s/%s", dir, name);
+    if (rc) return rc;
+    int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (f < 0) return tess__err_set(err, TESS_EIO, "%s: cannot open: %s", path, strerror(errno));
+    while (flock(f, LOCK_EX | (nonblock ? LOCK_NB : 0)) != 0) {
+        if (errno == EINTR) continue;
+        if (nonblock && errno == EWOULDBLOCK) {
+            close(f);
+            return TESS_NOTFOUND;
+        }
+        rc = tess__err_set(err, TESS_EIO, "%s: cannot lock: %s", path, strerror(errno));
+        close(f);
+        return rc;
+    }
+    *fd = f;
+    return TESS_OK;
+}
+
+static int txn_begin(tess__evstore *es, const tess__source *src, txn *t, unsigned flags,
                      tess__err *err)
 {
     memset(t, 0, sizeof(*t));
     t->es = es;
     t->src = src;
     t->lock_fd = -1;
+    t->fold_fd = -1;
     t->run_rows = TESS__EV_RUN_ROWS;
     t->own.fd = -1;
     char path[PATH_MAX];
     int rc;
+    assert(!(flags & TX_CLEANUP) || (flags & TX_FOLD));
     if (!(t->types = tess__calloc(src->nschema ? src->nschema : 1, sizeof(tess__type))))
         return OOM(err);
     for (size_t c = 0; c < src->nschema; c++) t->types[c] = src->schema[c].type;
     if (!(t->lc = log_cache(es, tess__evstore_source(src)->name))) t->lc = &t->own;
     if ((rc = make_dir(es->offline_dir, es->store_dir, !es->nosync, err)) ||
         (rc = pathf(t->dir, err, "%s/%s", es->offline_dir, tess__evstore_source(src)->name)) ||
-        (rc = make_dir(t->dir, es->offline_dir, !es->nosync, err)) ||
-        (rc = pathf(path, err, "%s/LOCK", t->dir)))
+        (rc = make_dir(t->dir, es->offline_dir, !es->nosync, err)))
         goto fail;
-    t->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (t->lock_fd < 0)
-        return tess__err_set(err, TESS_EIO, "%s: cannot open: %s", path, strerror(errno));
-    while (flock(t->lock_fd, LOCK_EX) != 0) {
-        if (errno == EINTR) continue;
-        rc = tess__err_set(err, TESS_EIO, "%s: cannot lock: %s", path, strerror(errno));
-        goto fail;
-    }
+    /* lock order: FOLD, then LOCK */
+    if ((flags & TX_FOLD) && (rc = take_lock(t->dir, "FOLD", false, &t->fold_fd, err))) goto fail;
+    if ((flags & TX_LOCK) && (rc = take_lock(t->dir, "LOCK", false, &t->lock_fd, err))) goto fail;
     if ((rc = pathf(path, err, "%s/MANIFEST", t->dir))) goto fail;
     rc = tess__manifest_read(path, &t->m, err);
     if (rc == TESS_NOTFOUND) {
-        cleanup_source(t->dir, NULL);
+        if (flags & TX_CLEANUP) cleanup_source(t->dir, NULL, flags & TX_LOCK);
         if (tess__manifest_new(src, &t->m)) {
             rc = OOM(err);
             goto fail;
         }
     } else if (rc) {
         goto fail;
-    } else if (cleanup) {
-        cleanup_source(t->dir, t->m);
+    } else if (flags & TX_CLEANUP) {
+        cleanup_source(t->dir, t->m, flags & TX_LOCK);
     }
     if ((rc = tess__manifest_check_schema(t->m, src, err)) ||
         (rc = tess__manifest_resolve(t->m, src, err)) || (rc = txn_log(t, err)))
@@ -518,52 +746,57 @@ fail:
 
 static int txn_run(txn *t, tess__err *err);
 static int run_room(txn *t, size_t k, tess__err *err);
+static int spill(txn *t, long only, uint64_t *nullkeys, tess__err *err);
 
-/* Reads the rows of the log named by m into rows (set up here for the schema; release it).
- * lg: read from the start (lg->next_ingest set by the caller). TESS_NOTFOUND: no such file. */
-static int read_log_rows(int fd, const char *path, uint64_t num, const tess__type *types,
-                         size_t ncols, tess__evlog *lg, tess__batch *rows, tess__err *err)
+/* Puts rows into the transaction's run, spilling it (every layout) whenever it is full. */
+static int run_add_rows(txn *t, const tess__batch *rows, tess__err *err)
 {
-    if (tess__batch_init(rows, types, ncols, 1024)) return OOM(err);
-    return tess__evlog_read(fd, path, num, types, ncols, lg, rows, err);
+    int rc = txn_run(t, err);
+    for (size_t at = 0; rc == TESS_OK && at < rows->nrows;) {
+        if (t->run.n >= t->run_rows && (rc = spill(t, -1, NULL, err))) break;
+        size_t k = rows->nrows - at, room = t->run_rows > t->run.n ? t->run_rows - t->run.n : 0;
+        if (k > room && room) k = room;
+        if ((rc = run_room(t, k, err))) break;
+        if (tess__run_append(&t->run, rows, NULL, at, k)) rc = OOM(err);
+        at += k;
+    }
+    return rc;
 }
 
-/* Puts the log's rows into the transaction's run: the commit then writes them into segments
- * (every commit does: see txn_commit). */
+/* Puts the rows of the whole push-log chain into the transaction's run: the commit then writes
+ * them into segments and names a new, empty log (every commit under the LOCK does: see
+ * txn_commit). */
 static int txn_fold_log(txn *t, tess__err *err)
 {
-    if (t->log_folded || t->lg.frames == 0) {
+    if (t->log_folded || t->chain_first == 0) {
         t->log_folded = true;
         return TESS_OK;
     }
-    char path[PATH_MAX];
     tess__batch rows;
-    tess__evlog lg;
-    memset(&lg, 0, sizeof(lg));
+    tess__evlog tot;
+    uint64_t last = 0;
     memset(&rows, 0, sizeof(rows));
-    lg.next_ingest = t->log_first;
-    int rc = log_path(t->dir, t->m->log, path, err);
+    int rc = tess__batch_init(&rows, t->types, t->src->nschema, 1024) ? OOM(err) : TESS_OK;
     if (rc == TESS_OK)
-        rc = read_log_rows(t->lc->fd, path, t->m->log, t->types, t->src->nschema, &lg, &rows, err);
-    if (rc == TESS_OK && (lg.end != t->lg.end || lg.rows != rows.nrows))
-        rc = tess__err_set(err, TESS_EIO, "%s: the push log changed under the lock", path);
-    if (rc == TESS_OK) rc = txn_run(t, err);
-    if (rc == TESS_OK) rc = run_room(t, rows.nrows, err);
-    if (rc == TESS_OK && tess__run_append(&t->run, &rows, NULL, 0, rows.nrows)) rc = OOM(err);
+        rc = read_chain(t->dir, t->chain_first, t->log_first, t->types, t->src->nschema,
+                        CH_STABLE, 0, &rows, &tot, &last, NULL, NULL, err);
+    if (rc == TESS_OK && (last != t->active || tot.next_ingest != t->lg.next_ingest ||
+                          tot.rows != rows.nrows))
+        rc = tess__err_set(err, TESS_EIO, "%s: the push log changed under the lock", t->dir);
+    if (rc == TESS_OK) rc = run_add_rows(t, &rows, err);
     tess__batch_release(&rows);
     if (rc) return rc;
     t->log_folded = true;
-    t->dirty = true;
+    if (tot.frames) t->dirty = true;
     return TESS_OK;
 }
 
-static int txn_commit(txn *t, tess__err *err)
+/* Commit, step 1: pending segments take their final names, their directories are fsynced. */
+static int commit_segments(txn *t, tess__err *err)
 {
-    assert(t->log_folded || t->lg.frames == 0);
     char from[PATH_MAX], to[PATH_MAX];
     int rc = TESS_OK;
     tess__manifest *m = t->m;
-    /* 1. pending segments take their final names */
     for (size_t i = 0; i < m->nlayouts; i++) {
         tess__mlayout *l = &m->layouts[i];
         bool any = false;
@@ -571,25 +804,43 @@ static int txn_commit(txn *t, tess__err *err)
             if (!l->segs[s].pending) continue;
             if ((rc = seg_path(t, l, l->segs[s].num, true, from, err)) ||
                 (rc = seg_path(t, l, l->segs[s].num, false, to, err)))
-                goto fail;
-            if (tess__io_rename(from, to)) {
-                rc = tess__err_set(err, TESS_EIO, "%s: cannot rename: %s", from, strerror(errno));
-                goto fail;
-            }
+                return rc;
+            if (tess__io_rename(from, to))
+                return tess__err_set(err, TESS_EIO, "%s: cannot rename: %s", from,
+                                     strerror(errno));
             any = true;
         }
         if (any) {
-            if ((rc = pathf(to, err, "%s/%s", t->dir, l->dir))) goto fail;
-            if (!t->es->nosync && fsync_dir(to)) {
-                rc = tess__err_set(err, TESS_EIO, "%s: fsync: %s", to, strerror(errno));
-                goto fail;
-            }
+            if ((rc = pathf(to, err, "%s/%s", t->dir, l->dir))) return rc;
+            if (!t->es->nosync && fsync_dir(to))
+                return tess__err_set(err, TESS_EIO, "%s: fsync: %s", to, strerror(errno));
         }
     }
-    /* 2. a new, empty push log: the log's rows are in the segments now (every commit folds
-     * it, txn_fold_log), and appends go to the new one */
+    return TESS_OK;
+}
+
+/* Unlinks logs from..to-1 (in increasing order) of source directory dir. */
+static void unlink_logs(const char *dir, uint64_t from, uint64_t to)
+{
+    char path[PATH_MAX];
+    tess__err ignore = TESS__ERR_INIT;
+    for (uint64_t k = from; from && k < to; k++)
+        if (log_path(dir, k, path, &ignore) == TESS_OK) unlink(path);
+    tess__err_release(&ignore);
+}
+
+static int txn_commit(txn *t, tess__err *err)
+{
+    assert(t->log_folded && t->lock_fd >= 0 && t->fold_fd >= 0);
+    char to[PATH_MAX], from[PATH_MAX];
+    tess__manifest *m = t->m;
+    /* 1. pending segments take their final names */
+    int rc = commit_segments(t, err);
+    if (rc) goto fail;
+    /* 2. a new, empty push log after the chain: the chain's rows are in the segments now
+     * (every such commit folds it, txn_fold_log), and appends go to the new one */
     uint64_t old_log = m->log;
-    t->new_log = old_log + 1;
+    t->new_log = t->active + 1;
     if ((rc = log_path(t->dir, t->new_log, to, err))) goto fail;
     int lfd = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (lfd < 0) {
@@ -614,13 +865,13 @@ static int txn_commit(txn *t, tess__err *err)
         m->log = old_log;
         goto fail;
     }
-    /* 4. committed; replaced segments and the folded log go. Readers that opened them keep
-     * them until they close them; one that finds the log gone reads the manifest again. When
+    /* 4. committed; replaced segments and the folded logs go. Readers that opened them keep
+     * them until they close them; one that finds a log gone reads the manifest again. When
      * only the directory fsync failed, the rename may not survive a power loss: they stay
      * (a later writer's cleanup removes what its manifest does not name). */
     if (rc == TESS_OK) {
         for (size_t i = 0; i < t->ndel; i++) unlink(t->del_paths[i]);
-        if (old_log && log_path(t->dir, old_log, to, err) == TESS_OK) unlink(to);
+        unlink_logs(t->dir, t->chain_first, t->new_log);
     }
     txn_end(t);
     return rc;
@@ -1193,8 +1444,9 @@ int tess__evstore_ensure_layout(tess__evstore *es, const tess__source *src, cons
     int rc = check_layout(src, keys, nkeys, err);
     if (rc) return rc;
     txn t;
-    if ((rc = txn_begin(es, src, &t, true, err))) return rc;
-    if (tess__manifest_layout(t.m, src, keys, nkeys) || (!has_rows(t.m) && t.lg.rows == 0)) {
+    if ((rc = txn_begin(es, src, &t, TX_WRITE, err))) return rc;
+    if (tess__manifest_layout(t.m, src, keys, nkeys) ||
+        (!has_rows(t.m) && t.lg.rows == 0 && t.active == t.chain_first)) {
         txn_end(&t); /* nothing to do */
         return TESS_OK;
     }
@@ -1398,7 +1650,7 @@ int tess__evstore_ingest(tess__evstore *es, const tess__source *src, const tess_
         goto out;
     }
 
-    if ((rc = txn_begin(es, src, &t, true, err))) goto out;
+    if ((rc = txn_begin(es, src, &t, TX_WRITE, err))) goto out;
     in_txn = true;
     t.progress = opts->progress;
     t.progress_ctx = opts->progress_ctx;
@@ -1502,10 +1754,14 @@ static int write_all_at(int fd, const uint8_t *p, size_t n, uint64_t off)
     return 0;
 }
 
+static void fold_request(tess__evstore *es, const char *name);
+
 /*
- * The fast path of an append: the group as one frame at the end of the log (cutting a torn
- * tail first), fdatasynced. TESS_NOTFOUND when the log cannot take it (no log yet, a layout
- * to add, a bound passed): the caller folds instead.
+ * The fast path of an append: the group as one frame at the end of the active log (cutting a
+ * torn tail first), fdatasynced. When the frame would take the active log past a bound, the log
+ * is *sealed* first: the next log is created (and the directory fsynced) and the frame goes
+ * there. TESS_NOTFOUND when the log cannot take the group (no log yet, a layout to add, the
+ * group alone past a bound): the caller commits instead.
  */
 static int append_to_log(txn *t, const tess__evlayout *layouts, size_t nlayouts,
                          tess__batch *const *batches, size_t nbatches, uint64_t rows,
@@ -1513,7 +1769,8 @@ static int append_to_log(txn *t, const tess__evlayout *layouts, size_t nlayouts,
 {
     tess__manifest *m = t->m;
     tess__evlog_cache *c = t->lc;
-    if (m->log == 0 || c->fd < 0 || t->lg.rows + rows > t->es->log_max_rows) return TESS_NOTFOUND;
+    const tess__evstore *es = t->es;
+    if (m->log == 0 || c->fd < 0 || rows > es->log_max_rows) return TESS_NOTFOUND;
     for (size_t i = 0; i < nlayouts; i++)
         if (!tess__manifest_layout(m, t->src, layouts[i].cols, layouts[i].ncols))
             return TESS_NOTFOUND;
@@ -1522,25 +1779,78 @@ static int append_to_log(txn *t, const tess__evlayout *layouts, size_t nlayouts,
                              t->src->name);
     uint8_t *frame = NULL;
     size_t len = 0;
-    int rc = tess__evlog_frame(m->log, m->next_ingest, batches, nbatches, t->src->nschema, &frame,
+    uint64_t num = c->log;
+    int rc = tess__evlog_frame(num, m->next_ingest, batches, nbatches, t->src->nschema, &frame,
                                &len);
     if (rc == TESS_EINVAL) return TESS_NOTFOUND; /* too large for one frame */
     if (rc) return OOM(err);
-    if (t->lg.end + len > t->es->log_max_bytes) {
+    if (len > es->log_max_bytes) {
         tess__free(frame);
         return TESS_NOTFOUND;
     }
+    bool seal = t->lg.frames > 0 &&
+                (t->lg.rows + rows > es->log_max_rows || t->lg.end + len > es->log_max_bytes);
     char path[PATH_MAX];
-    if ((rc = log_path(t->dir, m->log, path, err))) goto out;
+    int fd = c->fd;
     uint64_t end = t->lg.end;
-    if ((t->lg.size > end && tess__io_ftruncate(c->fd, (off_t)end)) ||
-        write_all_at(c->fd, frame, len, end) || (!t->es->nosync && tess__io_fdatasync(c->fd))) {
+    bool cut = t->lg.size > end;
+    if (seal) { /* the frame names its log: encode it for the next one */
+        tess__free(frame);
+        frame = NULL;
+        num++;
+        end = 0;
+        cut = false;
+        if (tess__evlog_frame(num, m->next_ingest, batches, nbatches, t->src->nschema, &frame,
+                              &len)) {
+            rc = OOM(err);
+            goto out;
+        }
+    }
+    if ((rc = log_path(t->dir, num, path, err))) goto out;
+    if (seal) {
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            rc = tess__err_set(err, TESS_EIO, "%s: cannot create: %s", path, strerror(errno));
+            log_cache_reset(c);
+            goto out;
+        }
+        if (!es->nosync && fsync_dir(t->dir)) {
+            rc = tess__err_set(err, TESS_EIO, "%s: fsync: %s", t->dir, strerror(errno));
+            close(fd);
+            unlink(path);
+            log_cache_reset(c);
+            goto out;
+        }
+    }
+    if ((cut && tess__io_ftruncate(fd, (off_t)end)) || write_all_at(fd, frame, len, end) ||
+        (!es->nosync && tess__io_fdatasync(fd))) {
         rc = tess__err_set(err, TESS_EIO, "%s: cannot append: %s", path, strerror(errno));
         /* not acknowledged: take it back (if this fails too, the frame may stay: a failed
-         * fsync leaves the file's state unknown) */
-        if (ftruncate(c->fd, (off_t)end) == 0 && !t->es->nosync) fdatasync(c->fd);
+         * fsync leaves the file's state unknown); a log this append created goes again, so
+         * that the log before it is not sealed */
+        if (ftruncate(fd, (off_t)end) == 0 && !es->nosync) fdatasync(fd);
+        if (seal) {
+            close(fd);
+            unlink(path);
+            if (!es->nosync) fsync_dir(t->dir);
+        }
         log_cache_reset(c);
         goto out;
+    }
+    if (seal) {
+        struct stat st;
+        uint32_t next = c->lg.next_ingest;
+        close(c->fd);
+        c->fd = fd;
+        c->log = num;
+        c->dev = c->ino = 0;
+        if (fstat(fd, &st) == 0) {
+            c->dev = st.st_dev;
+            c->ino = st.st_ino;
+        }
+        memset(&c->lg, 0, sizeof(c->lg));
+        c->lg.next_ingest = next;
+        t->active = num;
     }
     c->lg.end = c->lg.size = end + len;
     c->lg.frames++;
@@ -1575,20 +1885,27 @@ int tess__evstore_append(tess__evstore *es, const tess__source *src, const tess_
         rows += batches[i]->nrows;
     }
     if (nbatches == 0) return TESS_OK;
-    if ((rc = txn_begin(es, src, &t, false, err))) return rc;
+    if ((rc = txn_begin(es, src, &t, TX_LOCK, err))) return rc;
     in_txn = true;
     uint32_t first = t.m->next_ingest;
     /* 1. the push log, when it can take the group */
     rc = append_to_log(&t, layouts, nlayouts, batches, nbatches, rows, err);
     if (rc != TESS_NOTFOUND) {
         if (rc) goto out;
+        /* sealed logs (this append's seal, or older ones not folded yet): to the folder */
+        bool sealed = t.active > t.chain_first;
         in_txn = false;
         txn_end(&t);
+        if (sealed) fold_request(es, tess__evstore_source(src)->name);
         goto done;
     }
-    /* 2. else a commit: the log's rows and the group's into segments, and a new log */
-    rc = TESS_OK;
-    cleanup_source(t.dir, t.m);
+    /* 2. else a commit: the chain's rows and the group's into segments, and a new log. It
+     * takes the FOLD lock first (lock order), so the LOCK is let go and taken again. */
+    txn_end(&t);
+    in_txn = false;
+    if ((rc = txn_begin(es, src, &t, TX_WRITE, err))) goto out;
+    in_txn = true;
+    first = t.m->next_ingest;
     for (size_t i = 0; i < nlayouts; i++)
         if ((rc = txn_layout(&t, layouts[i].cols, layouts[i].ncols, &li, err))) goto out;
     if ((rc = txn_fold_log(&t, err))) goto out;
@@ -1630,6 +1947,287 @@ out:
     tess__free(nullkeys);
     if (rc) *first_ingest = 0;
     return rc;
+}
+
+/* ---- the fold: sealed logs into segments, off the append path ------------------------------ */
+
+/* A source made from a MANIFEST's schema (the folder needs no definitions). */
+typedef struct msrc {
+    tess__source src;
+    tess__column *cols;
+    char *name;
+} msrc;
+
+static void msrc_release(msrc *s)
+{
+    for (size_t c = 0; s->cols && c < s->src.nschema; c++) tess__free((char *)s->cols[c].name);
+    tess__free(s->cols);
+    tess__free(s->name);
+    memset(s, 0, sizeof(*s));
+}
+
+static int msrc_init(msrc *s, const tess__manifest *m, const char *name)
+{
+    memset(s, 0, sizeof(*s));
+    if (!(s->name = tess__strdup(name)) ||
+        !(s->cols = tess__calloc(m->ncols ? m->ncols : 1, sizeof(tess__column))))
+        return TESS_ENOMEM;
+    for (size_t c = 0; c < m->ncols; c++) {
+        s->src.nschema = c;
+        if (!(s->cols[c].name = tess__strdup(m->col_names[c]))) return TESS_ENOMEM;
+        s->cols[c].type = m->col_types[c];
+    }
+    s->src.name = s->name;
+    s->src.kind = TESS_SOURCE_PUSH;
+    s->src.schema = s->cols;
+    s->src.nschema = m->ncols;
+    s->src.ts_col = m->ts_col;
+    s->src.created_col = m->created_col;
+    return TESS_OK;
+}
+
+/*
+ * The fold's commit: the pending segments take their final names (outside the LOCK: no
+ * manifest lists them, and only FOLD holders write segments), MANIFEST.tmp is written and
+ * fsynced, then, under the LOCK, the manifest is checked to be the one the fold started from
+ * and MANIFEST.tmp is renamed over it (the commit point: appenders read the manifest and walk
+ * the chain under the LOCK, so they see the chain before or after, never a log unlinked under
+ * them). After the LOCK: the folded logs and replaced segments are unlinked.
+ */
+static int fold_commit(txn *t, uint64_t first_log, uint64_t base_seg, tess__err *err)
+{
+    char tmp[PATH_MAX], man[PATH_MAX];
+    tess__manifest *cur = NULL;
+    bool renamed = false;
+    int rc = commit_segments(t, err);
+    if (rc == TESS_OK && !(rc = pathf(tmp, err, "%s/MANIFEST.tmp", t->dir)) &&
+        !(rc = pathf(man, err, "%s/MANIFEST", t->dir)))
+        rc = tess__manifest_prepare(t->m, tmp, !t->es->nosync, err);
+    if (rc) goto fail;
+    if ((rc = take_lock(t->dir, "LOCK", false, &t->lock_fd, err))) {
+        unlink(tmp);
+        goto fail;
+    }
+    rc = tess__manifest_read(man, &cur, err);
+    if (rc == TESS_OK && (cur->log != first_log || cur->next_seg != base_seg))
+        rc = tess__err_set(err, TESS_EIO, "%s: changed during the fold (another writer did not "
+                           "take the FOLD lock)", man);
+    tess__manifest_free(cur);
+    if (rc == TESS_NOTFOUND) rc = tess__err_set(err, TESS_EIO, "%s: disappeared", man);
+    if (rc) {
+        unlink(tmp);
+        goto fail;
+    }
+    rc = tess__manifest_install(tmp, man, t->dir, !t->es->nosync, &renamed, err);
+    close(t->lock_fd); /* releases the LOCK */
+    t->lock_fd = -1;
+    if (rc && !renamed) goto fail;
+    if (rc == TESS_OK) { /* as txn_commit: only once the rename is durable */
+        for (size_t i = 0; i < t->ndel; i++) unlink(t->del_paths[i]);
+        unlink_logs(t->dir, first_log, t->m->log);
+    }
+    txn_end(t);
+    return rc;
+fail:
+    txn_abort(t);
+    return rc;
+}
+
+int tess__evstore_fold(tess__evstore *es, const char *name, bool *folded, tess__err *err)
+{
+    bool dummy;
+    if (!folded) folded = &dummy;
+    *folded = false;
+    txn t;
+    msrc ms;
+    tess__batch rows;
+    memset(&t, 0, sizeof(t));
+    memset(&ms, 0, sizeof(ms));
+    memset(&rows, 0, sizeof(rows));
+    t.es = es;
+    t.lock_fd = t.fold_fd = -1;
+    t.own.fd = -1;
+    t.lc = &t.own;
+    t.run_rows = TESS__EV_RUN_ROWS;
+    char man[PATH_MAX];
+    struct stat st;
+    int rc;
+    if ((rc = pathf(t.dir, err, "%s/%s", es->offline_dir, name)) ||
+        (rc = pathf(man, err, "%s/MANIFEST", t.dir)))
+        return rc;
+    if (stat(t.dir, &st) != 0) return TESS_OK; /* no such source: nothing to fold */
+    rc = take_lock(t.dir, "FOLD", true, &t.fold_fd, err);
+    if (rc == TESS_NOTFOUND) return TESS_OK; /* another folder (or a commit) is at work */
+    if (rc) return rc;
+    rc = tess__manifest_read(man, &t.m, err);
+    if (rc == TESS_NOTFOUND) {
+        rc = TESS_OK;
+        goto end;
+    }
+    if (rc) goto end;
+    if (msrc_init(&ms, t.m, name) ||
+        !(t.types = tess__calloc(t.m->ncols ? t.m->ncols : 1, sizeof(tess__type)))) {
+        rc = OOM(err);
+        goto end;
+    }
+    t.src = &ms.src;
+    for (size_t c = 0; c < t.m->ncols; c++) t.types[c] = t.m->col_types[c];
+    if ((rc = tess__manifest_resolve(t.m, t.src, err))) goto end;
+    cleanup_source(t.dir, t.m, false);
+    if (t.m->log == 0) goto end;
+    /* the sealed logs' rows (the chain cannot be folded meanwhile: the FOLD lock is ours), up
+     * to 8 logs' worth (a run's rows by default): the rest is for the next fold */
+    uint64_t first_log = t.m->log, base_seg = t.m->next_seg, active = 0;
+    tess__evlog tot;
+    if (tess__batch_init(&rows, t.types, t.m->ncols, 1024)) {
+        rc = OOM(err);
+        goto end;
+    }
+    if ((rc = read_chain(t.dir, first_log, t.m->next_ingest, t.types, t.m->ncols,
+                         CH_STABLE | CH_SEALED_ONLY, 8 * es->log_max_rows, &rows, &tot, &active,
+                         NULL, NULL, err)))
+        goto end;
+    if (active == first_log) goto end; /* nothing sealed */
+    if ((rc = run_add_rows(&t, &rows, err))) goto abort;
+    tess__batch_release(&rows);
+    t.log_folded = true;
+    if ((rc = spill(&t, -1, NULL, err)) || (rc = merge_if_needed(&t, err))) goto abort;
+    /* the new manifest: the segments, and the chain from the active log on */
+    t.m->log = active;
+    t.m->next_ingest = tot.next_ingest;
+    rc = fold_commit(&t, first_log, base_seg, err);
+    if (rc == TESS_OK) *folded = true;
+    tess__batch_release(&rows);
+    msrc_release(&ms);
+    return rc;
+abort:
+    tess__batch_release(&rows);
+    txn_abort(&t);
+    msrc_release(&ms);
+    return rc;
+end:
+    tess__batch_release(&rows);
+    txn_end(&t);
+    msrc_release(&ms);
+    return rc;
+}
+
+/* ---- the background folder ------------------------------------------------------------------ */
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* One thread per handle, started on the first request: folds the sources queued, one at a
+ * time, until the handle closes (the queue is emptied first). A failed fold is recorded
+ * (fold_rc, fold_msg) and the next one waits a second: the logs stay readable meanwhile. */
+static void *fold_main(void *arg)
+{
+    tess__evstore *es = arg;
+    /* below the appenders and readers: a fold has seconds to spare, a push has not (a
+     * thread's nice value on Linux; the spill's helper thread inherits it) */
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
+    pthread_mutex_lock(&es->mu);
+    for (;;) {
+        while (!es->fold_nqueue && !es->fold_stop) pthread_cond_wait(&es->fold_cv, &es->mu);
+        if (!es->fold_nqueue) break;
+        char *name = es->fold_queue[0];
+        memmove(es->fold_queue, es->fold_queue + 1, --es->fold_nqueue * sizeof(char *));
+        es->fold_busy = true;
+        pthread_mutex_unlock(&es->mu);
+        tess__err err = TESS__ERR_INIT;
+        uint64_t folds = 0;
+        bool folded, stop;
+        int rc;
+        do { /* again while it folds: a fold takes at most 8 logs' rows */
+            folded = false;
+            rc = tess__evstore_fold(es, name, &folded, &err);
+            folds += folded;
+            pthread_mutex_lock(&es->mu);
+            stop = es->fold_stop;
+            pthread_mutex_unlock(&es->mu);
+        } while (rc == TESS_OK && folded && !stop);
+        pthread_mutex_lock(&es->mu);
+        es->fold_busy = false;
+        es->fold_rc = rc;
+        es->folds += folds;
+        if (rc) {
+            es->fold_failures++;
+            es->fold_retry_at = mono_us() + 1000000;
+            snprintf(es->fold_msg, sizeof(es->fold_msg), "%s", tess__err_msg(&err));
+        }
+        tess__err_release(&err);
+        tess__free(name);
+        pthread_cond_broadcast(&es->fold_cv);
+    }
+    pthread_mutex_unlock(&es->mu);
+    return NULL;
+}
+
+/* Asks the background folder to fold the source (directory `name`): queued once, the thread
+ * started if need be. Best effort: when it cannot be (off, out of memory, no thread), the
+ * sealed logs stay readable and the next request or commit folds them. */
+static void fold_request(tess__evstore *es, const char *name)
+{
+    pthread_mutex_lock(&es->mu);
+    if (es->fold_off || es->fold_stop || (es->fold_retry_at && mono_us() < es->fold_retry_at))
+        goto out;
+    for (size_t i = 0; i < es->fold_nqueue; i++)
+        if (strcmp(es->fold_queue[i], name) == 0) goto out;
+    char **q = tess__realloc(es->fold_queue, (es->fold_nqueue + 1) * sizeof(char *));
+    if (!q) goto out;
+    es->fold_queue = q;
+    if (!(q[es->fold_nqueue] = tess__strdup(name))) goto out;
+    es->fold_nqueue++;
+    if (es->fold_started && es->fold_pid != getpid()) goto out; /* a child after fork() */
+    if (!es->fold_started) {
+        /* the thread takes no asynchronous signal: the process's own threads handle them */
+        sigset_t all, old;
+        sigfillset(&all);
+        /* but the faults: a crash must kill the process as it would on any thread */
+        sigdelset(&all, SIGSEGV);
+        sigdelset(&all, SIGBUS);
+        sigdelset(&all, SIGFPE);
+        sigdelset(&all, SIGILL);
+        sigdelset(&all, SIGABRT);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        es->fold_started = pthread_create(&es->fold_thread, NULL, fold_main, es) == 0;
+        es->fold_pid = getpid();
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (!es->fold_started) {
+            tess__free(q[--es->fold_nqueue]);
+            goto out;
+        }
+    }
+    pthread_cond_broadcast(&es->fold_cv);
+out:
+    pthread_mutex_unlock(&es->mu);
+}
+
+void tess__evstore_fold_wait(tess__evstore *es)
+{
+    pthread_mutex_lock(&es->mu);
+    while (es->fold_nqueue || es->fold_busy) pthread_cond_wait(&es->fold_cv, &es->mu);
+    pthread_mutex_unlock(&es->mu);
+}
+
+/* Lets the folder finish what is queued, and joins it. */
+static void fold_stop(tess__evstore *es)
+{
+    pthread_mutex_lock(&es->mu);
+    es->fold_stop = true;
+    pthread_cond_broadcast(&es->fold_cv);
+    bool started = es->fold_started && es->fold_pid == getpid(); /* not a child's after fork() */
+    pthread_mutex_unlock(&es->mu);
+    if (started) pthread_join(es->fold_thread, NULL);
+    es->fold_started = false;
+    for (size_t i = 0; i < es->fold_nqueue; i++) tess__free(es->fold_queue[i]);
+    tess__free(es->fold_queue);
+    es->fold_queue = NULL;
+    es->fold_nqueue = 0;
 }
 
 /* ---- scans ------------------------------------------------------------------------------- */
@@ -1732,10 +2330,10 @@ out:
 }
 
 /*
- * Reads the rows of the push log that manifest m (of source directory sdir) names into rows
- * (set up here: release it, also after a failure), lg receiving what was read. No log (m->log
- * 0): no rows. TESS_NOTFOUND: the log was folded and removed since m was read (read the
- * manifest again); TESS_EIO: damaged, or missing while the manifest still names it.
+ * Reads the rows of the push-log chain that manifest m (of source directory sdir) names into
+ * rows (set up here: release it, also after a failure), lg receiving the totals. No log
+ * (m->log 0): no rows. TESS_NOTFOUND: the chain was folded since m was read (read the manifest
+ * again); TESS_EIO: damaged, or missing while the manifest still names it.
  */
 static int read_log(const char *sdir, const tess__manifest *m, const tess__source *src,
                     tess__batch *rows, tess__evlog *lg, tess__err *err)
@@ -1746,34 +2344,10 @@ static int read_log(const char *sdir, const tess__manifest *m, const tess__sourc
     tess__type *types = tess__calloc(src->nschema ? src->nschema : 1, sizeof(tess__type));
     if (!types) return OOM(err);
     for (size_t c = 0; c < src->nschema; c++) types[c] = src->schema[c].type;
-    char path[PATH_MAX];
-    int rc = log_path(sdir, m->log, path, err), fd = -1;
-    if (rc) goto out;
-    if (m->log == 0) {
-        rc = tess__batch_init(rows, types, src->nschema, 1) ? OOM(err) : TESS_OK;
-        goto out;
-    }
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT) {
-        /* folded since? (a commit creates the next log before it renames the manifest) */
-        char man[PATH_MAX];
-        tess__manifest *m2 = NULL;
-        if ((rc = pathf(man, err, "%s/MANIFEST", sdir))) goto out;
-        rc = tess__manifest_read(man, &m2, err);
-        if (rc == TESS_OK)
-            rc = m2->log != m->log ? TESS_NOTFOUND
-                                   : tess__err_set(err, TESS_EIO, "%s: missing (the MANIFEST "
-                                                   "names it)", path);
-        tess__manifest_free(m2);
-        goto out;
-    }
-    if (fd < 0) {
-        rc = tess__err_set(err, TESS_EIO, "%s: cannot open: %s", path, strerror(errno));
-        goto out;
-    }
-    rc = read_log_rows(fd, path, m->log, types, src->nschema, lg, rows, err);
-out:
-    if (fd >= 0) close(fd);
+    int rc = tess__batch_init(rows, types, src->nschema, m->log ? 1024 : 1) ? OOM(err) : TESS_OK;
+    if (rc == TESS_OK)
+        rc = read_chain(sdir, m->log, m->next_ingest, types, src->nschema, 0, 0, rows, lg,
+                        NULL, NULL, NULL, err);
     tess__free(types);
     return rc;
 }

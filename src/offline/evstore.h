@@ -3,9 +3,10 @@
  * On disk, inside a store directory (docs/offline.md, "Event store"):
  *   <store>/offline/<source>/MANIFEST              the committed state (checksummed, renamed
  *                                                  into place atomically)
- *   <store>/offline/<source>/LOCK                  writers hold an exclusive flock on it
- *   <store>/offline/<source>/<n>.log               the push log the MANIFEST names: pushed
- *                                                  rows not yet folded into segments
+ *   <store>/offline/<source>/LOCK                  appenders and committers hold its flock
+ *   <store>/offline/<source>/FOLD                  folders and committers hold its flock
+ *   <store>/offline/<source>/<n>.log, <n+1>.log    the push-log chain the MANIFEST names:
+ *                                                  pushed rows not yet folded into segments
  *   <store>/offline/<source>/<layout>/<n>.seg      immutable segments (segment.h)
  *
  * A *layout* is a tuple of join-key columns of the source (schema indices, in order); its
@@ -17,17 +18,20 @@
  * seq = (ingest number << 32) | (row index in its file), the ingest number coming from the
  * manifest, one per file.
  *
- * Writers (ingest, ensure_layout, append) serialize on the source's LOCK. Ingests and layout
- * builds commit by renaming a new MANIFEST into place; an append writes one checksummed frame
- * at the end of the push log and fdatasyncs it (a frame is the commit), and is folded into
- * segments by the next commit of any kind (docs/offline.md, "Push log"). A reader sees the
+ * Writers (ingest, ensure_layout, append) serialize on the source's LOCK; ingests, layout
+ * builds and folds also on its FOLD lock. Ingests and layout builds commit by renaming a new
+ * MANIFEST into place; an append writes one checksummed frame at the end of the active push
+ * log and fdatasyncs it (a frame is the commit). Full logs are sealed and folded into
+ * segments off the append path, by a background thread of the handle that takes the LOCK only
+ * to rename its MANIFEST (tess__evstore_fold in evstore_int.h; docs/offline.md, "Push log"). A reader sees the
  * state before a commit or after it, never between, and never waits (it reads the MANIFEST
  * without locking, opens the segments it lists and reads the complete frames of the log it
  * names; segments replaced by a merge and folded logs are unlinked after the commit, and a
  * reader that opened them keeps reading them).
  *
- * Thread safety: a tess__evstore holds no mutable state after open: any number of threads may
- * scan and ingest through one handle (ingests of one source then run one after the other).
+ * Thread safety: any number of threads may scan, ingest and append through one handle (writes
+ * of one source then run one after the other); the handle's mutable state (what it knows of
+ * each active log, its folder's queue) is guarded. Closing it waits for its folder's work.
  * A scan is used by one thread at a time.
  */
 #ifndef TESS_OFFLINE_EVSTORE_H
@@ -123,9 +127,11 @@ int tess__evstore_ingest(tess__evstore *es, const tess__source *src, const tess_
  * *first_ingest + i, and its rows' seq are set to (ingest << 32) | row (the batches are
  * modified). Rows must be typed by the source's schema; timestamps are not checked here.
  * No file is recorded in the manifest (pushes have no content hash to deduplicate by).
- * The batches go to the push log as one frame (one fdatasync) when the log can take them;
- * otherwise (no log yet, a layout to add, the log's bounds reached) the log and the batches
- * are folded into segments in one commit (merges included). Either way, when it returns
+ * The batches go to the push log as one frame (one fdatasync) when the log can take them (a
+ * full active log is sealed and the frame goes to the next one, which the handle's background
+ * folder folds later); otherwise (no log yet, a layout to add, the group alone past the log's
+ * bounds) the logs and the batches are folded into segments in one commit (merges included),
+ * after any running fold of the source. Either way, when it returns
  * TESS_OK the rows are durable (durability on) and every later scan or stats, in any
  * process, sees them; on an error none of them is stored (but see docs/offline.md, "Push log",
  * on a failed fsync). nbatches 0: nothing is done.

@@ -4,6 +4,7 @@
 #define TESS_OFFLINE_EVSTORE_INT_H
 
 #include <pthread.h>
+#include <sys/types.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,9 +25,11 @@
 #define TESS__EV_MAX_SEGMENTS 8
 #define TESS__EV_RUN_ROWS ((size_t)2 << 20) /* rows of a run: ~250 bytes each at the peak */
 
-/* The push log (evlog.c, evstore.c): an append goes to the log while the log stays under
- * both bounds (rows and bytes, its own included); the append that would pass one folds the log
- * and its own rows into segments instead, in one commit. */
+/* The push log (evlog.c, evstore.c): an append goes to the active log while it stays under
+ * both bounds (rows and bytes, its own included); the append that would pass one *seals* it
+ * (creates the next log and appends there) and asks for a fold, which runs off the append path
+ * (a background thread of the handle: tess__evstore_fold). A group larger than a bound by
+ * itself goes straight to segments in a commit. */
 #define TESS__EV_LOG_MAX_ROWS ((uint64_t)262144)
 #define TESS__EV_LOG_MAX_BYTES ((uint64_t)64 << 20)
 
@@ -40,14 +43,46 @@ struct tess__evstore {
     char *offline_dir; /* <store>/offline */
     bool nosync;       /* tess__evstore_set_durable(es, false) */
     uint64_t log_max_rows, log_max_bytes; /* the push log's bounds (tests lower them) */
-    pthread_mutex_t mu; /* guards the list below (not the entries: each under its LOCK) */
+    pthread_mutex_t mu; /* guards the list below (not the entries: each under its LOCK) and
+                           the folder's state */
     tess__evlog_cache **logs;
     size_t nlogs;
+    /* the background folder (evstore.c, fold_main): started on the first fold request */
+    pthread_cond_t fold_cv;
+    pthread_t fold_thread;
+    bool fold_started, fold_stop, fold_busy;
+    pid_t fold_pid;         /* the process that started the thread */
+    bool fold_off;          /* tess__evstore_set_background_fold(es, false) */
+    char **fold_queue;      /* source directory names waiting for a fold */
+    size_t fold_nqueue;
+    int64_t fold_retry_at;  /* after a failed fold: no new one before (monotonic us) */
+    uint64_t folds, fold_failures; /* background folds done and failed */
+    int fold_rc;            /* the last background fold's status */
+    char fold_msg[256];     /* and its message */
 };
 
 /* The push log's bounds (rows, bytes; 0: the default): for tests, set before the handle is
  * shared. */
 void tess__evstore_set_log_bounds(tess__evstore *es, uint64_t rows, uint64_t bytes);
+
+/* Whether appends through this handle hand sealed logs to its background folder (default on).
+ * Off (tests): sealed logs wait for tess__evstore_fold or the next commit. Set it before the
+ * handle is shared. */
+void tess__evstore_set_background_fold(tess__evstore *es, bool on);
+
+/*
+ * Folds the source's sealed push logs (every log of the chain but the active one) into
+ * segments, merges as an ingest would, and commits: the work runs under the source's FOLD lock
+ * only (appends go on), the LOCK is taken for the manifest's rename. Another process folding
+ * now: nothing is done (*folded false). `name`: the source's directory (the store source's
+ * name); the schema comes from the MANIFEST. folded (may be NULL): whether a commit happened.
+ * Errors: TESS_EIO (err names the file), TESS_ENOMEM; the store is then as before (or, when
+ * only the directory fsync after the manifest's rename failed, as after).
+ */
+int tess__evstore_fold(tess__evstore *es, const char *name, bool *folded, tess__err *err);
+
+/* Waits until the background folder has nothing queued or running. */
+void tess__evstore_fold_wait(tess__evstore *es);
 
 /* ---- the manifest (manifest.c) -------------------------------------------------------------- */
 
@@ -82,8 +117,9 @@ typedef struct tess__mfile {
 typedef struct tess__manifest {
     uint32_t next_ingest; /* from 1; the log's first frame starts there */
     uint64_t next_seg;
-    uint64_t log; /* the push log <log>.log, created before the manifest was committed (0: none,
-                     a store written before push logs existed) */
+    uint64_t log; /* the first log of the push-log chain <log>.log, <log+1>.log, ... (each one
+                     existing seals the one before it; the last is the active log); 0: none,
+                     a store written before push logs existed */
     /* the schema of the stored events */
     size_t ncols;
     char **col_names;
@@ -107,6 +143,12 @@ int tess__manifest_read(const char *path, tess__manifest **out, tess__err *err);
  * failed: then *renamed is set and the new manifest may be in place). */
 int tess__manifest_write(const tess__manifest *m, const char *tmp_path, const char *path,
                          const char *dir, bool sync, bool *renamed, tess__err *err);
+/* tess__manifest_write in two steps: write and fsync tmp_path (removed on failure), then
+ * rename it to path and fsync dir (*renamed as above). */
+int tess__manifest_prepare(const tess__manifest *m, const char *tmp_path, bool sync,
+                           tess__err *err);
+int tess__manifest_install(const char *tmp_path, const char *path, const char *dir, bool sync,
+                           bool *renamed, tess__err *err);
 /* TESS_OK if src has the manifest's schema, else TESS_EINVAL saying what changed. */
 int tess__manifest_check_schema(const tess__manifest *m, const tess__source *src, tess__err *err);
 /* Resolves every layout's key names to src's columns (fills cols). TESS_EINVAL, TESS_ENOMEM. */

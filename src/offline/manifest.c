@@ -467,10 +467,9 @@ static int fsync_dir(const char *dir)
     return r;
 }
 
-int tess__manifest_write(const tess__manifest *m, const char *tmp_path, const char *path,
-                         const char *dir, bool sync, bool *renamed, tess__err *err)
+int tess__manifest_prepare(const tess__manifest *m, const char *tmp_path, bool sync,
+                           tess__err *err)
 {
-    *renamed = false;
     tess__buf b = TESS__BUF_INIT;
     int rc = encode(m, &b);
     if (rc) {
@@ -495,15 +494,35 @@ int tess__manifest_write(const tess__manifest *m, const char *tmp_path, const ch
         unlink(tmp_path);
         goto out;
     }
-    if (close(fd) || tess__io_rename(tmp_path, path)) {
-        rc = tess__err_set(err, TESS_EIO, "%s: cannot commit: %s", path, strerror(errno));
+    if (close(fd)) {
+        rc = tess__err_set(err, TESS_EIO, "%s: close: %s", tmp_path, strerror(errno));
         unlink(tmp_path);
-        goto out;
     }
-    *renamed = true;
-    if (sync && fsync_dir(dir))
-        rc = tess__err_set(err, TESS_EIO, "%s: fsync: %s", dir, strerror(errno));
 out:
     tess__buf_release(&b);
     return rc;
+}
+
+int tess__manifest_install(const char *tmp_path, const char *path, const char *dir, bool sync,
+                           bool *renamed, tess__err *err)
+{
+    *renamed = false;
+    if (tess__io_rename(tmp_path, path)) {
+        int rc = tess__err_set(err, TESS_EIO, "%s: cannot commit: %s", path, strerror(errno));
+        unlink(tmp_path);
+        return rc;
+    }
+    *renamed = true;
+    if (sync && fsync_dir(dir))
+        return tess__err_set(err, TESS_EIO, "%s: fsync: %s", dir, strerror(errno));
+    return TESS_OK;
+}
+
+int tess__manifest_write(const tess__manifest *m, const char *tmp_path, const char *path,
+                         const char *dir, bool sync, bool *renamed, tess__err *err)
+{
+    *renamed = false;
+    int rc = tess__manifest_prepare(m, tmp_path, sync, err);
+    if (rc) return rc;
+    return tess__manifest_install(tmp_path, path, dir, sync, renamed, err);
 }

@@ -59,6 +59,7 @@
 #define SEG_END_MAGIC "TSEGEND1"
 #define SEG_VERSION 1u
 #define SEG_HEADER 16u
+#define WRITEBACK_CHUNK ((uint64_t)4 << 20) /* w_flush */
 #define SEG_TRAILER 32u
 #define ZSTD_LEVEL 1
 #define FLUSH_BYTES ((size_t)1 << 20)
@@ -721,6 +722,7 @@ struct tess__segw {
     tess__col *view;  /* columns of a caller's block encoded in place */
     bytes out;        /* compressed bytes not yet written; file offset `off` + out.len */
     uint64_t off;     /* bytes written to the file */
+    uint64_t flushed; /* bytes handed to writeback (w_flush) */
     bytes raw;        /* scratch: one chunk before compression */
     bytes index;      /* the footer's block entries */
     tess__buf key;    /* scratch: an encoded key */
@@ -750,6 +752,19 @@ static int w_flush(tess__segw *w, tess__err *err)
     if (write_all(w->fd, w->out.p, w->out.len)) return w_io(w, err, "write");
     w->off += w->out.len;
     w->out.len = 0;
+    /* durable segments: write back as we go, a few MB at a time (waiting for the previous
+     * chunk), so that the final fsync has little to do and the file system's journal never
+     * holds much of this file's data: a fold runs beside appends, whose fdatasync would
+     * otherwise wait for the writeback of the segment's data. Errors show at the fsync. */
+    if (!w->nosync && w->off - w->flushed >= WRITEBACK_CHUNK) {
+        if (w->flushed)
+            sync_file_range(w->fd, 0, (off_t)w->flushed,
+                            SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                SYNC_FILE_RANGE_WAIT_AFTER);
+        sync_file_range(w->fd, (off_t)w->flushed, (off_t)(w->off - w->flushed),
+                        SYNC_FILE_RANGE_WRITE);
+        w->flushed = w->off;
+    }
     return TESS_OK;
 }
 

@@ -176,7 +176,9 @@ with open(out, "w") as f:
 PY
 printf 'txn_id,ts\n' >"$TMP/acked.csv"
 for round in 1 2 3; do
-  "$TESSERA" serve --port 0 --threads 2 --no-materialize >"$TMP/serve.out" 2>"$TMP/serve.err" &
+  # small push logs: the load seals logs and the server's background folder folds them, so
+  # the kills also land in the middle of folds (docs/offline.md, "Push log")
+  TESSERA_PUSH_LOG_ROWS=150 "$TESSERA" serve --port 0 --threads 2 --no-materialize >"$TMP/serve.out" 2>"$TMP/serve.err" &
   spid=$!
   for _ in $(seq 1 200); do grep -q 'serving on' "$TMP/serve.out" 2>/dev/null && break; sleep 0.05; done
   url=$(sed -n 's/.*serving on \(http[^ ]*\).*/\1/p' "$TMP/serve.out")

@@ -1657,6 +1657,7 @@ static void test_append_oracle(void **state)
     size_t folds = 0;
     for (int i = 0; i < 80; i++) {
         append_random(e, &G_SMALL, 40);
+        tess__evstore_fold_wait(e->es); /* the background fold of a sealed log */
         assert_int_equal(stat(man, &st1), 0);
         if (st1.st_ino != st0.st_ino) folds++;
         st0 = st1;
@@ -1751,6 +1752,10 @@ typedef struct tctx {
     tess__evstore *es;
     tgroup *groups;
     size_t ngroups;
+    volatile size_t *folds; /* wait for a fold halfway (may be NULL) */
+    volatile int *fold_rc;
+    volatile size_t *scans; /* wait for a scan halfway (may be NULL) */
+    volatile int *scan_done;
     int rc;
     char msg[256];
 } tctx;
@@ -1764,6 +1769,12 @@ static void *append_thread(void *arg)
 {
     tctx *c = arg;
     for (size_t g = 0; g < TGROUPS && c->rc == TESS_OK; g++) {
+        /* halfway, the first thread waits for a fold (the others go on appending): so a
+         * fold surely happens while appends go on, however the threads are scheduled */
+        while (c->folds && g == TGROUPS / 2 && *c->folds < 1 && *c->fold_rc == TESS_OK)
+            usleep(1000);
+        /* likewise for a whole scan, so that the scans surely overlap the appends */
+        while (c->scans && g == TGROUPS / 2 && *c->scans < 1 && !*c->scan_done) usleep(1000);
         tgroup *tg = &c->groups[g];
         tg->nb = 1 + rnd(&c->local) % 2;
         for (size_t i = 0; i < tg->nb; i++) {
@@ -1784,8 +1795,10 @@ typedef struct rctx {
     env *e;
     volatile int *stop;
     uint32_t (*seen)[TMAX_INGEST]; /* per scan: rows per ingest number */
-    size_t nscans, cap;
+    volatile size_t nscans;
+    size_t cap;
     int rc;
+    volatile int done; /* the scanner ended (an error, or full) */
 } rctx;
 
 static void *scan_thread(void *arg)
@@ -1807,25 +1820,63 @@ static void *scan_thread(void *arg)
         tess__err_release(&err);
         if (rc != TESS_NOTFOUND) {
             c->rc = rc;
+            c->done = 1;
             return NULL;
         }
         c->nscans++;
+    }
+    c->done = 1;
+    return NULL;
+}
+
+typedef struct fctx {
+    tess__evstore *es;
+    volatile int *stop;
+    volatile size_t folds;
+    size_t calls;
+    volatile int rc;
+    char msg[256];
+} fctx;
+
+/* Folds the source again and again (on its own handle) until told to stop. */
+static void *fold_thread(void *arg)
+{
+    fctx *c = arg;
+    while (!*c->stop && c->rc == TESS_OK) {
+        tess__err err = TESS__ERR_INIT;
+        bool folded = false;
+        c->rc = tess__evstore_fold(c->es, "tx", &folded, &err);
+        if (c->rc) snprintf(c->msg, sizeof(c->msg), "%s", tess__err_msg(&err));
+        tess__err_release(&err);
+        c->folds += folded;
+        c->calls++;
+        usleep(500);
     }
     return NULL;
 }
 
 /* Threads append through one handle (and one through another handle) while a thread scans:
- * every row is scanned once, in order; each scan sees whole groups, and a prefix of them. */
-static void test_append_threads(void **state)
+ * every row is scanned once, in order; each scan sees whole groups, and a prefix of them.
+ * The logs are sealed every few hundred rows and folded by the handles' background folders,
+ * or (explicit) by a thread of a third handle that folds in a loop. */
+static void append_threads(env *e, bool explicit)
 {
-    env *e = *state;
     ingest_new(e, 1, 100, &G_KEYED, 0);
-    tess__evstore_set_log_bounds(e->es, 900, 0);
+    uint64_t bound = explicit ? 300 : 900;
+    tess__evstore_set_log_bounds(e->es, bound, 0);
     tess__err err = TESS__ERR_INIT;
-    tess__evstore *es2;
+    tess__evstore *es2, *es3;
     assert_int_equal(tess__evstore_open(e->store, &es2, &err), TESS_OK);
+    assert_int_equal(tess__evstore_open(e->store, &es3, &err), TESS_OK);
     tess__evstore_set_durable(es2, false);
-    tess__evstore_set_log_bounds(es2, 900, 0);
+    tess__evstore_set_durable(es3, false);
+    tess__evstore_set_log_bounds(es2, bound, 0);
+    tess__evstore_set_background_fold(e->es, !explicit);
+    tess__evstore_set_background_fold(es2, !explicit);
+    volatile int fstop = 0;
+    fctx fc = {es3, &fstop, 0, 0, TESS_OK, ""};
+    pthread_t ft;
+    if (explicit) assert_int_equal(pthread_create(&ft, NULL, fold_thread, &fc), 0);
     enum { NT = 4 };
     tctx t[NT];
     pthread_t th[NT], rt;
@@ -1836,15 +1887,29 @@ static void test_append_threads(void **state)
         t[i].local.rng = 1000 + (uint64_t)i;
         t[i].es = i == NT - 1 ? es2 : e->es;
         t[i].groups = calloc(TGROUPS, sizeof(tgroup));
+        t[i].folds = explicit && i == 0 ? &fc.folds : NULL;
+        t[i].fold_rc = &fc.rc;
     }
     volatile int stop = 0;
-    rctx r = {e, &stop, calloc(4000, sizeof(*r.seen)), 0, 4000, TESS_OK};
+    rctx r = {e, &stop, calloc(4000, sizeof(*r.seen)), 0, 4000, TESS_OK, 0};
+    t[0].scans = &r.nscans;
+    t[0].scan_done = &r.done;
     assert_int_equal(pthread_create(&rt, NULL, scan_thread, &r), 0);
     for (int i = 0; i < NT; i++) assert_int_equal(pthread_create(&th[i], NULL, append_thread, &t[i]), 0);
     for (int i = 0; i < NT; i++) pthread_join(th[i], NULL);
     stop = 1;
     pthread_join(rt, NULL);
+    fstop = 1;
+    if (explicit) pthread_join(ft, NULL);
+    tess__evstore_fold_wait(es2);
+    tess__evstore_fold_wait(e->es);
+    if (fc.rc) fail_msg("fold: %s", fc.msg);
+    if (e->es->fold_failures || es2->fold_failures)
+        fail_msg("background fold: %s %s", e->es->fold_msg, es2->fold_msg);
+    if (explicit) assert_true(fc.folds >= 1); /* while appends went on (append_thread) */
+    else assert_true(e->es->folds + es2->folds > 0);
     tess__evstore_close(es2);
+    tess__evstore_close(es3);
     assert_int_equal(r.rc, TESS_OK);
     assert_true(r.nscans > 0);
     /* the oracle: every group with its ingest numbers; sizes per ingest for the scans */
@@ -1885,7 +1950,27 @@ static void test_append_threads(void **state)
     check_layout(e, L_MERCH, 1);
     check_stats(e);
     assert_int_equal(tess__evstore_verify(e->es, e->src, &err), TESS_OK);
+    /* last folds (8 logs' worth each): only the active log is left unfolded */
+    bool folded = true;
+    while (folded) assert_int_equal(tess__evstore_fold(e->es, "tx", &folded, &err), TESS_OK);
+    tess__evstats st;
+    assert_int_equal(tess__evstore_stats(e->es, e->src, &st, &err), TESS_OK);
+    assert_true(st.log_rows <= bound);
+    tess__evstats_release(&st);
+    check_layout(e, L_USER, 1);
+    check_stats(e);
     tess__err_release(&err);
+}
+
+static void test_append_threads(void **state)
+{
+    append_threads(*state, false);
+}
+
+/* The same with a fold running in a loop in another thread while the appends go on. */
+static void test_fold_while_appending(void **state)
+{
+    append_threads(*state, true);
 }
 
 /* The path of the source's push log (the only <n>.log of its directory). */
@@ -2045,6 +2130,9 @@ static void test_log_strays(void **state)
 
 /* Fail every allocation of an append in turn (to the log, then one that folds): a clean error,
  * and the store is as it was. */
+static size_t count_logs(env *e, long *lo, long *hi);
+static void check_all(env *e);
+
 static void test_append_alloc_failures(void **state)
 {
     env *e = *state;
@@ -2090,6 +2178,40 @@ static void test_append_alloc_failures(void **state)
         check_layout(e, L_MERCH, 1);
         free(before);
     }
+    /* a fold of sealed logs (with a merge), failing at each allocation in turn */
+    tess__evstore_set_background_fold(e->es, false);
+    tess__evstore_set_log_bounds(e->es, 40, 0);
+    ingest_new(e, 2, 50, &G_SMALL, 0);
+    for (int i = 0; i < 12; i++) append_random(e, &G_SMALL, 10);
+    long lo, hi;
+    assert_true(count_logs(e, &lo, &hi) >= 2);
+    char *before = listing(e);
+    long n;
+    int rc = -1;
+    for (n = 0; n < 100000; n++) {
+        tess__err err = TESS__ERR_INIT;
+        bool folded = false;
+        tess__alloc_fail_after(n);
+        rc = tess__evstore_fold(e->es, "tx", &folded, &err);
+        tess__alloc_fail_after(-1);
+        if (rc == TESS_OK) {
+            assert_true(folded);
+            tess__err_release(&err);
+            break;
+        }
+        if (rc != TESS_ENOMEM) fail_msg("allocation %ld: rc %d: %s", n, rc, tess__err_msg(&err));
+        char *now = listing(e);
+        if (strcmp(before, now) != 0)
+            fail_msg("allocation %ld: the store changed:\n%s\nvs\n%s", n, before, now);
+        free(now);
+        tess__err_release(&err);
+        check_layout(e, L_USER, 1);
+    }
+    free(before);
+    assert_int_equal(rc, TESS_OK);
+    assert_true(n > 30);
+    assert_int_equal(count_logs(e, &lo, &hi), 1);
+    check_all(e);
 }
 
 /* ---- failed writes, fsyncs and renames (core/io.h) ------------------------------------------ */
@@ -2210,6 +2332,342 @@ static void test_io_failures(void **state)
     check_layout(e, L_USER, 1);
 }
 
+/* ---- the fold, off the append path --------------------------------------------------------- */
+
+/* The numbers of the source's push logs: how many, the lowest and the highest. */
+static size_t count_logs(env *e, long *lo, long *hi)
+{
+    char dir[700];
+    snprintf(dir, sizeof(dir), "%s/offline/tx", e->store);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *de;
+    size_t n = 0;
+    *lo = -1;
+    *hi = -1;
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (len <= 4 || strcmp(de->d_name + len - 4, ".log") != 0) continue;
+        long k = strtol(de->d_name, NULL, 10);
+        if (*lo < 0 || k < *lo) *lo = k;
+        if (k > *hi) *hi = k;
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static uint64_t log_rows(env *e)
+{
+    tess__evstats st;
+    tess__err err = TESS__ERR_INIT;
+    assert_int_equal(tess__evstore_stats(e->es, e->src, &st, &err), TESS_OK);
+    uint64_t n = st.log_rows;
+    tess__evstats_release(&st);
+    return n;
+}
+
+static void check_all(env *e)
+{
+    tess__err err = TESS__ERR_INIT;
+    check_layout(e, L_USER, 1);
+    check_layout(e, L_MERCH, 1);
+    check_stats(e);
+    if (tess__evstore_verify(e->es, e->src, &err)) fail_msg("verify: %s", tess__err_msg(&err));
+    tess__err_release(&err);
+}
+
+/* An append that fills the active log seals it (the next log takes the rows) and hands the
+ * sealed log to the handle's background folder; closing a handle finishes its fold; without a
+ * folder the chain of sealed logs grows, readers see all of it, and the next commit (an ingest)
+ * or the next handle with a folder folds it. */
+static void test_background_fold(void **state)
+{
+    env *e = *state;
+    ingest_new(e, 1, 100, &G_SMALL, 0);
+    tess__evstore_set_log_bounds(e->es, 100, 0);
+    size_t segs = count_segments(e);
+    long lo, hi;
+    for (int i = 0; i < 40; i++) append_random(e, &G_SMALL, 10);
+    tess__evstore_fold_wait(e->es);
+    if (e->es->fold_failures) fail_msg("background fold: %s", e->es->fold_msg);
+    assert_true(e->es->folds >= 1);
+    assert_true(count_segments(e) > segs);
+    assert_true(log_rows(e) <= 100);
+    assert_int_equal(count_logs(e, &lo, &hi), 1); /* folded logs are gone */
+    check_all(e);
+
+    /* no folder: sealed logs pile up, and every reader sees all of their rows, once */
+    tess__evstore_set_background_fold(e->es, false);
+    for (int i = 0; i < 100; i++) append_random(e, &G_SMALL, 10);
+    size_t nlogs = count_logs(e, &lo, &hi);
+    assert_true(nlogs >= 11);
+    assert_int_equal((size_t)(hi - lo + 1), nlogs); /* a chain, no gap */
+    check_all(e);
+    /* a fold takes 8 logs' worth of rows at most (800 here): the rest stays in the chain */
+    tess__err err = TESS__ERR_INIT;
+    bool folded = false;
+    assert_int_equal(tess__evstore_fold(e->es, "tx", &folded, &err), TESS_OK);
+    assert_true(folded);
+    assert_true(count_logs(e, &lo, &hi) >= 2 && count_logs(e, &lo, &hi) < nlogs - 7);
+    check_all(e);
+    tess__err_release(&err);
+    /* an ingest folds the whole chain, active log included, and names a new, empty log */
+    ingest_new(e, 1, 50, &G_SMALL, 0);
+    assert_int_equal(count_logs(e, &lo, &hi), 1);
+    assert_int_equal(log_rows(e), 0);
+    check_all(e);
+
+    /* sealed logs left by a process without a folder: the next handle's append folds them */
+    for (int i = 0; i < 30; i++) append_random(e, &G_SMALL, 10);
+    assert_true(count_logs(e, &lo, &hi) >= 2);
+    reopen(e); /* bounds back to the defaults: this append seals nothing */
+    append_random(e, &G_SMALL, 5);
+    tess__evstore_fold_wait(e->es);
+    assert_int_equal(count_logs(e, &lo, &hi), 1);
+    check_all(e);
+
+    /* a handle closed right after its append sealed a log: its close finishes the fold */
+    tess__evstore_set_log_bounds(e->es, 30, 0);
+    for (int i = 0; i < 6; i++) append_random(e, &G_SMALL, 10);
+    reopen(e);
+    assert_int_equal(count_logs(e, &lo, &hi), 1);
+    check_all(e);
+}
+
+/* A sealing append and then a fold, each failing at every write, fsync, rename and truncation
+ * in turn: a clean error, no temporary file, the store as before (or, for a failed directory
+ * fsync after the rename, as after), and every row read exactly once after each failure. */
+static void test_fold_io_failures(void **state)
+{
+    env *e = *state;
+    tess__evstore_set_durable(e->es, true);
+    tess__evstore_set_background_fold(e->es, false);
+    for (int i = 0; i < TESS__EV_MERGE_FANIN - 1; i++)
+        ingest_new(e, 1, 100, &G_SMALL, 0); /* the fold's segments make a tier merge */
+    tess__evstore_set_log_bounds(e->es, 60, 0);
+    for (int i = 0; i < 5; i++) {
+        orow rows[10];
+        size_t sizes[1] = {10};
+        orow *rp[1] = {rows};
+        uint32_t first;
+        tess__err err = TESS__ERR_INIT;
+        assert_int_equal(append_group(e, e->es, &G_SMALL, sizes, 1, rp, &first, &err), TESS_OK);
+        db_add(e, rows, 10, e->next_ingest++);
+        tess__err_release(&err);
+    }
+    long lo, hi;
+    assert_int_equal(count_logs(e, &lo, &hi), 1);
+    /* 1. the append that seals the log */
+    char *before = committed(e);
+    orow ar[20];
+    gen_rows(e, ar, 20, &G_SMALL);
+    bool took = false;
+    long n;
+    int rc;
+    for (n = 0; n < 1000 && !took; n++) {
+        tess__batch b, *bp = &b;
+        rows_batch(e, ar, 20, &b);
+        tess__evlayout l[2] = {{L_USER, 1}, {L_MERCH, 1}};
+        tess__err err = TESS__ERR_INIT;
+        uint32_t first = 0;
+        tess__io_fail_after(n, n % 2 ? EIO : ENOSPC);
+        rc = tess__evstore_append(e->es, e->src, l, 2, &bp, 1, &first, &err);
+        tess__io_fail_after(-1, 0);
+        tess__batch_release(&b);
+        took = rc == TESS_OK || after_io_failure(e, before, rc, &err, n);
+        tess__err_release(&err);
+        if (took) db_add(e, ar, 20, e->next_ingest++);
+        check_layout(e, L_USER, 1);
+        check_layout(e, L_MERCH, 1);
+        if (!took) assert_int_equal(count_logs(e, &lo, &hi), 1); /* not sealed */
+    }
+    assert_true(took);
+    assert_true(n >= 3); /* the directory's fsync, the frame's write, its fdatasync */
+    assert_int_equal(count_logs(e, &lo, &hi), 2);
+    free(before);
+    /* a second sealed log */
+    for (int i = 0; i < 6; i++) append_random(e, &G_SMALL, 10);
+    assert_true(count_logs(e, &lo, &hi) >= 3);
+    size_t segs = count_segments(e);
+
+    /* 2. the fold */
+    before = committed(e);
+    took = false;
+    for (n = 0; n < 10000 && !took; n++) {
+        tess__err err = TESS__ERR_INIT;
+        bool folded = false;
+        tess__io_fail_after(n, n % 2 ? ENOSPC : EIO);
+        rc = tess__evstore_fold(e->es, "tx", &folded, &err);
+        tess__io_fail_after(-1, 0);
+        took = rc == TESS_OK || after_io_failure(e, before, rc, &err, n);
+        if (rc == TESS_OK) assert_true(folded);
+        tess__err_release(&err);
+        check_layout(e, L_USER, 1); /* the same rows, once, whatever happened */
+        check_layout(e, L_MERCH, 1);
+        check_stats(e);
+    }
+    assert_true(took);
+    assert_true(n > 8);
+    free(before);
+    assert_true(count_segments(e) < segs + 2); /* merged */
+    assert_true(log_rows(e) <= 60);
+    /* the store takes more after all that */
+    reopen(e);
+    assert_int_equal(count_logs(e, &lo, &hi), 1);
+    check_all(e);
+    append_random(e, &G_SMALL, 5);
+    ingest_new(e, 1, 50, &G_SMALL, 0);
+    check_all(e);
+}
+
+/* Copies of the store directory, to start each crash from the same state. */
+static void store_save(env *e)
+{
+    char cmd[1600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s/snap' && cp -a '%s' '%s/snap'", e->dir, e->store,
+             e->dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void store_restore(env *e)
+{
+    char cmd[1600];
+    tess__evstore_close(e->es);
+    e->es = NULL;
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' && cp -a '%s/snap' '%s'", e->store, e->dir,
+             e->store);
+    assert_int_equal(system(cmd), 0);
+    tess__err err = TESS__ERR_INIT;
+    assert_int_equal(tess__evstore_open(e->store, &e->es, &err), TESS_OK);
+    tess__evstore_set_durable(e->es, true);
+    tess__evstore_set_background_fold(e->es, false);
+    tess__evstore_set_log_bounds(e->es, 60, 0);
+    tess__err_release(&err);
+}
+
+typedef struct crash_op {
+    env *e;
+    bool fold;   /* else: append `rows` */
+    orow *rows;
+    size_t n;
+} crash_op;
+
+static int run_crash_op(crash_op *op)
+{
+    tess__err err = TESS__ERR_INIT;
+    if (op->fold) return tess__evstore_fold(op->e->es, "tx", NULL, &err);
+    tess__batch b, *bp = &b;
+    rows_batch(op->e, op->rows, op->n, &b);
+    tess__evlayout l[2] = {{L_USER, 1}, {L_MERCH, 1}};
+    uint32_t first;
+    return tess__evstore_append(op->e->es, op->e->src, l, 2, &bp, 1, &first, &err);
+}
+
+/* Runs op in a child process that dies (as by kill -9) just before its n-th write, fsync,
+ * rename or truncation. Returns whether it died there (else it completed). */
+static bool crash_at(crash_op *op, long n)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        tess__io_fail_after(n, TESS__IO_CRASH);
+        _exit(run_crash_op(op) == TESS_OK ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 1) fail_msg("I/O call %ld: failed without crashing", n);
+    return WEXITSTATUS(status) == TESS__IO_CRASH_STATUS;
+}
+
+/* After a crash: a reader open during it, then a new handle (which removes the leftovers),
+ * read every committed row exactly once; nothing temporary and no folded log stays. */
+static void after_crash(env *e, long n)
+{
+    check_layout(e, L_USER, 1);
+    check_layout(e, L_MERCH, 1);
+    check_stats(e);
+    reopen(e);
+    tess__evstore_set_durable(e->es, true);
+    tess__evstore_set_background_fold(e->es, false);
+    tess__evstore_set_log_bounds(e->es, 60, 0);
+    check_all(e);
+    char *l = listing(e);
+    if (strstr(l, ".tmp")) fail_msg("crash at I/O call %ld: a temporary file is left:\n%s", n, l);
+    free(l);
+}
+
+/* kill -9 at every step of a sealing append and of a fold (before each write, fsync, rename,
+ * truncation; the files' state then is what a kill between two system calls leaves). */
+static void test_fold_crash(void **state)
+{
+    env *e = *state;
+    tess__evstore_set_durable(e->es, true);
+    tess__evstore_set_background_fold(e->es, false);
+    tess__evstore_set_log_bounds(e->es, 60, 0);
+    for (int i = 0; i < TESS__EV_MERGE_FANIN - 1; i++) ingest_new(e, 1, 100, &G_SMALL, 0);
+    for (int i = 0; i < 5; i++) {
+        orow rows[10];
+        size_t sizes[1] = {10};
+        orow *rp[1] = {rows};
+        uint32_t first;
+        tess__err err = TESS__ERR_INIT;
+        assert_int_equal(append_group(e, e->es, &G_SMALL, sizes, 1, rp, &first, &err), TESS_OK);
+        db_add(e, rows, 10, e->next_ingest++);
+        tess__err_release(&err);
+    }
+    long lo, hi;
+    /* 1. the append that seals the log (20 rows past 50 of 60) */
+    store_save(e);
+    size_t ndb = e->ndb;
+    uint32_t ingest0 = e->next_ingest;
+    orow ar[20];
+    gen_rows(e, ar, 20, &G_SMALL);
+    crash_op op = {e, false, ar, 20};
+    long n;
+    size_t crashes = 0;
+    for (n = 0; n < 100; n++) {
+        store_restore(e);
+        e->ndb = ndb;
+        e->next_ingest = ingest0;
+        bool died = crash_at(&op, n);
+        /* did the frame survive? (ingests counts it then) */
+        tess__evstats st;
+        tess__err err = TESS__ERR_INIT;
+        assert_int_equal(tess__evstore_stats(e->es, e->src, &st, &err), TESS_OK);
+        bool took = st.ingests == ingest0;
+        tess__evstats_release(&st);
+        tess__err_release(&err);
+        if (!died) assert_true(took);
+        if (took) db_add(e, ar, 20, e->next_ingest++);
+        after_crash(e, n);
+        if (!died) break;
+        crashes++;
+    }
+    assert_true(crashes >= 3);
+    assert_int_equal(count_logs(e, &lo, &hi), 2);
+    /* 2. the fold of two sealed logs, with a merge */
+    for (int i = 0; i < 6; i++) append_random(e, &G_SMALL, 10);
+    assert_true(count_logs(e, &lo, &hi) >= 3);
+    store_save(e);
+    op.fold = true;
+    crashes = 0;
+    for (n = 0; n < 1000; n++) {
+        store_restore(e);
+        bool died = crash_at(&op, n);
+        after_crash(e, n); /* the same rows whatever the step */
+        if (!died) break;
+        crashes++;
+    }
+    assert_true(crashes > 8);
+    assert_int_equal(count_logs(e, &lo, &hi), 1);
+    append_random(e, &G_SMALL, 10);
+    ingest_new(e, 1, 30, &G_SMALL, 0);
+    check_all(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2235,6 +2693,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_append_oracle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fold_while_appending, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_background_fold, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fold_io_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fold_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_torn_and_damaged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_strays, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_alloc_failures, setup, teardown),
