@@ -2386,13 +2386,12 @@ static void test_background_fold(void **state)
     env *e = *state;
     ingest_new(e, 1, 100, &G_SMALL, 0);
     tess__evstore_set_log_bounds(e->es, 100, 0);
-    size_t segs = count_segments(e);
     long lo, hi;
     for (int i = 0; i < 40; i++) append_random(e, &G_SMALL, 10);
     tess__evstore_fold_wait(e->es);
     if (e->es->fold_failures) fail_msg("background fold: %s", e->es->fold_msg);
     assert_true(e->es->folds >= 1);
-    assert_true(count_segments(e) > segs);
+    /* (not "more segments than before": a fold may merge segments into fewer) */
     assert_true(log_rows(e) <= 100);
     assert_int_equal(count_logs(e, &lo, &hi), 1); /* folded logs are gone */
     check_all(e);
