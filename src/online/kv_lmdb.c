@@ -454,11 +454,10 @@ static void stop_flusher(lenv *e)
 
 /* At open, before LMDB sees the files: a marker of another boot means the system stopped with
  * commits perhaps not on disk. Writable: delete the environment's files (rebuilt from the
- * offline store by the next materialization; *reset = true). Read-only: TESS_EIO. A marker of
- * this boot is left alone (its process may be running, or crashed: the next flush removes it). */
-static int check_marker(lenv *e, bool read_only, bool *reset, tess__err *err)
+ * offline store by the next materialization). Read-only: TESS_EIO. A marker of
+ * this boot is left alone (its process may be running, or crashed: adopt_marker removes it). */
+static int check_marker(lenv *e, bool read_only, tess__err *err)
 {
-    *reset = false;
     int fd = open(e->marker, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return TESS_OK;
     char cur[BOOT_ID_MAX];
@@ -491,7 +490,6 @@ static int check_marker(lenv *e, bool read_only, bool *reset, tess__err *err)
                     fsync_dir(e->path);
                     unlink(e->marker);
                     fsync_dir(e->path);
-                    *reset = true;
                 }
             }
         }
@@ -684,8 +682,7 @@ static int lenv_open(const char *dir, const struct stat *dst, const tess__kv_opt
         atomic_init(&e->slots[i].active, 0);
     }
     atomic_init(&e->resizing, 0);
-    bool reset;
-    rc = check_marker(e, o->read_only, &reset, err);
+    rc = check_marker(e, o->read_only, err);
     if (rc != TESS_OK) goto out;
 
     if (o->read_only) {

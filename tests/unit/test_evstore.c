@@ -2263,6 +2263,28 @@ static bool after_io_failure(env *e, const char *before, int rc, const tess__err
     return !same;
 }
 
+/* Appends rows ar[0..nr) with the n-th I/O call failing (EIO or ENOSPC in turn); checks what
+ * a failure left (after_io_failure) and the layouts; returns whether the append took effect
+ * (then its rows are added to the reference). */
+static bool append_failing_at(env *e, orow *ar, size_t nr, long n, const char *before)
+{
+    tess__batch b, *bp = &b;
+    rows_batch(e, ar, nr, &b);
+    tess__evlayout l[2] = {{L_USER, 1}, {L_MERCH, 1}};
+    tess__err err = TESS__ERR_INIT;
+    uint32_t first = 0;
+    tess__io_fail_after(n, n % 2 ? EIO : ENOSPC);
+    int rc = tess__evstore_append(e->es, e->src, l, 2, &bp, 1, &first, &err);
+    tess__io_fail_after(-1, 0);
+    tess__batch_release(&b);
+    bool took = rc == TESS_OK || after_io_failure(e, before, rc, &err, n);
+    tess__err_release(&err);
+    if (took) db_add(e, ar, nr, e->next_ingest++);
+    check_layout(e, L_USER, 1);
+    check_layout(e, L_MERCH, 1);
+    return took;
+}
+
 static void test_io_failures(void **state)
 {
     env *e = *state;
@@ -2305,22 +2327,7 @@ static void test_io_failures(void **state)
         orow ar[30];
         gen_rows(e, ar, 30, &G_SMALL);
         took = false;
-        for (n = 0; n < 10000 && !took; n++) {
-            tess__batch b, *bp = &b;
-            rows_batch(e, ar, 30, &b);
-            tess__evlayout l[2] = {{L_USER, 1}, {L_MERCH, 1}};
-            tess__err err = TESS__ERR_INIT;
-            uint32_t first = 0;
-            tess__io_fail_after(n, n % 2 ? EIO : ENOSPC);
-            rc = tess__evstore_append(e->es, e->src, l, 2, &bp, 1, &first, &err);
-            tess__io_fail_after(-1, 0);
-            tess__batch_release(&b);
-            took = rc == TESS_OK || after_io_failure(e, before, rc, &err, n);
-            tess__err_release(&err);
-            if (took) db_add(e, ar, 30, e->next_ingest++);
-            check_layout(e, L_USER, 1);
-            check_layout(e, L_MERCH, 1);
-        }
+        for (n = 0; n < 10000 && !took; n++) took = append_failing_at(e, ar, 30, n, before);
         assert_true(took);
         assert_true(n > (fold ? 5 : 1));
         free(before);
@@ -2465,20 +2472,7 @@ static void test_fold_io_failures(void **state)
     long n;
     int rc;
     for (n = 0; n < 1000 && !took; n++) {
-        tess__batch b, *bp = &b;
-        rows_batch(e, ar, 20, &b);
-        tess__evlayout l[2] = {{L_USER, 1}, {L_MERCH, 1}};
-        tess__err err = TESS__ERR_INIT;
-        uint32_t first = 0;
-        tess__io_fail_after(n, n % 2 ? EIO : ENOSPC);
-        rc = tess__evstore_append(e->es, e->src, l, 2, &bp, 1, &first, &err);
-        tess__io_fail_after(-1, 0);
-        tess__batch_release(&b);
-        took = rc == TESS_OK || after_io_failure(e, before, rc, &err, n);
-        tess__err_release(&err);
-        if (took) db_add(e, ar, 20, e->next_ingest++);
-        check_layout(e, L_USER, 1);
-        check_layout(e, L_MERCH, 1);
+        took = append_failing_at(e, ar, 20, n, before);
         if (!took) assert_int_equal(count_logs(e, &lo, &hi), 1); /* not sealed */
     }
     assert_true(took);

@@ -1545,6 +1545,24 @@ static void expect_err(fixture *f, int rc, int want, const tess__err *err, const
            tess__err_msg(err), needle);
 }
 
+/* A bad URL and the words its TESS_ECONFIG message must hold. */
+typedef struct bad_url {
+    const char *url, *needle;
+} bad_url;
+
+/* Every URL of bad[0..n) is refused with TESS_ECONFIG saying why, and opens nothing. */
+static void expect_bad_urls(fixture *f, const bad_url *bad, size_t n)
+{
+    tess__err err = TESS__ERR_INIT;
+    for (size_t i = 0; i < n; i++) {
+        tess__kv *kv = (tess__kv *)1;
+        int rc = tess__kv_open(bad[i].url, NULL, NULL, &kv, &err);
+        expect_err(f, rc, TESS_ECONFIG, &err, bad[i].needle);
+        assert_null(kv);
+    }
+    tess__err_release(&err);
+}
+
 static void test_read_only(void **state)
 {
     fixture *f = *state;
@@ -2454,9 +2472,7 @@ static void test_redis_urls(void **state)
     if (!is_redis(f)) skip();
     tess__err err = TESS__ERR_INIT;
     char url[256];
-    static const struct {
-        const char *url, *needle;
-    } BAD[] = {
+    static const bad_url BAD[] = {
         {"redis://", "no host"},
         {"redis://:6379", "no host"},
         {"redis:///3", "no host"},
@@ -2474,12 +2490,7 @@ static void test_redis_urls(void **state)
         {"rediss://127.0.0.1:6379", "TLS"},
         {"redis://127.0.0.1:1,127.0.0.1:2", "several hosts"},
     };
-    for (size_t i = 0; i < sizeof(BAD) / sizeof(BAD[0]); i++) {
-        tess__kv *kv = (tess__kv *)1;
-        int rc = tess__kv_open(BAD[i].url, NULL, NULL, &kv, &err);
-        expect_err(f, rc, TESS_ECONFIG, &err, BAD[i].needle);
-        assert_null(kv);
-    }
+    expect_bad_urls(f, BAD, sizeof(BAD) / sizeof(BAD[0]));
     /* the server refuses: a database it does not have, a password it does not want (never
        shown), nothing listening on the port */
     tess__kv *kv = (tess__kv *)1;
@@ -3118,9 +3129,7 @@ static void test_cluster_urls(void **state)
     if (!is_cluster(f)) skip();
     tess__err err = TESS__ERR_INIT;
     char url[300];
-    static const struct {
-        const char *url, *needle;
-    } BAD[] = {
+    static const bad_url BAD[] = {
         {"redis-cluster://", "no host"},
         {"redis-cluster://127.0.0.1:7000,", "no host"},
         {"redis-cluster://127.0.0.1:7000,127.0.0.1:x", "port \"x\""},
@@ -3129,12 +3138,7 @@ static void test_cluster_urls(void **state)
         {"redis-cluster://127.0.0.1:7000?lock_ttl=5", "lock_ttl=5"},
         {"redis-cluster://u@127.0.0.1:7000", "credentials"},
     };
-    for (size_t i = 0; i < sizeof(BAD) / sizeof(BAD[0]); i++) {
-        tess__kv *kv = (tess__kv *)1;
-        int rc = tess__kv_open(BAD[i].url, NULL, NULL, &kv, &err);
-        expect_err(f, rc, TESS_ECONFIG, &err, BAD[i].needle);
-        assert_null(kv);
-    }
+    expect_bad_urls(f, BAD, sizeof(BAD) / sizeof(BAD[0]));
     int dead = free_port();
     /* nobody answers */
     snprintf(url, sizeof(url), "redis-cluster://127.0.0.1:%d", dead);
