@@ -261,12 +261,15 @@ const tess__feature *tess__wplan_feature(const tess__wplan *p, size_t i, size_t 
     return p->feats[i].f;
 }
 
-/* The first bucket start of a window: floor(t - w, h); INT64_MIN (every row) for a lifetime
- * window or when t - w is before every accepted timestamp. |t| <= TS_LIMIT. */
-static int64_t win_start(int64_t t, int64_t w, int64_t h)
+int64_t tess__wplan_win_start(int64_t t, int64_t w, int64_t h)
 {
     if (w <= 0 || w > t + TS_LIMIT) return INT64_MIN;
     return tess__floor_to(t - w, h);
+}
+
+static int64_t win_start(int64_t t, int64_t w, int64_t h)
+{
+    return tess__wplan_win_start(t, w, h);
 }
 
 /* floor(t, h) for non-decreasing t: the bucket of the previous call is reused while t stays in
@@ -1184,7 +1187,18 @@ int tess__wplan_eval_encoded(const tess__wplan *p, int64_t t, const tess__wtile_
 {
     size_t ns = p->nspecs;
     int64_t bs = tess__floor_to(t, p->hop);
-    /* only the tiles a window can reach: every start up to floor(t, h) */
+    /* only the tiles a window can reach: from the earliest window's start (a record read long
+       after its write decodes none of the tiles every window has left) up to floor(t, h) */
+    if (t < -TS_LIMIT || t > TS_LIMIT) return TESS_EINVAL;
+    int64_t from = INT64_MAX;
+    for (size_t f = 0; f < p->nfeats; f++) {
+        int64_t ws = win_start(t, p->feats[f].window, p->hop);
+        if (ws < from) from = ws;
+    }
+    size_t skip = 0;
+    while (skip < ntiles && tiles[skip].start < from) skip++;
+    tiles += skip;
+    ntiles -= skip;
     size_t nuse = 0;
     while (nuse < ntiles && tiles[nuse].start <= bs) nuse++;
     int64_t *starts = tess__arena_alloc(arena, (nuse ? nuse : 1) * sizeof(int64_t));

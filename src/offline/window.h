@@ -48,6 +48,10 @@ void tess__wplan_free(tess__wplan *p);
 int64_t tess__wplan_hop(const tess__wplan *p);
 size_t tess__wplan_nspecs(const tess__wplan *p);
 tess__agg_kind tess__wplan_spec_kind(const tess__wplan *p, size_t spec);
+/* The first bucket start of a window of w us (0: lifetime) at time t with hop h:
+ * floor(t - w, h) (the "sawtooth" tail); INT64_MIN for a lifetime window or when t - w is before
+ * every accepted timestamp. */
+int64_t tess__wplan_win_start(int64_t t, int64_t w, int64_t h);
 /* Aggregate features, in view order (the column order of every output below). */
 size_t tess__wplan_nfeatures(const tess__wplan *p);
 /* The i-th aggregate feature; *spec and *window_us (0 = lifetime) if not NULL. */

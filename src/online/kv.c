@@ -146,6 +146,35 @@ int tess__kv_get(tess__kv *kv, const tess__str *keys, size_t n, tess__str *vals,
     return kv->vt->get(kv, keys, n, vals, arena, err);
 }
 
+int tess__kv_snap_begin(tess__kv *kv, tess__kv_snap *snap, tess__err *err)
+{
+    snap->kv = NULL;
+    if (!kv->vt->snap_begin) {
+        snap->kv = kv;
+        return TESS_OK;
+    }
+    int rc = kv->vt->snap_begin(kv, snap, err);
+    if (rc == TESS_OK) snap->kv = kv;
+    return rc;
+}
+
+int tess__kv_snap_get(tess__kv_snap *snap, const tess__str *keys, size_t n, tess__str *vals,
+                      tess__arena *arena, tess__err *err)
+{
+    tess__kv *kv = snap->kv;
+    if (!kv->vt->snap_get) return tess__kv_get(kv, keys, n, vals, arena, err);
+    int rc = check_keys(kv, "get", keys, n, err);
+    if (rc != TESS_OK || n == 0) return rc;
+    if (!vals) return tess__err_set(err, TESS_EINVAL, "online store (%s): get: no output", kv->vt->name);
+    return kv->vt->snap_get(snap, keys, n, vals, err);
+}
+
+void tess__kv_snap_end(tess__kv_snap *snap)
+{
+    if (snap->kv && snap->kv->vt->snap_end) snap->kv->vt->snap_end(snap);
+    snap->kv = NULL;
+}
+
 /* update's fn, wrapped: the value it hands back is checked before the back end stores it. */
 typedef struct checked_fn {
     tess__kv *kv;

@@ -81,6 +81,26 @@ int tess__kv_get(tess__kv *kv, const tess__str *keys, size_t n, tess__str *vals,
                  tess__arena *arena, tess__err *err);
 
 /*
+ * A read snapshot whose values are not copied: tess__kv_snap_get is tess__kv_get, except that
+ * values may point into the back end's own memory (LMDB: the memory map) and are valid until
+ * tess__kv_snap_end; every get of one snapshot sees the same instant (LMDB: one read
+ * transaction; back ends without snapshots of their own copy the values into `arena`, and each
+ * get is its own instant, as tess__kv_get). Values are not NUL-terminated and not aligned.
+ * Keep a snapshot short: it holds the thread's reader slot (LMDB pages it sees are not reused
+ * until it ends); no other operation of the same kv may run on the thread meanwhile. The
+ * struct is the caller's (on the stack); its fields are the back end's.
+ * Errors: as tess__kv_get. tess__kv_snap_end is a no-op on a snapshot whose begin failed.
+ */
+typedef struct tess__kv_snap {
+    tess__kv *kv;
+    void *p[2];
+} tess__kv_snap;
+int tess__kv_snap_begin(tess__kv *kv, tess__kv_snap *snap, tess__err *err);
+int tess__kv_snap_get(tess__kv_snap *snap, const tess__str *keys, size_t n, tess__str *vals,
+                      tess__arena *arena, tess__err *err);
+void tess__kv_snap_end(tess__kv_snap *snap);
+
+/*
  * Read-modify-write of a batch of keys, atomically (all of the batch's writes or none):
  * reads every key's current value (as tess__kv_get), then calls fn(arg, tx, i, old, &new) once
  * per key in order, where old is the current value ({NULL,0}: absent); fn sets *new to

@@ -27,6 +27,13 @@ typedef struct tess__kv_vtab {
     void (*close)(tess__kv *kv);
     int (*get)(tess__kv *kv, const tess__str *keys, size_t n, tess__str *vals,
                tess__arena *arena, tess__err *err);
+    /* optional (NULL: a snapshot's gets are get, copying into the arena): a snapshot whose
+     * values stay in the back end's memory until snap_end (kv.h). snap->kv is set by kv.c;
+     * snap_end is called only after a successful snap_begin. */
+    int (*snap_begin)(tess__kv *kv, tess__kv_snap *snap, tess__err *err);
+    int (*snap_get)(tess__kv_snap *snap, const tess__str *keys, size_t n, tess__str *vals,
+                    tess__err *err);
+    void (*snap_end)(tess__kv_snap *snap);
     int (*update)(tess__kv *kv, const tess__str *keys, size_t n, tess__kv_update_fn fn,
                   void *arg, unsigned flags, tess__err *err);
     int (*put)(tess__kv *kv, const tess__str *keys, const tess__str *vals, size_t n,

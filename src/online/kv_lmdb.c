@@ -832,34 +832,61 @@ static MDB_val mval(tess__str s)
     return (MDB_val){s.n, (void *)s.p};
 }
 
-static int lmdb_get(tess__kv *base, const tess__str *keys, size_t n, tess__str *vals,
-                    tess__arena *arena, tess__err *err)
+/* A snapshot (kv.h): the thread's read transaction, held until lmdb_snap_end; values point
+ * into the map. */
+static int lmdb_snap_begin(tess__kv *base, tess__kv_snap *snap, tess__err *err)
 {
     lenv *e = ((lmdb_kv *)base)->e;
     rslot *s;
     MDB_txn *t;
     int rc = read_begin(e, &s, &t, err);
     if (rc != TESS_OK) return rc;
+    snap->p[0] = s;
+    snap->p[1] = t;
+    return TESS_OK;
+}
+
+static int lmdb_snap_get(tess__kv_snap *snap, const tess__str *keys, size_t n, tess__str *vals,
+                         tess__err *err)
+{
+    lenv *e = ((lmdb_kv *)snap->kv)->e;
+    MDB_txn *t = snap->p[1];
     for (size_t i = 0; i < n; i++) {
         MDB_val k = mval(keys[i]), v;
         int mrc = mdb_get(t, e->dbi, &k, &v);
         if (mrc == MDB_NOTFOUND) {
             vals[i] = (tess__str){NULL, 0};
-            continue;
+        } else if (mrc) {
+            return lmdb_fail(e, "get", mrc, err);
+        } else {
+            vals[i] = (tess__str){v.mv_data, v.mv_size};
         }
-        if (mrc) {
-            rc = lmdb_fail(e, "get", mrc, err);
-            break;
-        }
-        char *p = tess__arena_strndup(arena, v.mv_data, v.mv_size);
-        if (!p) {
-            rc = tess__err_set(err, TESS_ENOMEM, "online store %s: get: out of memory for a "
-                               "value of %zu bytes", e->path, v.mv_size);
-            break;
-        }
-        vals[i] = (tess__str){p, v.mv_size};
     }
-    read_end(s, t);
+    return TESS_OK;
+}
+
+static void lmdb_snap_end(tess__kv_snap *snap)
+{
+    read_end(snap->p[0], snap->p[1]);
+}
+
+/* get = a snapshot's get, the values copied out before it ends */
+static int lmdb_get(tess__kv *base, const tess__str *keys, size_t n, tess__str *vals,
+                    tess__arena *arena, tess__err *err)
+{
+    tess__kv_snap snap = {.kv = base};
+    int rc = lmdb_snap_begin(base, &snap, err);
+    if (rc != TESS_OK) return rc;
+    rc = lmdb_snap_get(&snap, keys, n, vals, err);
+    for (size_t i = 0; rc == TESS_OK && i < n; i++) {
+        if (!vals[i].p) continue;
+        char *p = tess__arena_strndup(arena, vals[i].p, vals[i].n);
+        if (!p)
+            rc = tess__err_set(err, TESS_ENOMEM, "online store %s: get: out of memory for a "
+                               "value of %zu bytes", ((lmdb_kv *)base)->e->path, vals[i].n);
+        vals[i].p = p;
+    }
+    lmdb_snap_end(&snap);
     return rc;
 }
 
@@ -1099,6 +1126,9 @@ const tess__kv_vtab tess__kv_lmdb_vtab = {
     .open = lmdb_open,
     .close = lmdb_close,
     .get = lmdb_get,
+    .snap_begin = lmdb_snap_begin,
+    .snap_get = lmdb_snap_get,
+    .snap_end = lmdb_snap_end,
     .update = lmdb_update,
     .txn_get = ltxn_get,
     .txn_put = ltxn_put,

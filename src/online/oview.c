@@ -40,6 +40,8 @@ struct tess__oview {
     int64_t *agg_win;  /* per aggregate feature: its window (0: lifetime) */
     bool rollup_ok;    /* every window a multiple of the hop: rollups are valid in a bucket */
     bool split;        /* tiles before the write's bucket go to the history record */
+    bool suffixes;     /* histories carry suffix states (split, and no HyperLogLog spec: its
+                          states are too big to keep twice) */
     bool lifetime; /* some aggregate has no window */
     uint64_t fp;
     char *name;
@@ -145,6 +147,9 @@ int tess__oview_new(const tess__defs *d, const tess__view *v, tess__oview **out,
         }
     }
     ov->split = ov->plan && ov->rollup_ok;
+    ov->suffixes = ov->split;
+    for (size_t sp = 0; sp < ov->nspecs; sp++)
+        if (ov->kinds[sp].agg == TESS_AGG_COUNT_DISTINCT_APPROX) ov->suffixes = false;
     for (size_t i = 0; !rc && i < v->nfeatures; i++)
         if (v->features[i].kind == TESS_FEATURE_ROW) {
             ov->slot[i] = (long)ov->nrowf;
@@ -396,7 +401,8 @@ static int decode_hist(const tess__oview *ov, const void *hist, size_t histn, te
     int rc = tess__orec_decode(hist, histn, h, a, err);
     if (!rc && tess__orec_tiles(h, a)) rc = OOM(err);
     if (rc) return rc;
-    if (h->fingerprint != ov->fp || h->has_row || h->nfuture || h->nrollups ||
+    if (h->fingerprint != ov->fp || h->has_row || h->nfuture ||
+        (h->nrollups && h->nrollups != h->ntiles * h->nspecs) ||
         (h->ntiles && h->nspecs != ov->nspecs))
         return tess__err_set(err, TESS_EIO, "damaged online record: history differs from view %s",
                              ov->v->name);
@@ -515,6 +521,52 @@ typedef struct hist_io {
     int op;
 } hist_io;
 
+/*
+ * The suffix states of a history record (docs/online.md, "Reading later"): for each of its
+ * tiles t and each spec, the merge of the tiles t .. nh-1, stored as the history's rollups
+ * ([t * nspecs + spec]), so that a read in a later hop bucket than the write's takes one state
+ * per feature (the suffix from its window's first tile) instead of merging a window's worth.
+ * Merges are exact (agg.h), so the grouping gives the bits the oldest-first merge of the
+ * window engine gives; a tile with an outlier (tess__agg_exact false) makes the order matter,
+ * and then the history has no suffix states (reads merge the tiles). Encoded into `enc`
+ * (h->rollups point into it). Errors: TESS_ENOMEM.
+ */
+static int suffix_states(const tess__oview *ov, const work *w, size_t nh, tess__arena *a,
+                         tess__buf *enc, tess__orec *h)
+{
+    size_t ns = ov->nspecs, n = nh * ns;
+    if (!ov->suffixes) return TESS_OK;
+    for (size_t i = 0; i < n; i++)
+        if (!tess__agg_exact(ov->kinds[i % ns], &w->states[i])) return TESS_OK;
+    size_t *offs = tess__arena_alloc(a, (n + 1) * sizeof(size_t));
+    tess__str *suf = tess__arena_alloc(a, n * sizeof(tess__str));
+    tess__agg_state *acc = tess__arena_alloc(a, ns * sizeof(tess__agg_state));
+    if (!offs || !suf || !acc) return TESS_ENOMEM;
+    for (size_t sp = 0; sp < ns; sp++) tess__agg_init(ov->kinds[sp], &acc[sp]);
+    int rc = TESS_OK;
+    for (size_t t = nh; !rc && t-- > 0;)
+        for (size_t sp = 0; !rc && sp < ns; sp++) {
+            /* S(t) = tile t, then S(t + 1) (the newer tiles) */
+            tess__agg_state x;
+            rc = tess__agg_copy(ov->kinds[sp], &x, &w->states[t * ns + sp], a);
+            if (!rc) rc = tess__agg_merge(ov->kinds[sp], &x, &acc[sp], a);
+            if (rc) break;
+            acc[sp] = x;
+            offs[t * ns + sp] = enc->len;
+            rc = tess__agg_encode(ov->kinds[sp], &x, enc);
+        }
+    if (rc) return rc;
+    /* encoded newest first: each state ends where the next one encoded starts */
+    for (size_t i = 0; i < n; i++) {
+        size_t t = i / ns, sp = i % ns;
+        size_t end = (sp + 1 < ns) ? offs[t * ns + sp + 1] : (t ? offs[(t - 1) * ns] : enc->len);
+        suf[i] = (tess__str){enc->p + offs[i], end - offs[i]};
+    }
+    h->rollups = suf;
+    h->nrollups = n;
+    return TESS_OK;
+}
+
 static int store(const tess__oview *ov, const work *w, int64_t now, tess__arena *a,
                  tess__buf *out, hist_io *hio, tess__err *err)
 {
@@ -589,6 +641,7 @@ static int store(const tess__oview *ov, const work *w, int64_t now, tess__arena 
     if (ov->split)
         while (nh < w->ntiles && w->starts[nh] < b) nh++;
     hio->op = TESS__HIST_KEEP;
+    tess__buf senc = TESS__BUF_INIT;
     if (!rc && nh) {
         tess__orec h = {0};
         h.fingerprint = ov->fp;
@@ -597,8 +650,9 @@ static int store(const tess__oview *ov, const work *w, int64_t now, tess__arena 
         h.starts = w->starts;
         h.states = states;
         h.rollup_bucket = INT64_MIN;
+        rc = suffix_states(ov, w, nh, a, &senc, &h);
         tess__buf_reset(hio->out);
-        rc = tess__orec_encode(&h, hio->out);
+        if (!rc) rc = tess__orec_encode(&h, hio->out);
         if (!rc) {
             r.hist_sum = tess__orec_checksum(hio->out->p, hio->out->len);
             if (hio->old.n != hio->out->len || memcmp(hio->old.p, hio->out->p, hio->out->len) != 0)
@@ -613,6 +667,7 @@ static int store(const tess__oview *ov, const work *w, int64_t now, tess__arena 
     r.states = states ? states + nh * ns : NULL;
     if (!rc) rc = tess__orec_encode(&r, out);
     tess__buf_release(&enc);
+    tess__buf_release(&senc);
     if (rc == TESS_ENOMEM) return OOM(err);
     if (rc) return tess__err_set(err, rc, "online record of view %s too large", ov->v->name);
     return TESS_OK;
@@ -728,7 +783,8 @@ static int apply_fast(const tess__oview *ov, const void *old, size_t oldn, const
         for (size_t f = 0; !rc && f < ov->naggs; f++) {
             size_t sp = ov->agg_spec[f];
             tess__agg_state acc;
-            rc = tess__agg_decode(ov->kinds[sp], r.rollups[f].p, r.rollups[f].n, &acc, a);
+            tess__str ro = tess__orec_rollup(&r, f);
+            rc = tess__agg_decode(ov->kinds[sp], ro.p, ro.n, &acc, a);
             if (!rc) rc = tess__agg_merge(ov->kinds[sp], &acc, &head[sp], a);
             if (!rc) rc = tess__agg_finalize(ov->kinds[sp], &acc, a, &n.cur[f]);
             if (rc && rc != TESS_ENOMEM) {
@@ -801,6 +857,62 @@ static void not_found(const tess__oview *ov, const size_t *which, size_t n, tess
     }
 }
 
+/* The earliest start of the view's windows at t (INT64_MIN with a lifetime aggregate). */
+static int64_t earliest_start(const tess__oview *ov, int64_t t)
+{
+    int64_t from = INT64_MAX, h = tess__wplan_hop(ov->plan);
+    for (size_t f = 0; f < ov->naggs; f++) {
+        int64_t ws = tess__wplan_win_start(t, ov->agg_win[f], h);
+        if (ws < from) from = ws;
+    }
+    return from;
+}
+
+/*
+ * The aggregates at t, in a later hop bucket than the write's (r->rollup_bucket), nothing due:
+ * each window is the history tiles from its start on — one suffix state of the history `h`
+ * (NULL: none needed), the first tile at or after the start — then the head's tiles (the
+ * write's bucket) if the window reaches them. The same merges as tess__wplan_eval_encoded over
+ * every tile, grouped differently, which exact merges make bit-identical (suffix_states).
+ */
+static int eval_later(const tess__oview *ov, const tess__orec *r, const tess__orec *h,
+                      int64_t t, tess__arena *arena, tess__value *aggs, tess__err *err)
+{
+    int64_t hop = tess__wplan_hop(ov->plan), bs = tess__floor_to(t, hop);
+    size_t ns = ov->nspecs;
+    for (size_t f = 0; f < ov->naggs; f++) {
+        size_t sp = ov->agg_spec[f];
+        tess__agg_kind k = ov->kinds[sp];
+        int64_t ws = tess__wplan_win_start(t, ov->agg_win[f], hop);
+        tess__agg_state acc, x;
+        tess__agg_init(k, &acc);
+        int rc = TESS_OK;
+        if (h && h->ntiles) {
+            size_t lo = 0, hi = h->ntiles;
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (tess__orec_start(h, mid) < ws) lo = mid + 1;
+                else hi = mid;
+            }
+            if (lo < h->ntiles) {
+                tess__str e = tess__orec_rollup(h, lo * ns + sp);
+                rc = tess__agg_decode(k, e.p, e.n, &acc, arena);
+            }
+        }
+        for (size_t j = 0; !rc && j < r->ntiles; j++) {
+            int64_t st = tess__orec_start(r, j);
+            if (st < ws || st > bs) continue;
+            tess__str e = tess__orec_state(r, j, sp);
+            rc = tess__agg_decode(k, e.p, e.n, &x, arena);
+            if (!rc) rc = tess__agg_merge(k, &acc, &x, arena);
+        }
+        if (!rc) rc = tess__agg_finalize(k, &acc, arena, &aggs[f]);
+        if (rc == TESS_ENOMEM) return OOM(err);
+        if (rc) return tess__err_set(err, TESS_EIO, "damaged online record: bad tile state");
+    }
+    return TESS_OK;
+}
+
 int tess__oview_eval(const tess__oview *ov, const void *rec, size_t recn, const void *hist,
                      size_t histn, int64_t t, const size_t *which, size_t n, tess__arena *arena,
                      tess__value *vals, int *statuses, int64_t *event_ts, tess__err *err)
@@ -816,12 +928,29 @@ int tess__oview_eval(const tess__oview *ov, const void *rec, size_t recn, const 
     for (size_t f = 0; f < r.nfuture && !due; f++)
         due = r.frows[f * r.ncols + ov->src->ts_col].u.i <= t;
     size_t naggs = ov->plan ? tess__wplan_nfeatures(ov->plan) : 0;
+    int64_t hop = naggs ? tess__wplan_hop(ov->plan) : 1;
     bool fast = !due && naggs && ov->rollup_ok && r.nrollups == naggs &&
-                r.rollup_bucket == tess__floor_to(t, tess__wplan_hop(ov->plan));
-    /* every tile is needed (not only the head's): the history record too */
-    if (r.hist_sum && (due || (naggs && !fast))) {
+                r.rollup_bucket == tess__floor_to(t, hop);
+    /* a read in a later hop bucket than the write's, nothing due: the suffix path */
+    bool later = !due && naggs && !fast && ov->split && r.rollup_bucket != INT64_MIN &&
+                 tess__floor_to(t, hop) > r.rollup_bucket;
+    /* every tile is needed (not only the head's): the history record too; but the history's
+       tiles are all before the write's bucket, so a later read whose every window starts at
+       or after it needs none of them */
+    bool need_hist = r.hist_sum && (due || (naggs && !fast));
+    if (need_hist && later && earliest_start(ov, t) >= r.rollup_bucket) need_hist = false;
+    if (need_hist) {
         if (!hist) return TESS__OVIEW_NEED_HISTORY;
         if (tess__orec_checksum(hist, histn) != r.hist_sum) return TESS__OVIEW_STALE_HISTORY;
+    }
+    tess__orec sh = {0}; /* the history, decoded for the suffix path */
+    if (later && need_hist) {
+        if ((rc = tess__orec_decode(hist, histn, &sh, arena, err))) return rc;
+        if (sh.fingerprint != ov->fp || sh.has_row || sh.nfuture ||
+            (sh.ntiles && sh.nspecs != ov->nspecs))
+            return tess__err_set(err, TESS_EIO, "damaged online record: history differs from "
+                                 "view %s", ov->v->name);
+        if (sh.nrollups != sh.ntiles * ov->nspecs) later = false; /* no suffix states: merge */
     }
 
     /* the latest row and the aggregates as of t */
@@ -853,7 +982,8 @@ int tess__oview_eval(const tess__oview *ov, const void *rec, size_t recn, const 
             size_t sp = ov->agg_spec[f];
             tess__agg_kind k = ov->kinds[sp];
             tess__agg_state acc, hs;
-            rc = tess__agg_decode(k, r.rollups[f].p, r.rollups[f].n, &acc, arena);
+            tess__str ro = tess__orec_rollup(&r, f);
+            rc = tess__agg_decode(k, ro.p, ro.n, &acc, arena);
             if (!rc && head) {
                 tess__str hst = tess__orec_state(&r, r.ntiles - 1, sp);
                 rc = tess__agg_decode(k, hst.p, hst.n, &hs, arena);
@@ -863,6 +993,8 @@ int tess__oview_eval(const tess__oview *ov, const void *rec, size_t recn, const 
             if (rc == TESS_ENOMEM) return OOM(err);
             if (rc) return tess__err_set(err, TESS_EIO, "damaged online record: bad rollup");
         }
+    } else if (later) {
+        if ((rc = eval_later(ov, &r, need_hist ? &sh : NULL, t, arena, aggs, err))) return rc;
     } else if (naggs) {
         /* every tile: the history's, then the head's */
         tess__orec h = {0};

@@ -1,7 +1,7 @@
 /* record.c — encoding and decoding of online records (record.h).
  *
  * Layout (little-endian):
- *   u8  version (5)
+ *   u8  version (6)
  *   u64 fingerprint
  *   i64 written
  *   u64 hist_sum
@@ -10,7 +10,9 @@
  *   u32 ntiles, u32 nspecs
  *     ntiles x i64 start, ntiles * nspecs x u32 end (of the state in the blob), u32 blob
  *     length, blob (every state's bytes, tile by tile): any tile is reached in O(1)
- *   i64 rollup_bucket, u32 nrollups, nrollups x (u32 len, len bytes)
+ *   i64 rollup_bucket, u32 nrollups
+ *     nrollups x u32 end (of the rollup in its blob), u32 blob length, blob: any rollup (a
+ *     history's suffix states are ntiles x nspecs of them) is reached in O(1)
  *   u32 ncur, ncur x value
  *   u32 nfuture, u32 ncols
  *     nfuture x (i64 seq, ncols x value)
@@ -122,9 +124,15 @@ int tess__orec_encode(const tess__orec *r, tess__buf *out)
         rc = tess__buf_append(out, r->states[i].p, r->states[i].n);
     if (!rc) rc = tess__put_i64(out, r->rollup_bucket);
     if (!rc) rc = tess__put_u32(out, (uint32_t)r->nrollups);
+    end = 0;
     for (size_t i = 0; !rc && i < r->nrollups; i++) {
-        rc = tess__put_u32(out, (uint32_t)r->rollups[i].n);
-        if (!rc) rc = tess__buf_append(out, r->rollups[i].p, r->rollups[i].n);
+        end += tess__orec_rollup(r, i).n;
+        rc = end > UINT32_MAX ? TESS_EINVAL : tess__put_u32(out, (uint32_t)end);
+    }
+    if (!rc) rc = tess__put_u32(out, (uint32_t)end);
+    for (size_t i = 0; !rc && i < r->nrollups; i++) {
+        tess__str ro = tess__orec_rollup(r, i);
+        rc = tess__buf_append(out, ro.p, ro.n);
     }
     if (!rc) rc = tess__put_u32(out, (uint32_t)r->ncur);
     for (size_t i = 0; !rc && i < r->ncur; i++) rc = tess__oval_put(out, &r->cur[i]);
@@ -216,13 +224,11 @@ int tess__orec_decode(const void *p, size_t n, tess__orec *r, tess__arena *arena
     r->rollup_bucket = tess__cur_i64(&rd);
     r->nrollups = tess__cur_u32(&rd);
     if (rd.bad || r->nrollups > tess__cur_left(&rd) / 4) return DAMAGED("bad rollup count");
-    r->rollups = arr(arena, r->nrollups, sizeof(tess__str), &oom);
-    for (size_t i = 0; !oom && i < r->nrollups; i++) {
-        uint32_t len = tess__cur_u32(&rd);
-        const uint8_t *q = tess__cur_take(&rd, len);
-        if (!q) return DAMAGED("truncated rollup");
-        r->rollups[i] = (tess__str){(const char *)q, len};
-    }
+    r->raw_rollup_ends = tess__cur_take(&rd, r->nrollups * 4);
+    uint32_t rblob = tess__cur_u32(&rd);
+    r->raw_rollup_blob = tess__cur_take(&rd, rblob);
+    if (rd.bad) return DAMAGED("truncated rollups");
+    r->rollup_blob_len = rblob;
     r->ncur = tess__cur_u32(&rd);
     if (rd.bad || r->ncur > tess__cur_left(&rd)) return DAMAGED("bad value count");
     r->cur = arr(arena, r->ncur, sizeof(tess__value), &oom);
@@ -257,6 +263,15 @@ static uint32_t end_at(const tess__orec *r, size_t i)
 {
     tess__cur c = tess__cur_init(r->raw_ends + 4 * i, 4);
     return tess__cur_u32(&c);
+}
+
+tess__str tess__orec_rollup(const tess__orec *r, size_t i)
+{
+    if (r->rollups) return r->rollups[i];
+    tess__cur c = tess__cur_init(r->raw_rollup_ends + 4 * (i ? i - 1 : 0), i ? 8 : 4);
+    uint32_t from = i ? tess__cur_u32(&c) : 0, to = tess__cur_u32(&c);
+    if (from > to || to > r->rollup_blob_len) return (tess__str){"", 0}; /* damaged */
+    return (tess__str){(const char *)r->raw_rollup_blob + from, to - from};
 }
 
 tess__str tess__orec_state(const tess__orec *r, size_t t, size_t s)

@@ -41,7 +41,7 @@
 #include "core/err.h"
 #include "core/value.h"
 
-#define TESS__OREC_VERSION 5
+#define TESS__OREC_VERSION 6
 
 typedef struct tess__orec {
     uint64_t fingerprint;
@@ -65,7 +65,10 @@ typedef struct tess__orec {
        read in that bucket merges two states instead of a window's worth of tiles */
     int64_t rollup_bucket; /* INT64_MIN: none */
     size_t nrollups;
-    tess__str *rollups; /* tess__agg_encode bytes */
+    tess__str *rollups; /* tess__agg_encode bytes. Writing: set. Reading: tess__orec_decode
+                           leaves it NULL (tess__orec_rollup reaches each in O(1)) */
+    const uint8_t *raw_rollup_ends, *raw_rollup_blob; /* decoded records only */
+    size_t rollup_blob_len;
     /* the values of the aggregate features as of the write: each rollup merged with the
        head tile, finalized (a read in the rollup bucket with no future row due is these) */
     size_t ncur;
@@ -91,6 +94,9 @@ int tess__orec_decode(const void *p, size_t n, tess__orec *r, tess__arena *arena
 /* Tile t's start and tile t's state of spec s of a decoded record (bounds: the caller's). */
 int64_t tess__orec_start(const tess__orec *r, size_t t);
 tess__str tess__orec_state(const tess__orec *r, size_t t, size_t s);
+/* Rollup i of a record (set or decoded; bounds: the caller's). A history record's rollups are
+ * its suffix states, [tile * nspecs + spec] (oview.c). */
+tess__str tess__orec_rollup(const tess__orec *r, size_t i);
 /* Fills r->starts and r->states of a decoded record (in `arena`). Errors: TESS_ENOMEM. */
 int tess__orec_tiles(tess__orec *r, tess__arena *arena);
 

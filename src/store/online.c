@@ -408,14 +408,11 @@ static int reserve(tess_session *s, size_t nvals, size_t nkeys)
     return TESS_OK;
 }
 
-int tess_get_online(tess_session *s, const tess_query *q, const tess_value *inputs, size_t nrows,
-                    int64_t now, tess_online_result *out)
+/* tess_get_online's work, reading through `snap` (begun by the caller): the records' bytes
+ * stay in the online store's memory while the features are computed. */
+static int get_online(tess_session *s, const tess_query *q, const tess_value *inputs,
+                      size_t nrows, int64_t now, tess_online_result *out, tess__kv_snap *snap)
 {
-    if (!s) return TESS_EINVAL;
-    tess__err_clear(&s->err);
-    if (!q || !out || (nrows && !inputs))
-        return tess__err_set(&s->err, TESS_EINVAL, "missing query, inputs or result");
-    memset(out, 0, sizeof(*out));
     tess__arena_reset(&s->arena);
     tess__buf_reset(&s->keybuf);
     if (now == 0 && tess__now(&now))
@@ -459,7 +456,7 @@ int tess_get_online(tess_session *s, const tess_query *q, const tess_value *inpu
     }
     tess__str *got = tess__arena_alloc(&s->arena, (nget + 1) * sizeof(*got));
     if (!got) return OOM(&s->err);
-    int rc = nget ? tess__kv_get(s->kv, s->keys, nget, got, &s->arena, &s->err) : TESS_OK;
+    int rc = nget ? tess__kv_snap_get(snap, s->keys, nget, got, &s->arena, &s->err) : TESS_OK;
     if (rc) return rc;
     for (size_t i = 0, g = 0; i < nk; i++)
         s->recs[i] = s->koff[i + 1] > s->koff[i] ? got[g++] : (tess__str){NULL, 0};
@@ -516,7 +513,7 @@ int tess_get_online(tess_session *s, const tess_query *q, const tess_value *inpu
         }
         ko[nh] = kb.len;
         for (size_t j = 0; j < nh; j++) hk[j] = (tess__str){kb.p + ko[j], ko[j + 1] - ko[j]};
-        if (!rc) rc = tess__kv_get(s->kv, hk, nh, hv, &s->arena, &s->err);
+        if (!rc) rc = tess__kv_snap_get(snap, hk, nh, hv, &s->arena, &s->err);
         tess__buf_release(&kb);
         if (rc) return rc;
         size_t left = 0;
@@ -571,10 +568,35 @@ int tess_get_online(tess_session *s, const tess_query *q, const tess_value *inpu
             s->statuses[at] = res.null ? TESS_STATUS_NULL_VALUE : TESS_STATUS_PRESENT;
             s->event_ts[at] = 0;
         }
+    /* the strings still point into the snapshot: copied, as the results outlive it */
+    for (size_t i = 0; i < nv; i++) {
+        tess_value *v = &s->vals[i];
+        if (v->type != TESS_TYPE_STRING || v->null) continue;
+        const char *p = tess__arena_strndup(&s->arena, v->u.s.p, v->u.s.n);
+        if (!p) return OOM(&s->err);
+        v->u.s.p = p;
+    }
     out->nrows = nrows;
     out->nfeatures = q->nout;
     out->values = s->vals;
     out->statuses = s->statuses;
     out->event_ts = s->event_ts;
     return TESS_OK;
+}
+
+int tess_get_online(tess_session *s, const tess_query *q, const tess_value *inputs, size_t nrows,
+                    int64_t now, tess_online_result *out)
+{
+    if (!s) return TESS_EINVAL;
+    tess__err_clear(&s->err);
+    if (!q || !out || (nrows && !inputs))
+        return tess__err_set(&s->err, TESS_EINVAL, "missing query, inputs or result");
+    memset(out, 0, sizeof(*out));
+    tess__kv_snap snap;
+    int rc = tess__kv_snap_begin(s->kv, &snap, &s->err);
+    if (rc != TESS_OK) return rc;
+    rc = get_online(s, q, inputs, nrows, now, out, &snap);
+    tess__kv_snap_end(&snap);
+    if (rc != TESS_OK) memset(out, 0, sizeof(*out));
+    return rc;
 }

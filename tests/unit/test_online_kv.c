@@ -1324,6 +1324,100 @@ static void test_snapshot_reads(void **state)
     tess__kv_close(sh.kv);
 }
 
+/* A snapshot's gets (tess__kv_snap_*): the values put, absent keys {NULL, 0}, bytes that stay
+ * as read until the snapshot ends while another thread rewrites them, and (LMDB, whose
+ * snapshot is one read transaction) gets after that write still answer as of the snapshot. */
+typedef struct snap_write {
+    tess__kv *kv;
+    tess__str *keys, *vals;
+    size_t n;
+    int rc;
+    tess__err err;
+} snap_write;
+
+static void *snap_write_thread(void *arg)
+{
+    snap_write *w = arg;
+    w->rc = tess__kv_put(w->kv, w->keys, w->vals, w->n, &w->err);
+    return NULL;
+}
+
+static void test_snap(void **state)
+{
+    fixture *f = *state;
+    tess__kv *kv = must_open(f, NULL);
+    tess__err err = TESS__ERR_INIT;
+    tess__arena arena = TESS__ARENA_INIT;
+    uint64_t seed = f->seed;
+    enum { N = 64, LEN = 300 };
+    char kb[N][12], vb[2][N][LEN];
+    size_t vn[2][N];
+    tess__str keys[N], vals[N], got[N], again[N];
+    for (size_t i = 0; i < N; i++) {
+        int kl = snprintf(kb[i], sizeof kb[i], "s%c%zu", 0, i); /* one hash tag: "s" NUL */
+        keys[i] = (tess__str){kb[i], (size_t)kl};
+        for (int g = 0; g < 2; g++) {
+            vn[g][i] = 1 + rndn(&seed, LEN);
+            for (size_t j = 0; j < vn[g][i]; j++) vb[g][i][j] = (char)rnd(&seed);
+        }
+        /* every third key absent */
+        vals[i] = i % 3 ? (tess__str){vb[0][i], vn[0][i]} : (tess__str){NULL, 0};
+    }
+    int rc = tess__kv_put(kv, keys, vals, N, &err);
+    EXPECT_OK(f, rc, &err);
+    for (int round = 0; round < 3; round++) {
+        tess__kv_snap snap;
+        rc = tess__kv_snap_begin(kv, &snap, &err);
+        EXPECT_OK(f, rc, &err);
+        rc = tess__kv_snap_get(&snap, keys, N, got, &arena, &err);
+        EXPECT_OK(f, rc, &err);
+        for (size_t i = 0; i < N; i++) {
+            size_t g = (size_t)round % 2;
+            if (i % 3 == 0) {
+                EXPECT(f, got[i].p == NULL && got[i].n == 0, "round %d: key %zu should be absent",
+                       round, i);
+            } else {
+                EXPECT(f, got[i].n == vn[g][i] && memcmp(got[i].p, vb[g][i], vn[g][i]) == 0,
+                       "round %d: key %zu: not the value put", round, i);
+            }
+        }
+        /* another thread rewrites every present key with the other generation */
+        size_t ng = (size_t)(round + 1) % 2;
+        for (size_t i = 0; i < N; i++)
+            vals[i] = i % 3 ? (tess__str){vb[ng][i], vn[ng][i]} : (tess__str){NULL, 0};
+        snap_write w = {.kv = kv, .keys = keys, .vals = vals, .n = N, .err = TESS__ERR_INIT};
+        pthread_t th;
+        pthread_create(&th, NULL, snap_write_thread, &w);
+        pthread_join(th, NULL);
+        EXPECT_OK(f, w.rc, &w.err);
+        tess__err_release(&w.err);
+        size_t g = (size_t)round % 2;
+        for (size_t i = 0; i < N; i++) /* what was read is still what was read */
+            if (i % 3)
+                EXPECT(f, got[i].n == vn[g][i] && memcmp(got[i].p, vb[g][i], vn[g][i]) == 0,
+                       "round %d: key %zu: the bytes read changed under the snapshot", round, i);
+        rc = tess__kv_snap_get(&snap, keys, N, again, &arena, &err);
+        EXPECT_OK(f, rc, &err);
+        if (f->be->local)
+            for (size_t i = 1; i < N; i += 3)
+                EXPECT(f, again[i].n == vn[g][i] && memcmp(again[i].p, vb[g][i], vn[g][i]) == 0,
+                       "round %d: key %zu: a get of the snapshot saw a later write", round, i);
+        tess__kv_snap_end(&snap);
+        tess__arena_reset(&arena);
+    }
+    /* a bad key is an error, as for tess__kv_get */
+    tess__kv_snap snap;
+    rc = tess__kv_snap_begin(kv, &snap, &err);
+    EXPECT_OK(f, rc, &err);
+    tess__str empty = {"", 0};
+    rc = tess__kv_snap_get(&snap, &empty, 1, got, &arena, &err);
+    assert_int_equal(rc, TESS_EINVAL);
+    tess__kv_snap_end(&snap);
+    tess__arena_release(&arena);
+    tess__err_release(&err);
+    tess__kv_close(kv);
+}
+
 #define WIDE 16
 
 static void *wide_writer(void *arg)
@@ -3184,7 +3278,7 @@ typedef struct named_test {
 #define T(fn) {#fn, fn}
 static const named_test TESTS[] = {
     T(test_random_ops),  T(test_update_semantics), T(test_update_aliasing), T(test_update_txn),
-    T(test_snapshot_reads), T(test_many_readers),  T(test_threads_rmw),
+    T(test_snapshot_reads), T(test_snap),          T(test_many_readers),  T(test_threads_rmw),
     T(test_processes_rmw), T(test_persistence),    T(test_read_only),
     T(test_limits),      T(test_urls),             T(test_fs_errors),
     T(test_map_full),    T(test_map_resized),      T(test_two_handles),
