@@ -3,9 +3,10 @@
  *
  * The first input byte picks the decoder (even: record, odd: meta record); the rest is the
  * value. The harness makes the trailing checksum right (its check is covered by the unit
- * tests), so mutations reach the decoder. A decoded record is walked (tiles, states, values),
- * encoded again, and that encoding must decode and encode to the same bytes; likewise a meta
- * record, whose encoding must be exactly its input (the format has one encoding per record).
+ * tests), so mutations reach the decoder. A decoded record is walked (tiles, states, rollups,
+ * values), encoded again, and that encoding must decode and encode to the same bytes; likewise
+ * a meta record, whose encoding must be exactly its input (the format has one encoding per
+ * record).
  */
 #include "core/arena.h"
 #include "core/buf.h"
@@ -47,6 +48,10 @@ static void fuzz_record(const uint8_t *p, size_t n)
             tess__str st = tess__orec_state(&r, t, s);
             if (st.n && (const uint8_t *)st.p + st.n > p + n) abort();
         }
+    }
+    for (size_t i = 0; i < r.nrollups; i++) {
+        tess__str ro = tess__orec_rollup(&r, i);
+        if (ro.n && (const uint8_t *)ro.p + ro.n > p + n) abort();
     }
     if (tess__orec_tiles(&r, &a) != TESS_OK) abort();
 
