@@ -363,8 +363,10 @@ typedef struct tess_materialize_opts {
  * Computes the online state (latest rows and window tiles, docs/online.md) of feature views
  * from the offline store: incrementally, the events ingested since the view's last
  * materialization (its watermark), or everything when the view's definition changed since, it
- * was never materialized, or opts->full. *json_out (owned): {"views": [{"view", "mode":
- * "full"|"incremental", "events", "entities", "watermark"}]}.
+ * was never materialized, or opts->full. Then, in a view with online_expiry, the records of
+ * entities forgotten as of now are deleted (docs/online.md, "Expiry"). *json_out (owned):
+ * {"views": [{"view", "mode": "full"|"incremental", "events", "entities", "watermark",
+ * "expired" (views with online_expiry only: the records deleted)}]}.
  * Errors: TESS_NOTFOUND (nothing applied, unknown view), TESS_EIO, TESS_ENOMEM.
  */
 int tess_materialize(tess_store *st, const tess_materialize_opts *opts, char **json_out);

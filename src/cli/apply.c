@@ -44,11 +44,14 @@ static void print_materialized(const json_t *mat)
     json_array_foreach(json_object_get(mat, "views"), i, v)
     {
         json_int_t ev = json_integer_value(json_object_get(v, "events"));
+        json_int_t ex = json_integer_value(json_object_get(v, "expired")); /* 0 if absent */
         const char *mode = cli_jstr(v, "mode");
-        if (ev == 0 && mode && strcmp(mode, "incremental") == 0) continue;
+        if (ev == 0 && ex == 0 && mode && strcmp(mode, "incremental") == 0) continue;
         printf("Materialized %s (%s): %" JSON_INTEGER_FORMAT " events of %" JSON_INTEGER_FORMAT
-               " entities.\n",
+               " entities",
                cli_jstr(v, "view"), mode, ev, json_integer_value(json_object_get(v, "entities")));
+        if (ex) printf(", expired %" JSON_INTEGER_FORMAT " records", ex);
+        printf(".\n");
     }
 }
 

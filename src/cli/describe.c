@@ -152,7 +152,7 @@ static void print_field(const char *key, const json_t *v)
 static const char *const ordered_keys[] = {
     "view",   "type",      "entities",          "join_keys", "source", "batch_source", "path",
     "format", "timestamp", "created_timestamp", "schema",    "ttl",    "hop",          "online",
-    "expr",   "features",  "request",           "resolved",  NULL,
+    "online_expiry", "expr", "features",        "request",   "resolved", NULL,
 };
 /* Fields shown elsewhere (the heading, the fixed lines) or folded into the definition. */
 static const char *const heading_keys[] = {"kind",    "name",        "version", "since_version",

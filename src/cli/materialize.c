@@ -69,10 +69,13 @@ static int run_materialize(const cli_command *cmd, int argc, char **argv)
     json_array_foreach(json_object_get(doc, "views"), i, v)
     {
         printf("%s: %s, %" JSON_INTEGER_FORMAT " events of %" JSON_INTEGER_FORMAT
-               " entities\n",
+               " entities",
                cli_jstr(v, "view"), cli_jstr(v, "mode"),
                json_integer_value(json_object_get(v, "events")),
                json_integer_value(json_object_get(v, "entities")));
+        const json_t *ex = json_object_get(v, "expired"); /* views with online_expiry */
+        if (ex) printf(", expired %" JSON_INTEGER_FORMAT " records", json_integer_value(ex));
+        putchar('\n');
     }
     if (json_array_size(json_object_get(doc, "views")) == 0) printf("No online view.\n");
     rc = CLI_OK;

@@ -774,7 +774,8 @@ static void parse_source(loader *L, const tess__ynode *item)
 /* ---- feature views ---------------------------------------------------------------------- */
 
 static const char *const view_keys[] = {"name",        "entities", "source", "ttl",    "hop",
-                                        "description", "owner",    "tags",   "online", "features"};
+                                        "description", "owner",    "tags",   "online", "features",
+                                        "online_expiry"};
 static const char *const feature_keys[] = {"name", "expr", "agg", "where", "window", "description"};
 
 /* Trimmed copy of an expression's text (block scalars end with a newline). */
@@ -900,6 +901,52 @@ static bool parse_feature(loader *L, const tess__ynode *item, const char *view, 
     return ok;
 }
 
+/* online_expiry (at node x) may only forget entities whose every value is already that of an
+ * entity never seen: no lifetime aggregate, a ttl at most as long when there are row-level
+ * features, every window (with its hop) over. Then expiry changes statuses and event times,
+ * never a value (docs/online.md, "Expiry"). */
+static bool expiry_ok(loader *L, const tess__view *v, const tess__ynode *x, const char *ctx)
+{
+    bool ok = true;
+    int64_t wmax = 0;
+    const tess__feature *lifetime = NULL, *row = NULL;
+    for (size_t i = 0; i < v->nfeatures; i++) {
+        const tess__feature *ft = &v->features[i];
+        if (ft->kind == TESS_FEATURE_ROW && !row) row = ft;
+        if (ft->kind == TESS_FEATURE_AGG && ft->window_us == 0 && !lifetime) lifetime = ft;
+        if (ft->kind == TESS_FEATURE_AGG && ft->window_us > wmax) wmax = ft->window_us;
+    }
+    char eb[32], b1[32], b2[32], b3[32];
+    tess__duration_format(v->online_expiry_us, eb);
+    if (lifetime) {
+        perr(L, x, "%s: online_expiry cannot be used with lifetime aggregates (feature \"%s\" "
+             "has no window): lifetime aggregates would lose their history", ctx,
+             lifetime->name ? lifetime->name : "?");
+        ok = false;
+    }
+    if (row && v->ttl_us <= 0) {
+        perr(L, x, "%s: online_expiry needs a ttl when the view has row-level features (feature "
+             "\"%s\"): their values must be OUTSIDE_MAX_AGE before the entity is forgotten", ctx,
+             row->name ? row->name : "?");
+        ok = false;
+    } else if (v->ttl_us > 0 && v->online_expiry_us < v->ttl_us) {
+        tess__duration_format(v->ttl_us, b1);
+        perr(L, x, "%s: online_expiry %s is shorter than the view's ttl %s", ctx, eb, b1);
+        ok = false;
+    }
+    int64_t need;
+    if (__builtin_add_overflow(wmax, v->hop_us, &need)) need = INT64_MAX;
+    if (wmax > 0 && v->online_expiry_us < need) {
+        tess__duration_format(wmax, b1);
+        tess__duration_format(v->hop_us, b2);
+        tess__duration_format(need, b3);
+        perr(L, x, "%s: online_expiry %s is shorter than the view's longest window + hop "
+             "(%s + %s = %s)", ctx, eb, b1, b2, b3);
+        ok = false;
+    }
+    return ok;
+}
+
 static void parse_view(loader *L, const tess__ynode *item)
 {
     fields f;
@@ -947,6 +994,9 @@ static void parse_view(loader *L, const tess__ynode *item)
         ok = false;
     const tess__ynode *x;
     if ((x = fval(&f, "ttl")) && !duration_of(L, x, ctx, "ttl", false, &v->ttl_us)) ok = false;
+    const tess__ynode *expiry = fval(&f, "online_expiry");
+    if (expiry && !duration_of(L, expiry, ctx, "online_expiry", true, &v->online_expiry_us))
+        ok = false;
     const tess__ynode *hop = fval(&f, "hop");
     if (hop) {
         v->hop_given = duration_of(L, hop, ctx, "hop", true, &v->hop_us);
@@ -1019,6 +1069,7 @@ static void parse_view(loader *L, const tess__ynode *item)
             }
         }
     }
+    if (ok && v->online_expiry_us > 0 && !expiry_ok(L, v, expiry, ctx)) ok = false;
     if (!ok) o->broken = true;
 }
 

@@ -57,6 +57,7 @@ void tess__defs_free(tess__defs *d);
  *                  "batch_source"|null,
  *                  "schema": [{"name","type"}], "description", "owner", "tags"}],
  *   "feature_views": [{"name", "entities": [..], "source", "ttl": "30d"|null, "hop": "1h",
+ *                  "online_expiry": "60d" (only when set),
  *                  "description", "owner", "tags", "online": true,
  *                  "features": [{"name", "type", "kind": "row"|"aggregate",
  *                                "expr"|null, "agg"|null, "where"|null, "window": "7d"|null,

@@ -136,6 +136,9 @@ static json_t *view(jb *b, const tess__view *v)
     put(b, o, "entities", ents);
     put(b, o, "source", json_string(v->source->name));
     put(b, o, "ttl", v->ttl_us > 0 ? duration(v->ttl_us) : json_null());
+    /* only when set: the documents (and the online fingerprints hashed from them) of views
+       without it stay as they were before the field existed */
+    if (v->online_expiry_us > 0) put(b, o, "online_expiry", duration(v->online_expiry_us));
     put(b, o, "hop", duration(v->hop_us));
     put(b, o, "online", json_boolean(v->online));
     for (size_t i = 0; i < v->nfeatures; i++)

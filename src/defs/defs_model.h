@@ -137,6 +137,8 @@ typedef struct tess__view {
     size_t nentities;
     const tess__source *source;
     int64_t ttl_us;                /* 0 = unlimited */
+    int64_t online_expiry_us;      /* > 0: entities idle longer are forgotten online (docs/
+                                      online.md, "Expiry"); 0 = never (absent) */
     int64_t hop_us;                /* > 0: as written, or the default min(1h, shortest window) */
     bool hop_given;                /* hop was written */
     bool online;                   /* materialized online (default true) */

@@ -238,6 +238,18 @@ int tess__kv_txn_put(tess__kv_txn *tx, tess__str key, tess__str val, tess__err *
     return kv->vt->txn_put(tx, key, val, err);
 }
 
+int tess__kv_txn_expire(tess__kv_txn *tx, tess__str key, uint64_t ms, tess__err *err)
+{
+    tess__kv *kv = tx->kv;
+    int rc = check_keys(kv, "update", &key, 1, err);
+    if (rc != TESS_OK) return rc;
+    if (ms == 0)
+        return tess__err_set(err, TESS_EINVAL, "online store (%s): update: an expiry of 0 ms",
+                             kv->vt->name);
+    if (ms > TESS__KV_MAX_EXPIRE_MS) ms = TESS__KV_MAX_EXPIRE_MS;
+    return kv->vt->txn_expire ? kv->vt->txn_expire(tx, key, ms, err) : TESS_OK;
+}
+
 int tess__kv_put(tess__kv *kv, const tess__str *keys, const tess__str *vals, size_t n,
                  tess__err *err)
 {

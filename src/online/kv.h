@@ -147,6 +147,23 @@ int tess__kv_txn_get(tess__kv_txn *tx, tess__str key, tess__arena *arena, tess__
  * this value. Errors: as tess__kv_update. */
 int tess__kv_txn_put(tess__kv_txn *tx, tess__str key, tess__str val, tess__err *err);
 
+/* Inside an update's fn: asks that `key` expire `ms` milliseconds after the update commits (a
+ * key of the batch, whose value fn sets through *new_val, or one written through
+ * tess__kv_txn_put, or one the update leaves as it is). The expiries asked for by one call of
+ * fn apply after that call's writes (*new_val and tess__kv_txn_put alike, before or after the
+ * request); a later write of the key without an expiry — in a later call of fn, a later
+ * update or put — clears it; an expiry of a key that does not exist at the commit (or that the
+ * update deletes) does nothing. ms is at least 1; longer than TESS__KV_MAX_EXPIRE_MS is taken
+ * as that.
+ * An expiry is a hint: a back end MAY drop the key once that much time has passed (Redis and
+ * Redis Cluster: SET ... PX, or PEXPIRE for a key the update does not write, in the update's
+ * MULTI/EXEC), or keep it (LMDB keeps every key: tessera's materialization sweeps them,
+ * docs/online.md "Expiry"). A caller must therefore apply the rule that made the key stale
+ * itself when it reads (so that every back end answers alike), and must not rely on a key
+ * being gone. Errors: TESS_EINVAL (a bad key, ms 0), TESS_ENOMEM. */
+#define TESS__KV_MAX_EXPIRE_MS (100ull * 366 * 24 * 3600 * 1000) /* about a hundred years */
+int tess__kv_txn_expire(tess__kv_txn *tx, tess__str key, uint64_t ms, tess__err *err);
+
 /* Stores vals[i] at keys[i] for i in [0, n), atomically (a blind write: no read). A value with
  * p == NULL deletes the key. Errors: as tess__kv_update. */
 int tess__kv_put(tess__kv *kv, const tess__str *keys, const tess__str *vals, size_t n,

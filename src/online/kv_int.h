@@ -42,6 +42,9 @@ typedef struct tess__kv_vtab {
     int (*txn_get)(tess__kv_txn *tx, tess__str key, tess__arena *arena, tess__str *val,
                    tess__err *err);
     int (*txn_put)(tess__kv_txn *tx, tess__str key, tess__str val, tess__err *err);
+    /* optional (NULL: the back end keeps every key; kv.h tess__kv_txn_expire): ms is 1 to
+     * TESS__KV_MAX_EXPIRE_MS */
+    int (*txn_expire)(tess__kv_txn *tx, tess__str key, uint64_t ms, tess__err *err);
     int (*scan)(tess__kv *kv, tess__str prefix, tess__kv_scan_fn fn, void *arg, tess__err *err);
     int (*drop_prefix)(tess__kv *kv, tess__str prefix, uint64_t *deleted, tess__err *err);
     int (*stats)(tess__kv *kv, uint64_t *bytes, uint64_t *keys, tess__err *err);

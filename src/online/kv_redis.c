@@ -34,7 +34,9 @@
  *                round trip for all groups), fn called per key in batch order against a local
  *                table of the keys read and written; a key fn reads through tess__kv_txn_get
  *                is WATCHed before it is read (WATCH + GET on its group's lane); then MULTI,
- *                SET/DEL of the group's written keys, EXEC (one round trip for all groups). A
+ *                SET/DEL of the group's written keys (SET ... PX ms for a key given an
+ *                expiry, tess__kv_txn_expire; PEXPIRE for one given an expiry alone), EXEC
+ *                (one round trip for all groups). A
  *                group whose EXEC answers nil (a watched key changed meanwhile) or that was
  *                redirected is done again — its keys read again, fn called again for them —
  *                after a randomised exponential backoff, up to UPDATE_ATTEMPTS times.
@@ -47,6 +49,7 @@
  */
 #include <errno.h>
 #include <hiredis/hiredis.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -1028,6 +1031,7 @@ typedef struct tent {
     char *own;      /* v's bytes when the update wrote them (ours to free) */
     int group;
     bool dirty;     /* written: goes into the group's MULTI/EXEC */
+    uint64_t pexpire; /* an expiry asked for since its last write (ms; 0: none) */
 } tent;
 
 enum { G_READ = G_CONFLICT + 1 };
@@ -1046,6 +1050,7 @@ typedef struct rtxn {
     size_t nrep, repcap;
     tess__arena kmem; /* copies of keys read or written through tx */
     tess__kvq q;      /* writes queued by the running call of fn */
+    tess__kvq xq;     /* expiries asked for by it (the value: 8 bytes of ms) */
     tess__buf skb;    /* scratch: a stored key */
     const tess__str *batch; /* the batch's keys */
 } rtxn;
@@ -1059,6 +1064,7 @@ static void txn_reset(rtxn *x)
     x->nrep = 0;
     tess__arena_reset(&x->kmem);
     tess__kvq_reset(&x->q);
+    tess__kvq_reset(&x->xq);
 }
 
 static void txn_release(rtxn *x)
@@ -1069,6 +1075,7 @@ static void txn_release(rtxn *x)
     tess__free(x->rep);
     tess__arena_release(&x->kmem);
     tess__kvq_release(&x->q);
+    tess__kvq_release(&x->xq);
     tess__buf_release(&x->skb);
 }
 
@@ -1151,7 +1158,7 @@ static int txn_add(rtxn *x, tess__str k, tess__str sk, uint64_t h, int group, si
     size_t s = h & (x->nslot - 1);
     while (x->slot[s]) s = (s + 1) & (x->nslot - 1);
     x->slot[s] = (uint32_t)(x->ne + 1);
-    x->e[x->ne] = (tent){k.p, k.n, sk.p, sk.n, h, NULL, 0, NULL, group, false};
+    x->e[x->ne] = (tent){k.p, k.n, sk.p, sk.n, h, NULL, 0, NULL, group, false, 0};
     *out = x->ne++;
     return TESS_OK;
 }
@@ -1172,6 +1179,7 @@ static int txn_set(rtxn *x, size_t i, const char *v, size_t vn)
     e->v = own;
     e->vn = v ? vn : 0;
     e->dirty = true;
+    e->pexpire = 0; /* a write without an expiry clears it (kv.h) */
     return TESS_OK;
 }
 
@@ -1240,6 +1248,34 @@ static int rtxn_put(tess__kv_txn *tx, tess__str key, tess__str val, tess__err *e
     rtxn *x = (rtxn *)tx;
     (void)err;
     if (tess__kvq_put(&x->q, key, val)) return tess__rop_oom(x->op);
+    return TESS_OK;
+}
+
+static int rtxn_expire(tess__kv_txn *tx, tess__str key, uint64_t ms, tess__err *err)
+{
+    rtxn *x = (rtxn *)tx;
+    (void)err;
+    if (tess__kvq_put(&x->xq, key, (tess__str){(const char *)&ms, sizeof(ms)}))
+        return tess__rop_oom(x->op);
+    return TESS_OK;
+}
+
+/* Applies and clears the expiries asked for by one call of fn (after its writes). A key the
+ * update has not touched gets an entry of its own, unwatched: PEXPIRE of a key that is gone
+ * by then does nothing. */
+static int txn_expire_flush(rtxn *x)
+{
+    tess__str k, v;
+    for (size_t at = 0; tess__kvq_next(&x->xq, &at, &k, &v);) {
+        uint64_t h = tess__hash64(k.p, k.n), ms;
+        size_t i = txn_find(x, k.p, k.n, h);
+        int rc = TESS_OK;
+        if (i == SIZE_MAX) rc = txn_add(x, k, (tess__str){NULL, 0}, h, x->cur, &i);
+        if (rc != TESS_OK) return rc;
+        memcpy(&ms, v.p, sizeof(ms));
+        x->e[i].pexpire = ms;
+    }
+    tess__kvq_reset(&x->xq);
     return TESS_OK;
 }
 
@@ -1360,6 +1396,7 @@ static int update_fn(rtxn *x, size_t n, tess__kv_update_fn fn, void *arg)
         if (del) rc = txn_set(x, j, NULL, 0);
         else if (nv.p) rc = txn_set(x, j, nv.p, nv.n);
         if (rc == TESS_OK && x->q.n) rc = txn_flush(x);
+        if (rc == TESS_OK && x->xq.n) rc = txn_expire_flush(x);
         if (rc != TESS_OK) return rc;
     }
     return TESS_OK;
@@ -1375,7 +1412,7 @@ static int update_commit(rtxn *x, bool *committed)
     size_t *nw = tess__calloc(p->ng, sizeof(size_t));
     if (!nw) return tess__rop_oom(op);
     for (size_t i = 0; i < x->ne; i++)
-        if (x->e[i].dirty) nw[x->e[i].group]++;
+        if (x->e[i].dirty || x->e[i].pexpire) nw[x->e[i].group]++;
     for (size_t k = 0; k < p->ng; k++) {
         rgroup *g = &p->g[k];
         if (g->state != G_READ) continue;
@@ -1386,8 +1423,16 @@ static int update_commit(rtxn *x, bool *committed)
         tess__rop_append(op, g->ci, 1, (const char *[]){"MULTI"}, (size_t[]){5});
         for (size_t i = 0; i < x->ne; i++) {
             const tent *e = &x->e[i];
-            if (!e->dirty || e->group != (int)k) continue;
-            if (e->v)
+            if ((!e->dirty && !e->pexpire) || e->group != (int)k) continue;
+            char ms[24];
+            size_t msn = (size_t)snprintf(ms, sizeof ms, "%" PRIu64, e->pexpire);
+            if (!e->dirty) /* an expiry alone */
+                tess__rop_append(op, g->ci, 3, (const char *[]){"PEXPIRE", e->sk, ms},
+                                 (size_t[]){7, e->skn, msn});
+            else if (e->v && e->pexpire)
+                tess__rop_append(op, g->ci, 5, (const char *[]){"SET", e->sk, e->v, "PX", ms},
+                                 (size_t[]){3, e->skn, e->vn, 2, msn});
+            else if (e->v)
                 tess__rop_append(op, g->ci, 3, (const char *[]){"SET", e->sk, e->v},
                        (size_t[]){3, e->skn, e->vn});
             else
@@ -1631,6 +1676,7 @@ const tess__kv_vtab tess__kv_redis_vtab = {
     .update = redis_update,
     .txn_get = rtxn_get,
     .txn_put = rtxn_put,
+    .txn_expire = rtxn_expire,
     .put = redis_put,
     .scan = tess__rkv_scan,
     .drop_prefix = tess__rkv_drop_prefix,
@@ -1647,6 +1693,7 @@ const tess__kv_vtab tess__kv_redis_cluster_vtab = {
     .update = redis_update,
     .txn_get = rtxn_get,
     .txn_put = rtxn_put,
+    .txn_expire = rtxn_expire,
     .put = redis_put,
     .scan = tess__rkv_scan,
     .drop_prefix = tess__rkv_drop_prefix,

@@ -44,6 +44,7 @@ struct tess__oview {
                           states are too big to keep twice) */
     bool lifetime; /* some aggregate has no window */
     uint64_t fp;
+    int64_t expiry; /* online_expiry (0: never): docs/online.md, "Expiry" */
     char *name;
     size_t name_len;
 };
@@ -115,6 +116,7 @@ int tess__oview_new(const tess__defs *d, const tess__view *v, tess__oview **out,
     if (!ov) return OOM(err);
     ov->v = v;
     ov->src = v->source;
+    ov->expiry = v->online_expiry_us;
     ov->name_len = strlen(v->name);
     ov->name = tess__strndup(v->name, ov->name_len);
     ov->rowf = tess__calloc(v->nfeatures, sizeof(size_t));
@@ -186,6 +188,52 @@ const tess__view *tess__oview_view(const tess__oview *ov)
 uint64_t tess__oview_fingerprint(const tess__oview *ov)
 {
     return ov->fp;
+}
+
+/* ---- expiry (docs/online.md, "Expiry") --------------------------------------------------- */
+
+/* The read-time rule: the entity of decoded head `r` is forgotten at t when it has no row at
+ * or before t (future rows due by t folded in), or its latest such row is older than
+ * online_expiry. Its answer is then exactly that of an entity without a record. */
+static bool forgotten(const tess__oview *ov, const tess__orec *r, int64_t t)
+{
+    bool has = r->has_row;
+    int64_t ts = r->row_ts;
+    for (size_t f = 0; f < r->nfuture; f++) {
+        int64_t fts = r->frows[f * r->ncols + ov->src->ts_col].u.i;
+        if (fts <= t && (!has || fts > ts)) {
+            has = true;
+            ts = fts;
+        }
+    }
+    return !has || ts > t || t - ts > ov->expiry;
+}
+
+int64_t tess__oview_expiry_us(const tess__oview *ov)
+{
+    return ov->expiry;
+}
+
+int tess__oview_expires(const tess__oview *ov, const void *rec, size_t recn, tess__arena *arena,
+                        int64_t *at, tess__err *err)
+{
+    *at = INT64_MAX;
+    if (!ov->expiry || !rec || tess__orec_fingerprint(rec, recn) != ov->fp) return TESS_OK;
+    tess__orec r;
+    int rc = tess__orec_decode(rec, recn, &r, arena, err);
+    if (rc) return rc;
+    bool has = r.has_row;
+    int64_t newest = r.row_ts;
+    for (size_t f = 0; f < r.nfuture; f++) {
+        const tess__value *fts = &r.frows[f * r.ncols + ov->src->ts_col];
+        if (fts->null || fts->type != TESS_T_TIMESTAMP)
+            return tess__err_set(err, TESS_EIO, "damaged online record: bad future row");
+        if (!has || fts->u.i > newest) newest = fts->u.i;
+        has = true;
+    }
+    if (!has) *at = INT64_MIN;
+    else if (__builtin_add_overflow(newest, ov->expiry, at)) *at = INT64_MAX;
+    return TESS_OK;
 }
 
 /* ---- keys -------------------------------------------------------------------------------- */
@@ -924,6 +972,10 @@ int tess__oview_eval(const tess__oview *ov, const void *rec, size_t recn, const 
     tess__orec r;
     int rc = tess__orec_decode(rec, recn, &r, arena, err);
     if (rc) return rc;
+    if (ov->expiry && forgotten(ov, &r, t)) {
+        not_found(ov, which, n, vals, statuses, event_ts);
+        return TESS_OK;
+    }
     bool due = false;
     for (size_t f = 0; f < r.nfuture && !due; f++)
         due = r.frows[f * r.ncols + ov->src->ts_col].u.i <= t;

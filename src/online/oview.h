@@ -73,6 +73,20 @@ int tess__oview_apply(const tess__oview *ov, const void *old, size_t oldn,
                       const int64_t *seq, size_t nrows, int64_t now, tess__arena *arena,
                       tess__buf *out, tess__buf *hist_out, int *hist_op, tess__err *err);
 
+/* The view's online_expiry in microseconds (0: entities are never forgotten). */
+int64_t tess__oview_expiry_us(const tess__oview *ov);
+
+/*
+ * When the entity of head record `rec` is forgotten (docs/online.md, "Expiry"): *at is the
+ * greatest event ts among the record's rows (its latest row and its future rows) plus the
+ * view's online_expiry — the entity reads as never seen at every t > *at (tess__oview_eval);
+ * INT64_MIN when the record holds no row; INT64_MAX when the view has no online_expiry, or
+ * rec is NULL or of another fingerprint (not this definition's to judge). Scratch from arena.
+ * Errors: TESS_EIO (a damaged record), TESS_ENOMEM.
+ */
+int tess__oview_expires(const tess__oview *ov, const void *rec, size_t recn, tess__arena *arena,
+                        int64_t *at, tess__err *err);
+
 /* tess__oview_eval's answers when the read needs the entity's history record too: */
 #define TESS__OVIEW_NEED_HISTORY 1  /* hist was NULL: read it and call again */
 #define TESS__OVIEW_STALE_HISTORY 2 /* hist is not the head's (read in another snapshot): read
@@ -83,7 +97,9 @@ int tess__oview_apply(const tess__oview *ov, const void *old, size_t oldn,
  * from head record `rec` (NULL: the entity has no record) and, when the read needs it, its
  * history record `hist` (NULL: not read; see the codes above — reads in the write's hop bucket
  * need only the head): vals[i], statuses[i] (TESS_STATUS_*), event_ts[i] (0: none). A record
- * of another fingerprint counts as no record. Strings go into `arena`.
+ * of another fingerprint counts as no record, and so does, in a view with online_expiry, one
+ * whose entity is forgotten at t (no row at or before t, or the latest older than the
+ * expiry). Strings go into `arena`.
  * Errors: TESS_EIO (damaged record), TESS_ENOMEM.
  */
 int tess__oview_eval(const tess__oview *ov, const void *rec, size_t recn, const void *hist,

@@ -31,6 +31,7 @@
 #include "offline/evstore.h"
 #include "offline/segment.h"
 #include "online/meta.h"
+#include "online/record.h"
 #include "registry/registry.h"
 #include "store/store_int.h"
 #include "tessera.h"
@@ -174,6 +175,51 @@ static int hist_get(void *ctx, tess__str *hist, tess__err *err)
     return tess__kv_txn_get(b->tx, (tess__str){b->hkey.p, b->hkey.len}, &b->scratch, hist, err);
 }
 
+/* ---- expiry (docs/online.md, "Expiry") ------------------------------------------------------ */
+
+/* A head record of a view with online_expiry whose entity is forgotten at `now` (its expiry
+ * instant is before it)? false for every record of a view without one. */
+static int forgotten_at(const tess__oview *ov, tess__str head, int64_t now, tess__arena *a,
+                        bool *gone, tess__err *err)
+{
+    int64_t at;
+    *gone = false;
+    int rc = tess__oview_expires(ov, head.p, head.n, a, &at, err);
+    if (!rc) *gone = at < now;
+    return rc;
+}
+
+/* What a key expiry adds to the time left until an entity is forgotten: a back end whose
+ * clock runs a little ahead of the writer's or the readers' then still never drops a record
+ * that a lookup would answer from (which could change a value: docs/online.md, "Expiry");
+ * and a history outlives its head by as much again, so a head read never misses its
+ * history (that would be a damaged record). */
+#define EXPIRY_SLACK_MS 1000
+
+/* A write of a view with online_expiry, done: the new head (b->out) is deleted with its
+ * history when its entity is forgotten at the write's now already; otherwise the head and its
+ * history (written or kept) are given a key expiry: the time left until the entity is
+ * forgotten, rounded up to a millisecond, plus the slack above — a hint the back end may act
+ * on (kv.h), never what decides an answer. `op` is what the write did to the history. */
+static int expire_write(wbatch *b, tess__kv_txn *tx, tess__str key, int op, bool *del)
+{
+    int64_t at, left;
+    int rc = tess__oview_expires(b->ov, b->out.p, b->out.len, &b->scratch, &at, b->err);
+    if (rc) return rc;
+    tess__str hkey = {b->hkey.p, b->hkey.len};
+    if (at < b->now) {
+        *del = true;
+        return tess__kv_txn_put(tx, hkey, (tess__str){NULL, 0}, b->err);
+    }
+    if (__builtin_sub_overflow(at, b->now, &left)) left = INT64_MAX;
+    uint64_t ms = (uint64_t)left / 1000 + ((uint64_t)left % 1000 != 0) + EXPIRY_SLACK_MS;
+    rc = tess__kv_txn_expire(tx, key, ms, b->err);
+    if (!rc && (op == TESS__HIST_WRITE ||
+                (op == TESS__HIST_KEEP && tess__orec_hist_sum(b->out.p, b->out.len))))
+        rc = tess__kv_txn_expire(tx, hkey, ms + EXPIRY_SLACK_MS, b->err);
+    return rc;
+}
+
 /* Key 0 is the meta record, keys 1..n the entities' head records (their history records are
  * read and written through the transaction when a write needs them). */
 static int flush_fn(void *arg, tess__kv_txn *tx, size_t i, tess__str old, tess__str *new_val, bool *del)
@@ -222,15 +268,29 @@ static int flush_fn(void *arg, tess__kv_txn *tx, size_t i, tess__str old, tess__
             seq = ks;
             nr = k;
         }
-        int op;
-        int rc = tess__oview_apply(b->ov, old.p, old.n, hist_get, b, rows, seq, nr, b->now,
-                                   &b->scratch, &b->out, &b->hout, &op, b->err);
+        int op, rc;
+        bool expiry = tess__oview_expiry_us(b->ov) > 0, gone = false;
+        /* an entity forgotten at now starts afresh, its old history dropped: every back end
+           then stores the same bytes, whether or not it has dropped the keys already */
+        if (expiry && old.p && (rc = forgotten_at(b->ov, old, b->now, &b->scratch, &gone, b->err)))
+            return rc;
+        if (gone) {
+            if (tess__orec_hist_sum(old.p, old.n) &&
+                (rc = tess__kv_txn_put(tx, (tess__str){b->hkey.p, b->hkey.len},
+                                       (tess__str){NULL, 0}, b->err)))
+                return rc;
+            old = (tess__str){NULL, 0};
+        }
+        rc = tess__oview_apply(b->ov, old.p, old.n, hist_get, b, rows, seq, nr, b->now,
+                               &b->scratch, &b->out, &b->hout, &op, b->err);
         if (!rc && op != TESS__HIST_KEEP)
             rc = tess__kv_txn_put(tx, (tess__str){b->hkey.p, b->hkey.len},
                                   op == TESS__HIST_WRITE ? (tess__str){b->hout.p, b->hout.len}
                                                          : (tess__str){NULL, 0},
                                   b->err);
-        if (rc) return rc;
+        tess__str key = {b->keys.p + b->koff[e], b->koff[e + 1] - b->koff[e]};
+        if (!rc && expiry) rc = expire_write(b, tx, key, op, del);
+        if (rc || *del) return rc;
     }
     char *c = tess__arena_alloc(&b->scratch, b->out.len);
     if (!c) return OOM(b->err);
@@ -378,6 +438,109 @@ static int mat_meta(void *arg, tess__ometa *m, tess__arena *a, bool *skip)
     return TESS_OK;
 }
 
+/* ---- the sweep: records of forgotten entities, deleted -------------------------------------- */
+
+#define SWEEP_BATCH 1024
+
+/* The heads a sweep found forgotten, deleted SWEEP_BATCH at a time. */
+typedef struct sweep {
+    tess__kv *kv;
+    const tess__oview *ov;
+    int64_t now;
+    tess__buf keys;  /* the batch's head keys */
+    size_t koff[SWEEP_BATCH + 1];
+    bool gone[SWEEP_BATCH]; /* per key: deleted by the update's last call of fn */
+    size_t n;
+    tess__buf hkey;
+    tess__arena scratch;
+    uint64_t deleted;
+    tess__err *err;
+} sweep;
+
+/* Whether head `val` is forgotten at the sweep's now: a damaged record is left alone (it is
+ * not ours to judge; `tessera verify` reports it), so only ENOMEM fails. */
+static int sweep_judge(sweep *sw, tess__str val, bool *gone)
+{
+    tess__err e = TESS__ERR_INIT;
+    int rc = forgotten_at(sw->ov, val, sw->now, &sw->scratch, gone, &e);
+    tess__arena_reset(&sw->scratch);
+    if (rc == TESS_ENOMEM) tess__err_set(sw->err, rc, "%s", tess__err_msg(&e));
+    tess__err_release(&e);
+    if (rc == TESS_ENOMEM) return rc;
+    if (rc) *gone = false;
+    return TESS_OK;
+}
+
+/* The update of a batch: each head judged again as it is now (a push may have brought its
+ * entity back since the scan), and deleted with its history if still forgotten. */
+static int sweep_fn(void *arg, tess__kv_txn *tx, size_t i, tess__str old, tess__str *new_val,
+                    bool *del)
+{
+    sweep *sw = arg;
+    (void)new_val;
+    sw->gone[i] = false;
+    if (!old.p) return TESS_OK;
+    bool gone;
+    int rc = sweep_judge(sw, old, &gone);
+    if (rc || !gone) return rc;
+    tess__buf_reset(&sw->hkey);
+    if (tess__oview_hist_key((tess__str){sw->keys.p + sw->koff[i], sw->koff[i + 1] - sw->koff[i]},
+                             &sw->hkey))
+        return OOM(sw->err);
+    rc = tess__kv_txn_put(tx, (tess__str){sw->hkey.p, sw->hkey.len}, (tess__str){NULL, 0},
+                          sw->err);
+    if (!rc) *del = sw->gone[i] = true;
+    return rc;
+}
+
+static int sweep_flush(sweep *sw)
+{
+    if (!sw->n) return TESS_OK;
+    tess__str keys[SWEEP_BATCH];
+    for (size_t i = 0; i < sw->n; i++)
+        keys[i] = (tess__str){sw->keys.p + sw->koff[i], sw->koff[i + 1] - sw->koff[i]};
+    int rc = tess__kv_update(sw->kv, keys, sw->n, sweep_fn, sw, sw->err);
+    for (size_t i = 0; !rc && i < sw->n; i++) sw->deleted += sw->gone[i];
+    sw->n = 0;
+    tess__buf_reset(&sw->keys);
+    return rc;
+}
+
+static int sweep_scan_fn(void *arg, tess__str key, tess__str val)
+{
+    sweep *sw = arg;
+    bool gone;
+    int rc = sweep_judge(sw, val, &gone);
+    if (rc || !gone) return rc;
+    sw->koff[sw->n] = sw->keys.len;
+    if (tess__buf_append(&sw->keys, key.p, key.n)) return OOM(sw->err);
+    sw->koff[++sw->n] = sw->keys.len;
+    return sw->n == SWEEP_BATCH ? sweep_flush(sw) : TESS_OK;
+}
+
+/* Deletes the records of the view's entities forgotten at `now` (heads and histories): the
+ * back ends that keep expired keys (LMDB) do not hold them forever. *deleted: how many. */
+static int sweep_view(tess__kv *kv, const tess__oview *ov, int64_t now, uint64_t *deleted,
+                      tess__err *err)
+{
+    sweep *sw = tess__calloc(1, sizeof(*sw));
+    tess__buf pre = TESS__BUF_INIT;
+    *deleted = 0;
+    if (!sw) return OOM(err);
+    *sw = (sweep){.kv = kv, .ov = ov, .now = now, .keys = TESS__BUF_INIT, .hkey = TESS__BUF_INIT,
+                  .scratch = TESS__ARENA_INIT, .err = err};
+    int rc = tess__oview_prefix(ov, &pre) ? OOM(err) : TESS_OK;
+    if (!rc) rc = tess__kv_scan(kv, (tess__str){pre.p, pre.len}, sweep_scan_fn, sw, err);
+    if (!rc) rc = sweep_flush(sw);
+    *deleted = sw->deleted;
+    tess__buf_release(&pre);
+    tess__buf_release(&sw->keys);
+    tess__buf_release(&sw->hkey);
+    tess__arena_release(&sw->scratch);
+    tess__free(sw);
+    return rc;
+}
+
 /* Materializes one view; appends its report to `views`. */
 static int materialize_view(tess_store *st, tess__kv *kv, tess__evstore *es, const tess__oview *ov,
                             const tess_materialize_opts *opts, int64_t now, json_t *views)
@@ -514,10 +677,17 @@ static int materialize_view(tess_store *st, tess__kv *kv, tess__evstore *es, con
         x.finish = true;
         rc = meta_update(kv, &b);
     }
+    uint64_t expired = 0;
+    bool expiry = tess__oview_expiry_us(ov) > 0;
+    if (!rc && expiry) rc = sweep_view(kv, ov, now, &expired, err);
     if (!rc) {
         json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I}", "view", v->name, "mode",
                               full ? "full" : "incremental", "events", (json_int_t)b.events,
                               "entities", (json_int_t)b.entities, "watermark", (json_int_t)last);
+        if (o && expiry && json_object_set_new(o, "expired", json_integer((json_int_t)expired))) {
+            json_decref(o);
+            o = NULL;
+        }
         if (!o || json_array_append_new(views, o)) rc = OOM(err);
     }
 out:

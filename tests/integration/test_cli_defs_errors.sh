@@ -93,6 +93,51 @@ feature_views:
 EOF
 bad_case "window shorter than hop" "(5|7)" hop
 
+# online_expiry where it could change a value (docs/online.md, "Expiry"): each of the four
+# rules, located at the online_expiry value.
+cat >bad.yaml <<'EOF'
+feature_views:
+  - name: user_lifetime
+    entities: [user]
+    source: events
+    online_expiry: 60d
+    features:
+      - {name: mean_all, agg: mean, expr: amount}
+EOF
+bad_case "online_expiry with a lifetime aggregate" 5 "lifetime aggregates would lose their history"
+cat >bad.yaml <<'EOF'
+feature_views:
+  - name: user_no_ttl
+    entities: [user]
+    source: events
+    online_expiry: 60d
+    features:
+      - {name: last, expr: amount}
+EOF
+bad_case "online_expiry with row-level features and no ttl" 5 "online_expiry needs a ttl"
+cat >bad.yaml <<'EOF'
+feature_views:
+  - name: user_short
+    entities: [user]
+    source: events
+    ttl: 30d
+    online_expiry: 7d
+    features:
+      - {name: last, expr: amount}
+EOF
+bad_case "online_expiry shorter than the ttl" 6 "online_expiry 1w is shorter than the view's ttl 30d"
+cat >bad.yaml <<'EOF'
+feature_views:
+  - name: user_window
+    entities: [user]
+    source: events
+    hop: 1h
+    online_expiry: 7d
+    features:
+      - {name: n_7d, agg: count, window: 7d}
+EOF
+bad_case "online_expiry shorter than the longest window + hop" 6 "(1w + 1h = 169h)"
+
 # Several problems at once: every one is printed, each on its own line.
 cat >bad.yaml <<'EOF'
 entities:

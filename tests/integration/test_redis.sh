@@ -5,6 +5,9 @@
 # Redis Cluster, and lookups answer byte for byte what LMDB answers. Then each goes away under
 # a running server (503 with a JSON error) and comes back (200 again, by itself); two
 # materializations into the cluster at once take turns (the lock lives in the cluster).
+# A view with online_expiry (vx) and entities past it: the same answers everywhere, records
+# given a key expiry in Redis (PTTL > 0), forgotten ones never written, and one whose expiry
+# runs out during the test dropped by Redis itself.
 . "$(dirname "$0")/lib.sh"
 
 if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
@@ -37,7 +40,52 @@ make_repo() { # make_repo DIR [ONLINE_URL]
   [ -n "${2:-}" ] && printf 'online: "%s"\n' "$2" >>"$1/tessera.yaml"
   tx_defs "- {name: s_7d, agg: sum, expr: amount, window: 7d}" "- {name: mx_1d, agg: max, expr: amount, window: 1d}" >"$1/defs.yaml"
   cp "$TMP/gen/transactions.csv" "$1/data/tx.csv"
+  cat >"$1/expiry.yaml" <<'Y'
+sources:
+  - name: sx
+    type: batch
+    path: data/sx.csv
+    timestamp: ts
+    schema: {user_id: int64, amount: int64, ts: timestamp}
+  - {name: sx_live, type: push, batch_source: sx}
+feature_views:
+  - name: vx
+    entities: [user]
+    source: sx
+    hop: 1h
+    ttl: 2h
+    online_expiry: 4h
+    features:
+      - {name: x_last, expr: amount}
+      - {name: x_n_1h, agg: count, window: 1h}
+      - {name: x_s_1h, agg: sum, expr: amount, window: 1h}
+feature_services:
+  - name: svcx
+    features: ["vx:*"]
+Y
+  cp "$TMP/sx.csv" "$1/data/sx.csv"
 }
+# vx's events around TESSERA_NOW (2026-01-06T00:30:00Z; online_expiry 4h): users 1-8 recent,
+# 9-16 long past the expiry (forgotten: never written), 17 an hour from it, 18 in the future
+# only, 19 old plus a future row; 30 two seconds from it: its key expiry (relative to the
+# pinned now) runs out during the test, so it is left out of the byte comparisons (its values
+# are those of an entity never seen either way: only statuses could differ, and `check`
+# compares values).
+{
+  echo "user_id,amount,ts"
+  for u in 1 2 3 4 5 6 7 8; do
+    echo "$u,$((u * 10)),2026-01-06T00:$(printf '%02d' $((u * 3))):00Z"
+    echo "$u,$((u * 10 + 1)),2026-01-05T2$((u % 4)):15:00Z"
+  done
+  for u in 9 10 11 12 13 14 15 16; do echo "$u,$((u * 10)),2026-01-05T1$((u % 10)):00:00Z"; done
+  echo "17,170,2026-01-05T21:30:00Z"
+  echo "18,180,2026-01-06T02:30:00Z"
+  echo "19,190,2026-01-04T10:00:00Z"
+  echo "19,191,2026-01-06T03:00:00Z"
+  echo "30,300,2026-01-05T20:30:02Z"
+} >"$TMP/sx.csv"
+# late pushes: user 9 back (a row within the expiry), user 10 still forgotten (older still)
+printf 'user_id,amount,ts\n9,99,2026-01-06T00:00:00Z\n10,101,2026-01-05T08:00:00Z\n' >"$TMP/pushx.csv"
 make_repo "$TMP/lmdb"
 make_repo "$TMP/redis" "redis://127.0.0.1:$PORT/2"
 make_repo "$TMP/cluster" "$CURL"
@@ -54,10 +102,21 @@ for r in lmdb redis cluster; do
   expect_rc "$r: apply" 0
   run "$TESSERA" ingest tx
   expect_rc "$r: ingest" 0
+  run "$TESSERA" ingest sx
+  expect_rc "$r: ingest (vx)" 0
   run "$TESSERA" materialize
   expect_rc "$r: materialize" 0
   run "$TESSERA" push tx_live "$TMP/push.csv"
   expect_rc "$r: push" 0
+  run "$TESSERA" push sx_live "$TMP/pushx.csv"
+  expect_rc "$r: push (vx)" 0
+  xents=""
+  for u in $(seq 1 19) 401; do xents="$xents --entity user_id=$u"; done
+  for t in 2026-01-06T00:30:00Z 2026-01-06T03:30:00Z 2026-01-06T04:30:01Z; do
+    run "$TESSERA" get --service svcx $xents --json --now $t
+    expect_rc "$r: get vx at $t" 0
+    cp "$_out" "$TMP/$r.x.$t.json"
+  done
   ents=""
   for u in 1 2 3 7 39 40 41 399 400 401; do ents="$ents --entity user_id=$u"; done
   run "$TESSERA" get --service svc $ents --json
@@ -72,6 +131,8 @@ for r in lmdb redis cluster; do
   expect_rc "$r: a full rebuild" 0
   run "$TESSERA" get --service svc $ents --json
   cp "$_out" "$TMP/$r.full.json"
+  run "$TESSERA" get --service svcx $xents --json
+  cp "$_out" "$TMP/$r.x.full.json"
   run "$TESSERA" verify
   expect_rc "$r: verify" 0
 done
@@ -83,7 +144,65 @@ for r in redis cluster; do
   check "$r: the same lookups as LMDB, byte for byte" "cmp -s '$TMP/lmdb.get.json' '$TMP/$r.get.json'"
   check "$r: ...later, from the history records too" "cmp -s '$TMP/lmdb.later.json' '$TMP/$r.later.json'"
   check "$r: ...after a full rebuild" "cmp -s '$TMP/lmdb.full.json' '$TMP/$r.full.json'"
+  for t in 2026-01-06T00:30:00Z 2026-01-06T03:30:00Z 2026-01-06T04:30:01Z full; do
+    check "$r: vx (online_expiry) answers as LMDB does ($t)" "cmp -s '$TMP/lmdb.x.$t.json' '$TMP/$r.x.$t.json'"
+  done
 done
+python3 - "$TMP/lmdb.x.2026-01-06T00:30:00Z.json" "$TMP/lmdb.x.2026-01-06T04:30:01Z.json" <<'PY' >"$TMP/x.check" 2>&1
+import json, sys
+now, later = (json.load(open(p)) for p in sys.argv[1:3])
+st = lambda d: d["results"][1]["statuses"]  # x_last, users 1..19 and 401
+want_now = ["PRESENT"] * 8 + ["PRESENT"] + ["NOT_FOUND"] * 7 + ["OUTSIDE_MAX_AGE", "NOT_FOUND", "NOT_FOUND", "NOT_FOUND"]
+assert st(now) == want_now, st(now)
+# 4h after: users 1-8 and 9 forgotten; 18 and 19 (rows at 02:30 and 03:00) still there
+assert [s != "NOT_FOUND" for s in st(later)] == [False] * 17 + [True, True, False], st(later)
+print("ok")
+PY
+check "vx: forgotten entities are NOT_FOUND, the others as their rows say (LMDB)" "grep -qx ok '$TMP/x.check'"
+(cd "$TMP/lmdb" && "$TESSERA" get --features vx:x_last --entity user_id=30 --entity user_id=10 --json) >"$TMP/x30.json"
+check "lmdb: user 30 (2 s from its expiry at the pinned now) has a record, user 10 (forgotten) none" \
+  "grep -q '\"OUTSIDE_MAX_AGE\", *\"NOT_FOUND\"' <(tr -d ' \n' <'$TMP/x30.json' | sed 's/,/, /g')"
+# Redis: vx's records carry a key expiry, view v's none; the forgotten entities were never
+# written; user 30's key expiry (2 s from the pinned now, plus 1 s of slack) runs out and
+# Redis drops it
+# ttl_keys PORT PATTERN: "<keys with a TTL> <keys without one>" among keys matching PATTERN
+ttl_keys() {
+  redis-cli -p "$1" ${3:+-n $3} --raw EVAL "local t, n = 0, 0
+for _, k in ipairs(redis.call('KEYS', ARGV[1])) do
+  local p = redis.call('PTTL', k)
+  if p > 0 then t = t + 1 elseif p == -1 then n = n + 1 end
+end
+return t .. ' ' .. n" 0 "$2" | tr -d '\r'
+}
+check "redis: vx's heads and histories all carry a key expiry (PTTL > 0)" \
+  "[ \"\$(ttl_keys $PORT 'vvx*' 2 | cut -d' ' -f2)\" = 0 ] && [ \"\$(ttl_keys $PORT 'vvx*' 2 | cut -d' ' -f1)\" -ge 12 ] && [ \"\$(ttl_keys $PORT 'hvx*' 2 | cut -d' ' -f2)\" = 0 ]"
+hist_after=$(redis-cli -p "$PORT" -n 2 --raw EVAL "local ok, bad = 0, 0
+for _, h in ipairs(redis.call('KEYS', 'hvx*')) do
+  if redis.call('PTTL', h) > redis.call('PTTL', 'v' .. string.sub(h, 2)) then ok = ok + 1 else bad = bad + 1 end
+end
+return ok .. ' ' .. bad" 0 | tr -d '\r')
+check "redis: a history's key expiry is later than its head's (never gone first)" \
+  "[ '${hist_after% *}' -ge 1 ] && [ '${hist_after#* }' = 0 ]"
+check "redis: view v's records (no online_expiry) carry none" \
+  "[ \"\$(ttl_keys $PORT 'vv?*' 2 | cut -d' ' -f2)\" -gt 300 ]"
+gone=0
+for _ in $(seq 1 100); do
+  [ "$(ttl_keys $PORT 'vvx*' 2)" = "12 0" ] && { gone=1; break; }
+  sleep 0.1
+done
+check "redis: the forgotten entities have no record, and user 30's expired key is gone (12 vx heads left)" "[ $gone = 1 ]"
+cgone=0
+for _ in $(seq 1 100); do
+  tot=0
+  for p in "${CPORTS[@]}"; do tot=$((tot + $(ttl_keys "$p" '{vx}vvx*' | cut -d' ' -f1))); done
+  nottl=0
+  for p in "${CPORTS[@]}"; do
+    for k in '{vx}vvx*' '{vx}hvx*'; do nottl=$((nottl + $(ttl_keys "$p" "$k" | cut -d' ' -f2))); done
+  done
+  [ "$tot" = 12 ] && [ "$nottl" = 0 ] && { cgone=1; break; }
+  sleep 0.1
+done
+check "cluster: the same (vx's keys all carry a key expiry, 12 heads left)" "[ $cgone = 1 ]"
 
 # two full materializations into the cluster at once take turns (the online lock is a lease
 # in the cluster, not a file of one machine) and leave online equal to offline

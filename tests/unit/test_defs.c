@@ -778,6 +778,84 @@ static void test_window_and_hop(void **state)
                         "defs.yaml:20:50: feature view \"w\": hop must be greater than 0");
 }
 
+/* online_expiry: a duration > 0, shown in the JSON only when set; refused (at its value) where
+ * it could change a value: lifetime aggregates, row-level features without a ttl, shorter
+ * than the ttl, shorter than the longest window + hop. */
+static void test_online_expiry(void **state)
+{
+    (void)state;
+    tess__defs *d = ok_of(BASE "feature_views:\n"
+                               "  - name: v\n"
+                               "    entities: [user]\n"
+                               "    source: tx\n"
+                               "    hop: 1h\n"
+                               "    ttl: 2d\n"
+                               "    online_expiry: 8d\n"
+                               "    features:\n"
+                               "      - {name: a, expr: amount}\n"
+                               "      - {name: b, agg: count, window: 7d}\n"
+                               "  - name: w\n"
+                               "    entities: [user]\n"
+                               "    source: tx\n"
+                               "    hop: 1h\n"
+                               "    online_expiry: 169h\n" /* exactly 7d + 1h, and no ttl */
+                               "    features:\n"
+                               "      - {name: b, agg: count, window: 7d}\n"
+                               "  - {name: x, entities: [user], source: tx, features: [{name: a, "
+                               "expr: amount}]}\n");
+    assert_int_equal(tess__defs_view(d, "v")->online_expiry_us, 8LL * 86400 * 1000000);
+    assert_int_equal(tess__defs_view(d, "x")->online_expiry_us, 0);
+    json_t *doc = tess__defs_to_json(d);
+    json_t *vs = json_object_get(doc, "feature_views");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(vs, 0), "online_expiry")),
+                        "8d");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(vs, 1), "online_expiry")),
+                        "169h");
+    assert_null(json_object_get(json_array_get(vs, 2), "online_expiry")); /* absent: no key */
+    json_decref(doc);
+    tess__defs_free(d);
+
+    assert_string_equal(
+        errors_of(BASE "feature_views:\n"
+                       "  - name: v\n"                                            /* 11 */
+                       "    entities: [user]\n"
+                       "    source: tx\n"
+                       "    online_expiry: 30d\n"                                 /* 14 */
+                       "    features:\n"
+                       "      - {name: m, agg: mean, expr: amount}\n"
+                       "  - name: w\n"                                            /* 17 */
+                       "    entities: [user]\n"
+                       "    source: tx\n"
+                       "    online_expiry: 30d\n"                                 /* 20 */
+                       "    features:\n"
+                       "      - {name: a, expr: amount}\n"
+                       "  - name: x\n"                                            /* 23 */
+                       "    entities: [user]\n"
+                       "    source: tx\n"
+                       "    ttl: 2d\n"
+                       "    online_expiry: 1d\n"                                  /* 27 */
+                       "    features:\n"
+                       "      - {name: a, expr: amount}\n"
+                       "  - name: y\n"                                            /* 30 */
+                       "    entities: [user]\n"
+                       "    source: tx\n"
+                       "    hop: 1h\n"
+                       "    online_expiry: 7d\n"                                  /* 34 */
+                       "    features:\n"
+                       "      - {name: b, agg: count, window: 7d}\n"
+                       "  - {name: z, entities: [user], source: tx, online_expiry: 0s, "
+                       "features: [{name: b, agg: count, window: 1h}]}\n"),   /* 37 */
+        "defs.yaml:14:20: feature view \"v\": online_expiry cannot be used with lifetime "
+        "aggregates (feature \"m\" has no window): lifetime aggregates would lose their history\n"
+        "defs.yaml:20:20: feature view \"w\": online_expiry needs a ttl when the view has "
+        "row-level features (feature \"a\"): their values must be OUTSIDE_MAX_AGE before the "
+        "entity is forgotten\n"
+        "defs.yaml:27:20: feature view \"x\": online_expiry 1d is shorter than the view's ttl 2d\n"
+        "defs.yaml:34:20: feature view \"y\": online_expiry 1w is shorter than the view's longest "
+        "window + hop (1w + 1h = 169h)\n"
+        "defs.yaml:37:60: feature view \"z\": online_expiry must be greater than 0");
+}
+
 static void test_missing_required(void **state)
 {
     (void)state;
@@ -1097,6 +1175,7 @@ int main(void)
         cmocka_unit_test(test_on_demand),
         cmocka_unit_test(test_services_dedupe),
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_online_expiry),
         cmocka_unit_test(test_error_cap),
         cmocka_unit_test(test_allocation_failures),
         cmocka_unit_test(test_garbage_inputs),

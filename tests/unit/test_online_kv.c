@@ -1000,13 +1000,13 @@ static int upd_fn(void *arg, tess__kv_txn *tx, size_t i, tess__str old, tess__st
     return 0;
 }
 
-static void get_strs(fixture *f, tess__kv *kv, const char *const *ks, size_t n, char out[][32])
+/* The values of keys[0..n) (n <= 8) as text ("<absent>" if none). */
+static void xget(fixture *f, tess__kv *kv, const tess__str *keys, size_t n, char out[][32])
 {
-    tess__str keys[8] = {{0}}, vals[8] = {{0}};
+    tess__str vals[8] = {{0}};
     tess__arena arena = TESS__ARENA_INIT;
     tess__err err = TESS__ERR_INIT;
     assert_true(n <= 8);
-    for (size_t i = 0; i < n; i++) keys[i] = (tess__str){ks[i], strlen(ks[i])};
     int rc = tess__kv_get(kv, keys, n, vals, &arena, &err);
     EXPECT_OK(f, rc, &err);
     for (size_t i = 0; i < n; i++)
@@ -1014,6 +1014,15 @@ static void get_strs(fixture *f, tess__kv *kv, const char *const *ks, size_t n, 
                  vals[i].p ? vals[i].p : "<absent>");
     tess__arena_release(&arena);
     tess__err_release(&err);
+}
+
+/* The same for keys given as C strings. */
+static void get_strs(fixture *f, tess__kv *kv, const char *const *ks, size_t n, char out[][32])
+{
+    tess__str keys[8] = {{0}};
+    assert_true(n <= 8);
+    for (size_t i = 0; i < n; i++) keys[i] = (tess__str){ks[i], strlen(ks[i])};
+    xget(f, kv, keys, n, out);
 }
 
 static void test_update_semantics(void **state)
@@ -1202,6 +1211,155 @@ static void test_update_txn(void **state)
     tess__kv_close(kv);
 }
 
+/* ---- key expiry (kv.h tess__kv_txn_expire) ---------------------------------------------------- */
+
+/* The keys of the expiry test share one hash tag ("exp"): one update may touch them all. */
+#define XK(c) ((tess__str){"xexp\0" c, 6})
+
+/* An update's fn for the expiry test: per batch key, a value to set (NULL: leave it; "-":
+ * delete it) and an expiry to ask for it (0: none), asked before the write is made; the call
+ * for key 0 also writes each `side` key through the transaction, with an expiry of side_ms
+ * (0: none) asked after the write, and then fails with 42 if `abort`. */
+typedef struct xupd {
+    const char *set[8];
+    uint64_t ms[8];
+    tess__str side[4];
+    size_t nside;
+    uint64_t side_ms;
+    bool abort;
+    const tess__str *keys;
+    tess__err *err;
+} xupd;
+
+static int xupd_fn(void *arg, tess__kv_txn *tx, size_t i, tess__str old, tess__str *nv, bool *del)
+{
+    xupd *u = arg;
+    (void)old;
+    int rc = u->ms[i] ? tess__kv_txn_expire(tx, u->keys[i], u->ms[i], u->err) : TESS_OK;
+    for (size_t k = 0; !rc && i == 0 && k < u->nside; k++) {
+        rc = tess__kv_txn_put(tx, u->side[k], (tess__str){"side", 4}, u->err);
+        if (!rc && u->side_ms) rc = tess__kv_txn_expire(tx, u->side[k], u->side_ms, u->err);
+    }
+    if (rc) return rc;
+    if (i == 0 && u->abort) return 42;
+    if (u->set[i] && strcmp(u->set[i], "-") == 0) *del = true;
+    else if (u->set[i]) *nv = (tess__str){u->set[i], strlen(u->set[i])};
+    return 0;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Keys given an expiry read back as written before it; Redis (and a cluster) drops them after
+ * it, LMDB keeps them; a write without an expiry makes a key lasting again; an expiry alone
+ * (a key the update does not write) applies; an aborted update's expiries do nothing. Never
+ * asserts on timing: the drop is polled for, with a cap of seconds. */
+static void test_expire(void **state)
+{
+    fixture *f = *state;
+    tess__kv *kv = must_open(f, NULL);
+    tess__err err = TESS__ERR_INIT;
+    bool drops = !f->be->local; /* Redis and Redis Cluster drop expired keys; LMDB keeps them */
+    const uint64_t SHORT = 300;
+    char got[8][32];
+
+    /* "c" exists, lasting; "e" exists, lasting */
+    tess__str pk[] = {XK("c"), XK("e")};
+    tess__str pv[] = {{"c0", 2}, {"e0", 2}};
+    int rc = tess__kv_put(kv, pk, pv, 2, &err);
+    EXPECT_OK(f, rc, &err);
+
+    /* one update: a (set, short expiry), b (through tx, short expiry), c (left as it is,
+       short expiry: PEXPIRE alone), d (set with a short expiry, rewritten below without),
+       g (set, a long expiry), h (deleted, with an expiry: stays absent) */
+    tess__str keys[] = {XK("a"), XK("c"), XK("d"), XK("g"), XK("h")};
+    xupd u = {.set = {"a1", NULL, "d1", "g1", "-"}, .ms = {SHORT, SHORT, SHORT, 600000, SHORT},
+              .side = {XK("b")}, .nside = 1, .side_ms = SHORT, .keys = keys, .err = &err};
+    int64_t t0 = mono_ms();
+    rc = tess__kv_update(kv, keys, 5, xupd_fn, &u, &err);
+    EXPECT_OK(f, rc, &err);
+    tess__str all[] = {XK("a"), XK("b"), XK("c"), XK("d"), XK("e"), XK("g"), XK("h")};
+    xget(f, kv, all, 7, got);
+    if (mono_ms() - t0 < (int64_t)SHORT - 50) { /* read before the expiry: as written */
+        assert_string_equal(got[0], "a1");
+        assert_string_equal(got[1], "side");
+        assert_string_equal(got[2], "c0");
+        assert_string_equal(got[3], "d1");
+    }
+    assert_string_equal(got[5], "g1");
+    assert_string_equal(got[6], "<absent>");
+
+    /* d written again without an expiry: lasting again (SET clears the expiry) */
+    tess__str dk[] = {XK("d")};
+    xupd w = {.set = {"d2"}, .keys = dk, .err = &err};
+    rc = tess__kv_update(kv, dk, 1, xupd_fn, &w, &err);
+    EXPECT_OK(f, rc, &err);
+    /* e: an update that asks for an expiry of e and then aborts leaves e lasting */
+    tess__str ek[] = {XK("e")};
+    xupd ab = {.set = {"e1"}, .ms = {SHORT}, .side = {XK("f")}, .nside = 1, .side_ms = SHORT,
+               .abort = true, .keys = ek, .err = &err};
+    assert_int_equal(tess__kv_update(kv, ek, 1, xupd_fn, &ab, &err), 42);
+
+    /* the short expiries pass: on Redis a, b and c go (polled, up to 10 s); LMDB keeps them */
+    if (drops) {
+        bool gone = false;
+        for (int i = 0; i < 200 && !gone; i++) {
+            xget(f, kv, all, 3, got);
+            gone = strcmp(got[0], "<absent>") == 0 && strcmp(got[1], "<absent>") == 0 &&
+                   strcmp(got[2], "<absent>") == 0;
+            if (!gone) usleep(50000);
+        }
+        EXPECT(f, gone, "keys with a %" PRIu64 " ms expiry still there after 10 s: a=%s b=%s "
+               "c=%s", SHORT, got[0], got[1], got[2]);
+    } else {
+        while (mono_ms() - t0 <= (int64_t)SHORT + 100) usleep(20000);
+        xget(f, kv, all, 3, got);
+        assert_string_equal(got[0], "a1");
+        assert_string_equal(got[1], "side");
+        assert_string_equal(got[2], "c0");
+    }
+    /* past every short expiry: d (rewritten without one), e (aborted), g (long) remain */
+    while (mono_ms() - t0 <= (int64_t)SHORT + 100) usleep(20000);
+    xget(f, kv, all, 7, got);
+    assert_string_equal(got[3], "d2");
+    assert_string_equal(got[4], "e0");
+    assert_string_equal(got[5], "g1");
+    assert_string_equal(got[6], "<absent>");
+    tess__str fk[] = {XK("f")};
+    xget(f, kv, fk, 1, got);
+    assert_string_equal(got[0], "<absent>");
+    tess__err_release(&err);
+    tess__kv_close(kv);
+}
+
+/* tess__kv_txn_expire's arguments: 0 ms and bad keys are refused (the update aborts). */
+static int xbad_fn(void *arg, tess__kv_txn *tx, size_t i, tess__str old, tess__str *nv, bool *del)
+{
+    int *step = arg;
+    (void)i, (void)old, (void)nv, (void)del;
+    tess__err e = TESS__ERR_INIT;
+    int rc = *step == 0 ? tess__kv_txn_expire(tx, XK("a"), 0, &e)
+                        : tess__kv_txn_expire(tx, (tess__str){"", 0}, 10, &e);
+    tess__err_release(&e);
+    return rc == TESS_EINVAL ? 41 : 40;
+}
+
+static void test_expire_args(void **state)
+{
+    fixture *f = *state;
+    tess__kv *kv = must_open(f, NULL);
+    tess__err err = TESS__ERR_INIT;
+    tess__str k[] = {XK("a")};
+    for (int step = 0; step < 2; step++)
+        assert_int_equal(tess__kv_update(kv, k, 1, xbad_fn, &step, &err), 41);
+    tess__err_release(&err);
+    tess__kv_close(kv);
+}
+
 /* ---- concurrency ----------------------------------------------------------------------------- */
 
 typedef struct shared {
@@ -1270,7 +1428,9 @@ static void *snap_reader(void *arg)
     tess__arena arena = TESS__ARENA_INIT;
     tess__str keys[] = {{"snap\0A", 6}, {"snap\0B", 6}};
     long last = 0;
-    while (!atomic_load(&sh->done)) {
+    int spins = 0; /* a few reads after the writer is done too: a busy machine may start the
+                      readers only then */
+    while (!atomic_load(&sh->done) || spins++ < 3) {
         tess__str vals[2];
         if (tess__kv_get(sh->kv, keys, 2, vals, &arena, &err) != TESS_OK) {
             snprintf(sh->msg, sizeof(sh->msg), "reader: %s", tess__err_msg(&err));
@@ -3278,6 +3438,7 @@ typedef struct named_test {
 #define T(fn) {#fn, fn}
 static const named_test TESTS[] = {
     T(test_random_ops),  T(test_update_semantics), T(test_update_aliasing), T(test_update_txn),
+    T(test_expire),      T(test_expire_args),
     T(test_snapshot_reads), T(test_snap),          T(test_many_readers),  T(test_threads_rmw),
     T(test_processes_rmw), T(test_persistence),    T(test_read_only),
     T(test_limits),      T(test_urls),             T(test_fs_errors),
