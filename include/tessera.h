@@ -524,6 +524,10 @@ typedef struct tess_server_opts {
                                  * from its request line (a client that trickles bytes is
                                  * closed); 0: 30 s */
     unsigned max_connections_per_ip; /* open connections from one address; 0: no limit */
+    size_t max_body_memory;     /* request bodies held in memory at once, all connections
+                                 * together (bodies being received, pushes waiting for their
+                                 * commit); 0: 256 MiB, and at least max_body_bytes. A body
+                                 * that would pass it is refused with 503 busy */
 } tess_server_opts;
 
 typedef struct tess_server tess_server;

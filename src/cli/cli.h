@@ -49,7 +49,7 @@ struct cli_command {
     int (*run)(const cli_command *cmd, int argc, char **argv);
 };
 
-#define CLI_MAX_OPTS 16
+#define CLI_MAX_OPTS 24
 #define CLI_MAX_ARGS 256
 #define CLI_MAX_DIRS 8
 

@@ -17,6 +17,8 @@ static const cli_optspec serve_opts[] = {
     {"port", 'p', "N", 0, "TCP port (default 6566; 0: any free port)"},
     {"threads", 't', "N", 1, "worker threads (default: the number of CPUs)"},
     {"max-body", 0, "BYTES", 1, "largest request body (default 1048576)"},
+    {"max-body-memory", 0, "BYTES", 1,
+     "request bodies held at once, all connections (default 268435456; more: 503)"},
     {"max-entities", 0, "N", 1, "most entity rows per lookup (default 10000)"},
     {"max-depth", 0, "N", 1, "deepest JSON nesting of a request (default 32)"},
     {"max-connections", 0, "N", 1, "most open connections (default 1024)"},
@@ -128,6 +130,7 @@ static int run_serve(const cli_command *cmd, int argc, char **argv)
     o.connection_memory = (size_t)hdr;
     o.threads = (int)threads;
     o.max_body_bytes = (size_t)cli_opt_int(&a, "max-body", 0);
+    o.max_body_memory = (size_t)cli_opt_int(&a, "max-body-memory", 0);
     o.max_entities = (size_t)cli_opt_int(&a, "max-entities", 0);
     o.max_json_depth = (int)depth;
     o.max_connections = (unsigned)conns;

@@ -198,8 +198,18 @@ int srv_handle_metrics(srv_req *r)
                "# HELP tessera_http_slow_closed_total Connections closed because a request was "
                "not received, or its reply not sent, within the request timeout.\n"
                "# TYPE tessera_http_slow_closed_total counter\n"
-               "tessera_http_slow_closed_total %llu\n",
-               (unsigned long long)atomic_load(&srv->slow_closed));
+               "tessera_http_slow_closed_total %llu\n"
+               "# HELP tessera_http_body_bytes Bytes of request bodies held in memory now "
+               "(being received, or pushes waiting for their commit).\n"
+               "# TYPE tessera_http_body_bytes gauge\n"
+               "tessera_http_body_bytes %llu\n"
+               "# HELP tessera_http_body_bytes_limit The limit of tessera_http_body_bytes "
+               "(--max-body-memory): bodies past it are refused with 503 busy.\n"
+               "# TYPE tessera_http_body_bytes_limit gauge\n"
+               "tessera_http_body_bytes_limit %llu\n",
+               (unsigned long long)atomic_load(&srv->slow_closed),
+               (unsigned long long)atomic_load(&srv->body_memory),
+               (unsigned long long)srv->o.max_body_memory);
     if (srv->o.keys_file)
         srv_printf(o,
                    "# HELP tessera_api_keys API keys loaded from the keys file.\n"

@@ -51,6 +51,7 @@
 #include "store/store_int.h"
 
 #define DEF_MAX_BODY (1u << 20)
+#define DEF_MAX_BODY_MEMORY ((size_t)256 << 20)
 #define DEF_MAX_ENTITIES 10000
 #define DEF_MAX_DEPTH 32
 #define DEF_MAX_CONNECTIONS 1024
@@ -90,6 +91,7 @@ const char *const srv_error_codes[E__COUNT] = {
     [E_INVALID_ROW] = "invalid_row",
     [E_UNAUTHORIZED] = "unauthorized",
     [E_FORBIDDEN] = "forbidden",
+    [E_BUSY] = "busy",
 };
 
 typedef int (*srv_handler)(srv_req *r);
@@ -188,7 +190,9 @@ static srv_conn *conn_get(srv_thread *th)
     c->next_free = NULL;
     c->th = th;
     c->too_large = 0;
+    c->too_busy = 0;
     c->dropped = 0;
+    c->held = 0;
     c->body.len = 0;
     c->body.oom = 0;
     c->state = SRV_C_READING;
@@ -196,6 +200,26 @@ static srv_conn *conn_get(srv_thread *th)
     c->next_push = NULL;
     memset(&c->push, 0, sizeof c->push);
     return c;
+}
+
+/* Gives back the body bytes a request counted in srv->body_memory. */
+static void unhold(tess_server *srv, srv_conn *c)
+{
+    if (c->held) atomic_fetch_sub(&srv->body_memory, c->held);
+    c->held = 0;
+}
+
+/* Counts n more bytes of c's body in srv->body_memory; false (nothing counted) when that would
+ * pass max_body_memory. */
+static bool hold(tess_server *srv, srv_conn *c, size_t n)
+{
+    uint64_t was = atomic_fetch_add(&srv->body_memory, n);
+    if (was + n > srv->o.max_body_memory) {
+        atomic_fetch_sub(&srv->body_memory, n);
+        return false;
+    }
+    c->held += n;
+    return true;
 }
 
 /* MHD_OPTION_NOTIFY_COMPLETED: a request ended (answered, or its connection closed). */
@@ -209,6 +233,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     srv_sock_deadline(srv, conn, srv->idle_us + srv->request_us);
     if (!c) return;
     srv_push_conn_done(srv, c);
+    unhold(srv, c);
     if (c->body.cap > KEEP_BUF_BYTES) srv_buf_release(&c->body);
     srv_thread *th = c->th;
     if (th == pthread_getspecific(srv->key) && th->nfree_conns < MAX_FREE_CONNS) {
@@ -358,6 +383,15 @@ static int content_type_ok(const char *ct)
     return 0;
 }
 
+/* 503 busy: the request bodies in memory are at max_body_memory (the client may retry). */
+static int busy(srv_req *r)
+{
+    return srv_error(r, 503, E_BUSY, "the server holds %llu bytes of request bodies already "
+                     "(its limit: %zu, --max-body-memory); retry later",
+                     (unsigned long long)atomic_load(&r->srv->body_memory),
+                     r->srv->o.max_body_memory);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -369,7 +403,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             size_t n = *upload_data_size;
             *upload_data_size = 0;
             if (!c->too_large && c->body.len + n > srv->o.max_body_bytes) c->too_large = 1;
-            if (c->too_large) {
+            if (!c->too_large && !c->too_busy && !hold(srv, c, n)) {
+                /* the bodies in memory are at their limit: what came is let go at once */
+                c->too_busy = 1;
+                unhold(srv, c);
+                srv_buf_release(&c->body);
+            }
+            if (c->too_large || c->too_busy) {
                 c->dropped += n;
                 return c->dropped > srv->o.max_body_bytes ? MHD_NO : MHD_YES;
             }
@@ -388,6 +428,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         else if (c->too_large)
             status = srv_error(&r, 413, E_BODY_TOO_LARGE, "the body is larger than %zu bytes",
                                srv->o.max_body_bytes);
+        else if (c->too_busy)
+            status = busy(&r);
         else if (c->body.oom)
             status = srv_error(&r, 500, E_INTERNAL, "out of memory");
         else
@@ -437,6 +479,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                srv->o.max_body_bytes);
             return send_reply(&r, conn, st, NULL, t0);
         }
+        if (len > srv->o.max_body_memory - atomic_load(&srv->body_memory))
+            return send_reply(&r, conn, busy(&r), NULL, t0);
     }
     if (!(c = conn_get(th))) return MHD_NO;
     c->route = (int)(rt - routes);
@@ -636,6 +680,8 @@ int tess_server_start(tess_store *st, const tess_server_opts *opts, tess_server 
     if (!o.timeout_s) o.timeout_s = DEF_TIMEOUT_S;
     if (!o.connection_memory) o.connection_memory = DEF_CONN_MEMORY;
     if (!o.request_timeout_s) o.request_timeout_s = DEF_REQUEST_TIMEOUT_S;
+    if (!o.max_body_memory) o.max_body_memory = DEF_MAX_BODY_MEMORY;
+    if (o.max_body_memory < o.max_body_bytes) o.max_body_memory = o.max_body_bytes;
     if (o.port < 0 || o.port > 65535 || o.threads < 0 || o.threads > 1024 || o.max_json_depth < 2 ||
         o.connection_memory < 4096 || o.max_connections < (unsigned)o.threads ||
         o.timeout_s > 86400 || o.request_timeout_s > 86400) {

@@ -154,6 +154,7 @@ enum {
     E_INVALID_ROW,
     E_UNAUTHORIZED, /* 401: no API key, or not a valid one */
     E_FORBIDDEN,    /* 403: a valid key without the route's scope */
+    E_BUSY,         /* 503: request bodies in memory at their limit (max_body_memory) */
     E__COUNT
 };
 extern const char *const srv_error_codes[E__COUNT];
@@ -196,7 +197,9 @@ typedef struct srv_conn {
     srv_thread *th;
     int route;
     int too_large; /* the body passed max_body_bytes: the rest is dropped, then 413 */
+    int too_busy;  /* the bodies in memory passed max_body_memory: dropped, then 503 */
     size_t dropped;
+    size_t held;   /* bytes of the body counted in srv->body_memory */
     uint64_t t0;
     srv_buf body;
     /* a push waiting for its commit (push.c) */
@@ -287,6 +290,7 @@ struct tess_server {
     _Atomic int closing;      /* tess_server_stop runs: replies close their connections */
 
     _Atomic int64_t connections; /* open now */
+    _Atomic uint64_t body_memory; /* bytes of request bodies held now (srv_conn.held) */
     uint64_t started_us;         /* monotonic clock at start */
 
     /* API keys (auth.c); keys is NULL when there is no keys file (no access control) */
