@@ -18,7 +18,8 @@
  *      closed.
  *   3. end of the body: the handler runs on the whole body; its reply (th->out) is copied into
  *      the response (MHD_RESPMEM_MUST_COPY: a connection's response may still be sending while
- *      its thread serves the next request, so th->out cannot be lent to MHD).
+ *      its thread serves the next request, so th->out cannot be lent to MHD), or, when it is
+ *      large, handed to MHD (which frees it) and th->out starts again in a new buffer.
  * Every reply is counted once in the thread's metrics with its latency (headers -> queued).
  *
  * Access control (auth.c, docs/security.md): with a keys file, the route's scope is checked
@@ -51,6 +52,7 @@
 #include "store/store_int.h"
 
 #define DEF_MAX_BODY (1u << 20)
+#define HANDOFF_BYTES (16u << 10) /* replies this big are given to MHD, not copied */
 #define DEF_MAX_BODY_MEMORY ((size_t)256 << 20)
 #define DEF_MAX_ENTITIES 10000
 #define DEF_MAX_DEPTH 32
@@ -63,6 +65,7 @@
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 #define MAX_FREE_CONNS 64
 #define KEEP_BUF_BYTES (64u << 10) /* buffers larger than this are freed after a request */
+#define KEEP_OUT_BYTES (1u << 20)  /* a thread's reply buffer (one per thread) */
 #define KEEP_NODES (64u << 10)     /* parsed documents too (a 1000-row push has ~10k nodes) */
 
 const char *const srv_error_codes[E__COUNT] = {
@@ -315,8 +318,18 @@ static enum MHD_Result send_reply(srv_req *r, struct MHD_Connection *conn, int s
         o->oom = 0;
         status = srv_error(r, 500, E_INTERNAL, "out of memory");
     }
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(o->len, o->p, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *resp = NULL;
+    if (o->len >= HANDOFF_BYTES) {
+        /* a large reply (e.g. a lookup of many entities) is handed to MHD rather than copied,
+           and the thread starts its next reply in a fresh buffer of the same size */
+        resp = MHD_create_response_from_buffer_with_free_callback(o->len, o->p, tess__free);
+        if (resp) {
+            size_t cap = o->cap <= KEEP_OUT_BYTES ? o->cap : 0;
+            o->p = cap ? tess__malloc(cap) : NULL;
+            o->cap = o->p ? cap : 0;
+        }
+    }
+    if (!resp) resp = MHD_create_response_from_buffer(o->len, o->p, MHD_RESPMEM_MUST_COPY);
     enum MHD_Result ret = MHD_NO;
     if (resp) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
@@ -330,7 +343,7 @@ static enum MHD_Result send_reply(srv_req *r, struct MHD_Connection *conn, int s
     }
     srv_metrics_record(r->th, r->route, status, r->ecode, srv_now_us() - t0);
     o->len = 0;
-    if (o->cap > KEEP_BUF_BYTES) srv_buf_release(o);
+    if (o->cap > KEEP_OUT_BYTES) srv_buf_release(o);
     if (r->th->doc.cap > KEEP_NODES) srv_jdoc_release(&r->th->doc);
     if (r->c) r->c->state = SRV_C_ANSWERED;
     return ret;
