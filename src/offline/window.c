@@ -1197,8 +1197,10 @@ int tess__wplan_eval_encoded(const tess__wplan *p, int64_t t, const tess__wtile_
     }
     size_t skip = 0;
     while (skip < ntiles && tiles[skip].start < from) skip++;
-    tiles += skip;
-    ntiles -= skip;
+    if (skip) { /* (tiles may be NULL when there are none: NULL + 0 is undefined) */
+        tiles += skip;
+        ntiles -= skip;
+    }
     size_t nuse = 0;
     while (nuse < ntiles && tiles[nuse].start <= bs) nuse++;
     int64_t *starts = tess__arena_alloc(arena, (nuse ? nuse : 1) * sizeof(int64_t));
