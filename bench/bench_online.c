@@ -86,8 +86,8 @@ static double time_query(tess_session *s, tess_query *q, tess_value *in, size_t 
     return runs[2];
 }
 
-/* Appends a view's head key of (user, merchant) as the online store spells it
- * (src/online/record.h: 'v' view NUL encoded-key). */
+/* Appends a view's head key of (user, merchant) as the online store spells it on LMDB
+ * (src/online/record.h: 'v' view '#' gg NUL encoded-key, gg "00": one slot group). */
 static void head_key(tess__buf *b, int v, int64_t user, int64_t merchant)
 {
     int64_t ids[2];
@@ -98,7 +98,8 @@ static void head_key(tess__buf *b, int v, int64_t user, int64_t merchant)
     for (size_t i = 0; i < n; i++)
         cols[i] = (tess__col){.type = TESS_T_INT64, .data = &ids[i]};
     tess__buf_reset(b);
-    if (tess__buf_putc(b, 'v') || tess__buf_append(b, views[v].name, strlen(views[v].name) + 1) ||
+    if (tess__buf_putc(b, 'v') || tess__buf_puts(b, views[v].name) ||
+        tess__buf_append(b, "#00", 4) || /* with the NUL */
         tess__evkey_encode(b, cols, NULL, n, 0)) {
         fprintf(stderr, "bench_online: out of memory\n");
         exit(1);

@@ -73,6 +73,11 @@ const char *tess__kv_name(const tess__kv *kv)
     return kv->vt->name;
 }
 
+uint32_t tess__kv_slot_groups(const tess__kv *kv)
+{
+    return kv->vt->slot_groups ? kv->vt->slot_groups : 1;
+}
+
 /* ---- argument checks ---------------------------------------------------------------------- */
 
 static int check_key(const tess__kv *kv, const char *what, size_t i, size_t nkeys, tess__str key,

@@ -70,6 +70,13 @@ void tess__kv_close(tess__kv *kv);
 /* The back end's name ("lmdb"), for messages and metrics. */
 const char *tess__kv_name(const tess__kv *kv);
 
+/* How many slot groups the layer above should divide a collection of keys into, each group
+ * with its own bookkeeping in its own transactions (docs/online_backends.md, "Slot groups"):
+ * 1 where one transaction may span every key (LMDB, one Redis server), TESS__KV_CLUSTER_GROUPS
+ * for Redis Cluster, whose transactions span one hash slot. A power of two. */
+#define TESS__KV_CLUSTER_GROUPS 256u
+uint32_t tess__kv_slot_groups(const tess__kv *kv);
+
 /*
  * Batch read: for i in [0, n), vals[i] = the value of keys[i], its bytes copied into `arena`
  * (NUL-terminated for convenience), or {NULL, 0} when the key is absent. One snapshot for the
@@ -221,8 +228,11 @@ int tess__kv_unlock(tess__kv_hold *lk, tess__err *err);
  * Redis Cluster. Redis runs a transaction, a script or a multi-key command only on keys of
  * one hash slot, so the cluster back end (kv_redis*.c) stores every key under a hash tag: the
  * key's bytes after its first byte, up to the first NUL byte after it (all of them if there
- * is none). The online store's keys are 'v' view NUL entity, 'h' view NUL entity and 'm'
- * view: every key of one view, with its meta record, shares one slot. Then, per hash slot:
+ * is none). The online store's keys are 'v' view '#' gg NUL entity, 'h' view '#' gg NUL
+ * entity and 'm' view '#' gg, gg the entity's slot group (oview.h): one entity's head and
+ * history and its group's meta record share one slot, and a view's 256 groups
+ * (tess__kv_slot_groups) spread over the cluster (docs/online_backends.md, "Slot groups").
+ * Then, per hash slot:
  *   - get: one snapshot of the keys of the same slot (MGET), not across slots;
  *   - update, put: atomic and isolated for the keys of each slot; keys of several slots commit
  *     slot by slot (fn is still called for every key, in order, before anything is written,
@@ -230,7 +240,8 @@ int tess__kv_unlock(tess__kv_hold *lk, tess__err *err);
  *     Keys read or written through tess__kv_txn_get / _put must be in the slot of the batch
  *     key whose fn call touches them (TESS_EINVAL otherwise);
  *   - scan, drop_prefix: one snapshot / atomic per node; a prefix that contains the NUL ending
- *     the tag (as the store's view prefixes do) lives on one node.
+ *     the tag (a group's 'v' view '#' gg NUL) lives on one node; a view's 'v' view '#' is on
+ *     every node.
  */
 
 #endif

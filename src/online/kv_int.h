@@ -20,6 +20,8 @@
 
 typedef struct tess__kv_vtab {
     const char *name; /* "lmdb": what tess__kv_name returns */
+    /* what tess__kv_slot_groups returns (0: 1, the back end's transactions span every key) */
+    uint32_t slot_groups;
     /* url is the whole URL as given (NULL for the default back end); dir the store directory.
      * opts is never NULL. On success *out is the back end's handle (its base filled by kv.c). */
     int (*open)(const char *url, const char *dir, const tess__kv_opts *opts, tess__kv **out,

@@ -995,6 +995,10 @@ int tess__rop_get(rop *op, const tess__str *keys, size_t n, tess__str *vals, tes
         if (rc != TESS_OK || !again) break;
         rc = next_round(op, &p, round);
     }
+    /* a round stopped half-way (a node failed) leaves the other nodes' MGET replies unread:
+       those connections must not go back to the pool, or the next operation on one would
+       read this one's reply as its own */
+    if (rc != TESS_OK) tess__rop_abandon(op);
     args_release(&a);
     plan_release(&p);
     return rc;
@@ -1687,6 +1691,7 @@ const tess__kv_vtab tess__kv_redis_vtab = {
 
 const tess__kv_vtab tess__kv_redis_cluster_vtab = {
     .name = "redis-cluster",
+    .slot_groups = TESS__KV_CLUSTER_GROUPS,
     .open = cluster_open,
     .close = redis_close,
     .get = redis_get,

@@ -2,11 +2,12 @@
  * key is stored (its hash tag and slot), the slot map, and MOVED / ASK answers.
  *
  * Hash tags. Redis runs a transaction, a script or a multi-key command only on keys of one
- * hash slot. The online store's keys are <type byte><view name>NUL<entity> (heads 'v',
- * histories 'h') and 'm'<view name> (the meta record), and the layer above updates a view's
- * meta record in the same transaction as its entities' records (docs/online.md). So the tag of
- * a key is its bytes after the first one, up to the first NUL (all of them if there is none):
- * every key of one view, meta record included, lands in one slot. The key is stored as
+ * hash slot. The online store's keys are <type byte><view name>'#'<group>NUL<entity> (heads
+ * 'v', histories 'h') and 'm'<view name>'#'<group> (the group's meta record), and the layer
+ * above updates a slot group's meta record in the same transaction as the group's records
+ * (docs/online.md, "Accounting"). So the tag of a key is its bytes after the first one, up to
+ * the first NUL (all of them if there is none): an entity's records and its group's meta
+ * record land in one slot, a view's groups in many. The key is stored as
  *     "{" esc(tag) "}" key
  * where esc writes '}' as "%7D" and '%' as "%25" (so the tag Redis hashes — the bytes between
  * the first '{' and the next '}' — is exactly esc(tag), whatever the key's bytes), and an

@@ -1,6 +1,6 @@
-/* meta.c — the online meta record of a view (meta.h).
+/* meta.c — the online meta record of a slot group of a view (meta.h).
  *
- * Layout (little-endian): u8 version (2), u64 fingerprint, u32 watermark, u32 napplied,
+ * Layout (little-endian): u8 version (4), u64 fingerprint, u32 watermark, u32 napplied,
  * napplied x u32, u8 pending, [pending: u32 pending_to, u32 key length, key bytes],
  * i64 at, i64 newest, u64 XXH3-64 of everything before.
  */
@@ -12,7 +12,7 @@
 #include "core/hash.h"
 #include "tessera.h"
 
-#define META_VERSION 3
+#define META_VERSION 4
 
 int tess__ometa_encode(const tess__ometa *m, tess__buf *out)
 {

@@ -1,16 +1,18 @@
 /* meta.h — the meta record of a feature view in the online store: how far the online store
  * has caught up with the offline store (docs/online.md, "Materialization" and "Push").
  *
- * Key: 'm' view-name (tess__oview_meta_key). Events are applied to the online store one
- * offline ingest at a time, by materialization or by the push that made the ingest; the meta
- * record says which ingests are in: every ingest number up to `watermark`, plus `applied`
- * (numbers above it, e.g. pushes that went ahead of a materialization). It is updated in the
- * same back-end transaction as the records it accounts for, so the two always agree, and an
- * ingest is never applied twice.
+ * One per slot group of a view (oview.h): key 'm' view-name '#' gg (tess__oview_meta_key).
+ * Events are applied to the online store one offline ingest at a time, by materialization or
+ * by the push that made the ingest; the meta record of a group says which ingests the group's
+ * records hold: every ingest number up to `watermark`, plus `applied` (numbers above it, e.g.
+ * pushes that went ahead of a materialization). It is updated in the same back-end
+ * transaction as the group's records it accounts for, so the two always agree, and an ingest
+ * is never applied twice to a group.
  *
  * A materialization in progress records `pending`: the ingests it applies (those above the
- * watermark, up to pending_to, not in applied) are in the records of every entity whose key is
- * at most pending_key; a crashed materialization resumes from there.
+ * watermark, up to pending_to, not in applied) are in the records of every entity of the group
+ * whose encoded entity key (tess__evkey_encode, without the record key's prefix) is at most
+ * pending_key; a crashed materialization resumes from there.
  */
 #ifndef TESS_ONLINE_META_H
 #define TESS_ONLINE_META_H

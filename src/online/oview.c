@@ -238,17 +238,40 @@ int tess__oview_expires(const tess__oview *ov, const void *rec, size_t recn, tes
 
 /* ---- keys -------------------------------------------------------------------------------- */
 
+/* Keys (record.h): 'v' / 'h' name '#' gg NUL entity, 'm' name '#' gg, gg the entity's group
+ * as two lowercase hex digits. '#' is not a character of a name (an identifier), so the
+ * prefix of one view never matches another view's keys. */
+
+static const char HEX[] = "0123456789abcdef";
+
+static int put_view(const tess__oview *ov, char kind, tess__buf *out)
+{
+    int rc = tess__buf_putc(out, kind);
+    if (!rc) rc = tess__buf_append(out, ov->name, ov->name_len);
+    if (!rc) rc = tess__buf_putc(out, '#');
+    return rc;
+}
+
+static int put_group(uint32_t g, tess__buf *out)
+{
+    char h[2] = {HEX[(g >> 4) & 15], HEX[g & 15]};
+    return tess__buf_append(out, h, 2);
+}
+
 int tess__oview_prefix(const tess__oview *ov, tess__buf *out)
 {
-    int rc = tess__buf_putc(out, 'v');
-    if (!rc) rc = tess__buf_append(out, ov->name, ov->name_len + 1); /* with its NUL */
-    return rc;
+    return put_view(ov, 'v', out);
 }
 
 int tess__oview_hist_prefix(const tess__oview *ov, tess__buf *out)
 {
-    int rc = tess__buf_putc(out, 'h');
-    if (!rc) rc = tess__buf_append(out, ov->name, ov->name_len + 1);
+    return put_view(ov, 'h', out);
+}
+
+int tess__oview_legacy_prefix(const tess__oview *ov, char kind, tess__buf *out)
+{
+    int rc = tess__buf_putc(out, kind);
+    if (!rc) rc = tess__buf_append(out, ov->name, ov->name_len + (kind != 'm')); /* NUL */
     return rc;
 }
 
@@ -260,14 +283,52 @@ int tess__oview_hist_key(tess__str head_key, tess__buf *out)
     return rc;
 }
 
-int tess__oview_meta_key(const tess__oview *ov, tess__buf *out)
+int tess__oview_meta_key(const tess__oview *ov, uint32_t group, tess__buf *out)
 {
-    int rc = tess__buf_putc(out, 'm');
-    if (!rc) rc = tess__buf_append(out, ov->name, ov->name_len);
+    int rc = put_view(ov, 'm', out);
+    if (!rc) rc = put_group(group, out);
     return rc;
 }
 
-int tess__oview_key(const tess__oview *ov, const tess__value *keys, tess__buf *out)
+uint32_t tess__oview_group_of(tess__str entity, uint32_t ngroups)
+{
+    if (ngroups <= 1) return 0; /* no hash to compute */
+    return (uint32_t)(tess__hash64(entity.p, entity.n) & (ngroups - 1));
+}
+
+int tess__oview_key_of(const tess__oview *ov, uint32_t ngroups, tess__str entity, tess__buf *out)
+{
+    int rc = put_view(ov, 'v', out);
+    if (!rc) rc = put_group(tess__oview_group_of(entity, ngroups), out);
+    if (!rc) rc = tess__buf_putc(out, '\0');
+    if (!rc) rc = tess__buf_append(out, entity.p, entity.n);
+    return rc;
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+int tess__oview_key_parts(tess__str key, tess__str *view, uint32_t *group, tess__str *entity)
+{
+    if (key.n < 1) return TESS_EINVAL;
+    bool meta = key.p[0] == 'm';
+    size_t n = 1; /* the '#' after the name */
+    while (n < key.n && key.p[n] != '#' && key.p[n] != '\0') n++;
+    if (n == 1 || n + 3 > key.n || key.p[n] != '#') return TESS_EINVAL;
+    int hi = hexval(key.p[n + 1]), lo = hexval(key.p[n + 2]);
+    if (hi < 0 || lo < 0) return TESS_EINVAL;
+    if (meta ? key.n != n + 3 : key.n < n + 4 || key.p[n + 3] != '\0') return TESS_EINVAL;
+    if (view) *view = (tess__str){key.p + 1, n - 1};
+    if (group) *group = (uint32_t)(hi * 16 + lo);
+    if (entity)
+        *entity = meta ? (tess__str){key.p + key.n, 0} : (tess__str){key.p + n + 4, key.n - n - 4};
+    return TESS_OK;
+}
+
+int tess__oview_key(const tess__oview *ov, uint32_t ngroups, const tess__value *keys,
+                    tess__buf *out)
 {
     const tess__view *v = ov->v;
     tess__col cols[16];
@@ -287,9 +348,22 @@ int tess__oview_key(const tess__oview *ov, const tess__value *keys, tess__buf *o
             cols[i].data = (void *)&k->u; /* int64, timestamp, float64 and tess__str alike */
         }
     }
-    int rc = tess__oview_prefix(ov, out);
+    /* the prefix with a placeholder group, the entity, then the entity's group filled in */
+    size_t start = out->len;
+    int rc = put_view(ov, 'v', out);
+    size_t gat = out->len;
+    if (!rc) rc = put_group(0, out);
+    if (!rc) rc = tess__buf_putc(out, '\0');
+    size_t eat = out->len;
     if (!rc) rc = tess__evkey_encode(out, cols, NULL, v->njoin, 0);
-    return rc;
+    if (rc) {
+        out->len = start;
+        return rc;
+    }
+    uint32_t g = tess__oview_group_of((tess__str){out->p + eat, out->len - eat}, ngroups);
+    out->p[gat] = HEX[(g >> 4) & 15];
+    out->p[gat + 1] = HEX[g & 15];
+    return TESS_OK;
 }
 
 /* ---- the working form of a record -------------------------------------------------------- */

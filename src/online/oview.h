@@ -32,19 +32,39 @@ const tess__view *tess__oview_view(const tess__oview *ov);
  * columns, join keys, ttl, hop, features; not descriptions, owners or tags). */
 uint64_t tess__oview_fingerprint(const tess__oview *ov);
 
-/* Appends the prefix every head key of the view starts with: 'v' name '\0'. */
+/* The slot groups of a view (record.h, docs/online_backends.md "Slot groups"): an entity's
+ * records live in group tess__oview_group_of(its encoded key, ngroups), and each group of the
+ * view has its own meta record. ngroups is the back end's (kv.h tess__kv_slot_groups): a power
+ * of two, at most TESS__OVIEW_GROUPS (two hex digits); 1 puts every entity in group 00. */
+#define TESS__OVIEW_GROUPS 256u
+/* The group of the entity whose encoded key (tess__evkey_encode) is `entity`. */
+uint32_t tess__oview_group_of(tess__str entity, uint32_t ngroups);
+
+/* Appends the prefix every head key of the view starts with: 'v' name '#' (all its groups). */
 int tess__oview_prefix(const tess__oview *ov, tess__buf *out);
-/* Appends the prefix every history key of the view starts with: 'h' name '\0'. */
+/* Appends the prefix every history key of the view starts with: 'h' name '#'. */
 int tess__oview_hist_prefix(const tess__oview *ov, tess__buf *out);
+/* Appends the prefix of the view's keys in the layout before slot groups (record format 6 and
+ * older): kind 'v' or 'h': kind name NUL; 'm': the whole meta key, 'm' name. A full rebuild
+ * drops them, so that a store written by an older Tessera keeps no dead records. */
+int tess__oview_legacy_prefix(const tess__oview *ov, char kind, tess__buf *out);
 /* Appends the history key of the entity whose head key is `head_key` (record.h).
  * Errors: TESS_EINVAL (an empty key), TESS_ENOMEM. */
 int tess__oview_hist_key(tess__str head_key, tess__buf *out);
-/* Appends the head key of the entity whose join-key values are keys[0..njoin) (the view's
+/* Appends the head key of the entity whose join-key values are keys[0..njoin) in a store of
+ * `ngroups` slot groups (the view's
  * join_cols order; types must match exactly). TESS_NOTFOUND if a key value is null,
- * TESS_EINVAL for a wrong type, TESS_ENOMEM. */
-int tess__oview_key(const tess__oview *ov, const tess__value *keys, tess__buf *out);
-/* The meta key of the view (its watermark record): 'm' name. */
-int tess__oview_meta_key(const tess__oview *ov, tess__buf *out);
+ * TESS_EINVAL for a wrong type, TESS_ENOMEM (out is left as it was on every error). */
+int tess__oview_key(const tess__oview *ov, uint32_t ngroups, const tess__value *keys,
+                    tess__buf *out);
+/* Appends the head key of the entity whose encoded key is `entity`. Errors: TESS_ENOMEM. */
+int tess__oview_key_of(const tess__oview *ov, uint32_t ngroups, tess__str entity,
+                       tess__buf *out);
+/* The meta key of group `group` of the view: 'm' name '#' gg. Errors: TESS_ENOMEM. */
+int tess__oview_meta_key(const tess__oview *ov, uint32_t group, tess__buf *out);
+/* Splits a head, history or meta key (kind byte first) into its view name, group and encoded
+ * entity key (empty for a meta key); any pointer may be NULL. TESS_EINVAL: not such a key. */
+int tess__oview_key_parts(tess__str key, tess__str *view, uint32_t *group, tess__str *entity);
 
 /* What a write does to the entity's history record (record.h). */
 enum { TESS__HIST_KEEP = 0, TESS__HIST_WRITE = 1, TESS__HIST_DELETE = 2 };

@@ -1,7 +1,7 @@
 /* record.c — encoding and decoding of online records (record.h).
  *
  * Layout (little-endian):
- *   u8  version (6)
+ *   u8  version (7)
  *   u64 fingerprint
  *   i64 written
  *   u64 hist_sum

@@ -1,10 +1,16 @@
 /* record.h — the online store's records: everything the online store keeps for one (feature
  * view, entity), as one or two values of the back end (kv.h). docs/online.md has the design.
  *
- *   head key     'v' view-name '\0' encoded-entity-key (tess__evkey_encode of the view's join
- *                keys, the event store's order-preserving encoding), so one view's records
- *                share a prefix;
- *   history key  'h' view-name '\0' encoded-entity-key;
+ *   head key     'v' view-name '#' gg '\0' encoded-entity-key (tess__evkey_encode of the
+ *                view's join keys, the event store's order-preserving encoding; gg the
+ *                entity's slot group, XXH3-64 of the encoded key & 255 as two lowercase hex
+ *                digits: oview.h tess__oview_group_of; 00 for all when the back end asks for
+ *                one group), so one view's heads share the prefix
+ *                'v' view-name '#', and a Redis Cluster's hash tag (the bytes after the first,
+ *                up to the NUL: view-name#gg) keeps an entity on one node and spreads a view
+ *                over all of them;
+ *   history key  'h' view-name '#' gg '\0' encoded-entity-key (the head's group);
+ *   meta key     'm' view-name '#' gg: the account of group gg (meta.h);
  *   value        the record below, encoded little-endian with a trailing XXH3-64 checksum: a
  *                damaged record is reported (TESS_EIO), never read as data.
  *
@@ -41,7 +47,7 @@
 #include "core/err.h"
 #include "core/value.h"
 
-#define TESS__OREC_VERSION 6
+#define TESS__OREC_VERSION 7
 
 typedef struct tess__orec {
     uint64_t fingerprint;

@@ -418,6 +418,7 @@ static int get_online(tess_session *s, const tess_query *q, const tess_value *in
     if (now == 0 && tess__now(&now))
         return tess__err_set(&s->err, TESS_EINVAL, "TESSERA_NOW is not a timestamp");
     size_t nk = q->nqv * nrows, nv = q->nout * nrows;
+    uint32_t ng = tess__kv_slot_groups(s->kv);
     if (reserve(s, nv, nk)) return OOM(&s->err);
     /* typed inputs */
     tess__value *in = tess__arena_alloc(&s->arena, (q->ninputs * nrows + 1) * sizeof(*in));
@@ -439,7 +440,7 @@ static int get_online(tess_session *s, const tess_query *q, const tess_value *in
             for (size_t j = 0; j < v->njoin && j < 16; j++)
                 keyv[j] = in[r * q->ninputs + qv->keyidx[j]];
             s->koff[k * nrows + r] = s->keybuf.len;
-            int rc = tess__oview_key(qv->ov, keyv, &s->keybuf);
+            int rc = tess__oview_key(qv->ov, ng, keyv, &s->keybuf);
             if (rc == TESS_NOTFOUND) { /* a null key: no entity, as offline */
                 s->keybuf.len = s->koff[k * nrows + r];
                 continue;

@@ -1,18 +1,28 @@
 /* online_write.c — everything that writes the online store: materialization (tess_materialize)
  * and the online half of a push (tess__online_apply_rows). docs/online.md.
  *
- * Both write entity records in batches (wbatch): one back-end transaction per batch, which
- * also updates the view's meta record (meta.h), so that the records and the account of which
- * offline ingests they hold always agree and no ingest is ever applied twice:
+ * A view's entities are divided into slot groups (oview.h; as many as the back end asks for,
+ * kv.h tess__kv_slot_groups: 256 in a Redis Cluster, 1 on LMDB and one Redis), and each group
+ * has its own meta record (meta.h), in a cluster in its own hash slot. Both write entity
+ * records in batches (wbatch): one back-end update per batch, which also updates the meta
+ * record of every group the batch touches, each group's meta in the same transaction as that group's records (a
+ * cluster commits each slot on its own), so that a group's records and the account of which
+ * offline ingests they hold always agree and no ingest is ever applied twice to a group:
  *   - a push applies its own ingests and adds them to `applied` — unless the meta record
  *     already counts them, or a materialization in progress (`pending` up to pending_to)
  *     will read them from the offline store: then it leaves them to it;
  *   - a materialization applies the ingests above the watermark that are not applied yet (up
  *     to the last ingest at its start), leaving out, in each batch's transaction, the rows of
  *     ingests its push applied meanwhile; it records its progress (`pending`) in every batch,
- *     so a crashed run resumes where it stopped, and finally raises the watermark;
- *   - a full rebuild first marks the meta record as of no definition (pushes leave the view
- *     alone), drops the records, then resets the account with `pending` up to its last ingest.
+ *     so a crashed run resumes where it stopped, and finally raises the watermark of every
+ *     group (each group resumes from its own progress: after a crash between the commits of
+ *     two groups, the ingest is applied to those that lack it, never twice to one that has it);
+ *   - a full rebuild first marks every group's meta record as of no definition (pushes leave
+ *     the view alone), drops the records, then resets every account with `pending` up to its
+ *     last ingest.
+ * Readers combine the groups: a view is materialized when every group's meta is present and of
+ * its definition (else the next run rebuilds it whole); its watermark is the least of the
+ * groups', its newest event and last change the greatest (tess_online_stats).
  * Materializations of a store run one at a time (the online lock, held for a view's whole run:
  * the online store's own lock, kv.h tess__kv_lock — a flock on <store>/online.lock for LMDB, a
  * lease in Redis for Redis and Redis Cluster, so that machines sharing one take turns); pushes
@@ -67,9 +77,20 @@ static int online_unlock(tess__kv_hold *lk, int rc, tess__err *err)
 
 /* ---- batches of entity records ------------------------------------------------------------ */
 
-/* What a batch does to the view's meta record in its transaction; sets *skip to leave the
- * records alone (e.g. the view needs a rebuild first). */
-typedef int (*meta_fn)(void *arg, tess__ometa *m, tess__arena *a, bool *skip);
+/* What a batch does to the meta record of slot group `group` in its transaction; sets *skip
+ * to leave the group's records alone (e.g. the view needs a rebuild first). */
+typedef int (*meta_fn)(void *arg, uint32_t group, tess__ometa *m, tess__arena *a, bool *skip);
+
+#define NGROUPS TESS__OVIEW_GROUPS /* the most groups a back end may ask for */
+_Static_assert(TESS__KV_CLUSTER_GROUPS <= NGROUPS, "a group must fit in two hex digits");
+
+/* The state of one group during a flush. */
+typedef struct wgroup {
+    tess__ometa cur; /* the meta record as this transaction writes it */
+    bool skip;       /* its records are left alone */
+    int64_t newest;  /* the newest event time of the flush's rows in the group */
+    size_t n;        /* the flush's entities in the group */
+} wgroup;
 
 typedef struct wbatch {
     const tess__oview *ov;
@@ -79,6 +100,8 @@ typedef struct wbatch {
     tess__buf keys;      /* their record keys */
     size_t *koff;
     size_t *first;       /* first row of each entity in rows/seq */
+    uint32_t *grp;       /* the group of each entity */
+    int64_t *enew;       /* the newest event time of each entity's rows */
     tess__value *rows;   /* nrows x ncols */
     int64_t *seq;
     size_t nrows, rcap;
@@ -90,11 +113,12 @@ typedef struct wbatch {
     tess__err *err;
     meta_fn mfn;
     void *marg;
-    bool skip;
+    wgroup *g;      /* NGROUPS, during a flush */
+    uint32_t ng;    /* the back end's slot groups (kv.h tess__kv_slot_groups) */
+    bool all;       /* a flush without entities updates every group's meta record */
     bool borrow;    /* rows outlive the batch (a push's): their strings are not copied */
     bool only_new;  /* a materialization's: rows of ingests the meta record already counts
                        (pushes that went ahead since the run read it) are left out */
-    tess__ometa cur; /* during a flush: the meta record as this transaction writes it */
     int64_t newest; /* the newest event time of the rows added (INT64_MIN: none) */
     uint64_t entities, events;
 } wbatch;
@@ -107,6 +131,9 @@ static void wb_release(wbatch *b)
     tess__buf_release(&b->hout);
     tess__free(b->koff);
     tess__free(b->first);
+    tess__free(b->grp);
+    tess__free(b->enew);
+    tess__free(b->g);
     tess__free(b->rows);
     tess__free(b->seq);
     tess__arena_release(&b->arena);
@@ -122,18 +149,27 @@ static int wb_reserve(wbatch *b)
         if (k) b->koff = k;
         size_t *f = tess__realloc(b->first, (c + 1) * sizeof(size_t));
         if (f) b->first = f;
-        if (!k || !f) return OOM(b->err);
+        uint32_t *g = tess__realloc(b->grp, (c + 1) * sizeof(uint32_t));
+        if (g) b->grp = g;
+        int64_t *w = tess__realloc(b->enew, (c + 1) * sizeof(int64_t));
+        if (w) b->enew = w;
+        if (!k || !f || !g || !w) return OOM(b->err);
         b->cap = c;
     }
     return TESS_OK;
 }
 
-/* Starts an entity whose record key is `key`. */
+/* Starts an entity whose head key is `key`. */
 static int wb_entity(wbatch *b, const char *key, size_t n)
 {
     if (wb_reserve(b)) return TESS_ENOMEM;
+    uint32_t g;
+    if (tess__oview_key_parts((tess__str){key, n}, NULL, &g, NULL))
+        return tess__err_set(b->err, TESS_EINVAL, "not a head key");
     b->koff[b->n] = b->keys.len;
     b->first[b->n] = b->nrows;
+    b->grp[b->n] = g;
+    b->enew[b->n] = INT64_MIN;
     if (tess__buf_append(&b->keys, key, n)) return OOM(b->err);
     b->n++;
     return TESS_OK;
@@ -165,6 +201,7 @@ static int wb_row(wbatch *b, const tess__value *row, int64_t seq)
     b->events++;
     const tess__value *ts = &row[tess__oview_view(b->ov)->source->ts_col];
     if (!ts->null && ts->u.i > b->newest) b->newest = ts->u.i;
+    if (!ts->null && ts->u.i > b->enew[b->n - 1]) b->enew[b->n - 1] = ts->u.i;
     return TESS_OK;
 }
 
@@ -220,30 +257,35 @@ static int expire_write(wbatch *b, tess__kv_txn *tx, tess__str key, int op, bool
     return rc;
 }
 
-/* Key 0 is the meta record, keys 1..n the entities' head records (their history records are
- * read and written through the transaction when a write needs them). */
-static int flush_fn(void *arg, tess__kv_txn *tx, size_t i, tess__str old, tess__str *new_val, bool *del)
+/* One key of a flush: the meta record of group `group` (e == NONE) or entity e's head record
+ * (its history record is read and written through the transaction when a write needs it).
+ * A group's meta key comes before its entities', so the callback has decided the group's
+ * account (and whether it is skipped) before it writes the group's records, also when a
+ * cluster does one slot again. */
+#define NONE SIZE_MAX
+
+static int flush_fn(wbatch *b, tess__kv_txn *tx, uint32_t group, size_t e, tess__str old,
+                    tess__str *new_val, bool *del)
 {
-    wbatch *b = arg;
     *del = false;
     *new_val = (tess__str){NULL, 0};
     tess__buf_reset(&b->out);
-    if (i == 0) {
+    wgroup *wg = &b->g[group];
+    if (e == NONE) {
         tess__ometa m;
-        b->skip = false;
+        wg->skip = false;
         int rc = tess__ometa_decode(old.p, old.n, &m, &b->scratch, b->err);
         if (rc == TESS_EIO) { /* damaged (or of an older format): as if absent, rebuilt whole */
             tess__err_clear(b->err);
             rc = tess__ometa_decode(NULL, 0, &m, &b->scratch, b->err);
         }
-        if (!rc) rc = b->mfn(b->marg, &m, &b->scratch, &b->skip);
-        if (!rc && !b->skip && b->newest > m.newest) m.newest = b->newest;
-        if (rc || b->skip) return rc == TESS_ENOMEM ? OOM(b->err) : rc;
+        if (!rc) rc = b->mfn(b->marg, group, &m, &b->scratch, &wg->skip);
+        if (!rc && !wg->skip && wg->newest > m.newest) m.newest = wg->newest;
+        if (rc || wg->skip) return rc == TESS_ENOMEM ? OOM(b->err) : rc;
         if (tess__ometa_encode(&m, &b->out)) return OOM(b->err);
-        b->cur = m;
+        wg->cur = m;
     } else {
-        if (b->skip) return TESS_OK;
-        size_t e = i - 1;
+        if (wg->skip) return TESS_OK;
         tess__buf_reset(&b->hkey);
         if (tess__oview_hist_key((tess__str){b->keys.p + b->koff[e], b->koff[e + 1] - b->koff[e]},
                                  &b->hkey))
@@ -252,14 +294,14 @@ static int flush_fn(void *arg, tess__kv_txn *tx, size_t i, tess__str old, tess__
         const tess__value *rows = b->rows + b->first[e] * b->ncols;
         const int64_t *seq = b->seq + b->first[e];
         size_t nr = b->first[e + 1] - b->first[e];
-        if (b->only_new && b->cur.napplied) {
+        if (b->only_new && wg->cur.napplied) {
             /* the rows of ingests counted meanwhile (pushed and applied by their push) */
             tess__value *kr = tess__arena_alloc(&b->scratch, nr * b->ncols * sizeof(*kr) + 1);
             int64_t *ks = tess__arena_alloc(&b->scratch, nr * sizeof(int64_t) + 1);
             if (!kr || !ks) return OOM(b->err);
             size_t k = 0;
             for (size_t r = 0; r < nr; r++) {
-                if (tess__ometa_has(&b->cur, (uint32_t)((uint64_t)seq[r] >> 32))) continue;
+                if (tess__ometa_has(&wg->cur, (uint32_t)((uint64_t)seq[r] >> 32))) continue;
                 memcpy(&kr[k * b->ncols], &rows[r * b->ncols], b->ncols * sizeof(*kr));
                 ks[k++] = seq[r];
             }
@@ -299,57 +341,95 @@ static int flush_fn(void *arg, tess__kv_txn *tx, size_t i, tess__str old, tess__
     return TESS_OK;
 }
 
-/* Several batches flushed in one transaction: their keys one after the other. */
+/* The keys of one update: several batches (one per view) one after the other, each as its
+ * groups' meta keys, each followed by the group's entities. */
 typedef struct flushes {
     wbatch **bs;
-    size_t *first; /* the index of each batch's meta key */
-    size_t nb;
+    uint32_t *kb;  /* per key: its batch */
+    uint32_t *kg;  /* its group */
+    size_t *ke;    /* its entity, NONE for the meta record */
 } flushes;
 
 static int many_fn(void *arg, tess__kv_txn *tx, size_t i, tess__str old, tess__str *new_val,
                    bool *del)
 {
     flushes *f = arg;
-    size_t k = f->nb - 1;
-    while (f->first[k] > i) k--;
-    return flush_fn(f->bs[k], tx, i - f->first[k], old, new_val, del);
+    return flush_fn(f->bs[f->kb[i]], tx, f->kg[i], f->ke[i], old, new_val, del);
 }
 
-/* Writes the batches bs[0..nb) in one transaction (all of them or none): per batch, its
- * view's meta record and then its entities' records. A batch without entities still updates
- * its meta record (a push's account). Errors are set in bs[0]->err. */
+/* Writes the batches bs[0..nb) in one update (one transaction, or on a cluster one per hash
+ * slot): per batch, the meta record of every group it has entities in (of every group when
+ * b->all) and those entities' records, each group's in one transaction. Errors are set in
+ * bs[0]->err. */
 static int wb_flush_many(tess__kv *kv, wbatch **bs, size_t nb, unsigned kv_flags)
 {
     tess__err *err = bs[0]->err;
     size_t nk = 0;
-    for (size_t k = 0; k < nb; k++) nk += bs[k]->n + 1;
-    tess__str *keys = tess__calloc(nk, sizeof(*keys));
-    size_t *first = tess__calloc(nb, sizeof(size_t)), *mo = tess__calloc(nb + 1, sizeof(size_t));
-    tess__buf mk = TESS__BUF_INIT;
-    int rc = keys && first && mo ? TESS_OK : OOM(err);
+    int rc = TESS_OK;
     for (size_t k = 0; !rc && k < nb; k++) {
-        mo[k] = mk.len;
-        if (tess__oview_meta_key(bs[k]->ov, &mk)) rc = OOM(err);
-        else rc = wb_reserve(bs[k]);
+        wbatch *b = bs[k];
+        b->ng = tess__kv_slot_groups(kv);
+        if (!b->g && !(b->g = tess__calloc(NGROUPS, sizeof(wgroup)))) rc = OOM(err);
+        else rc = wb_reserve(b);
+        if (rc) break;
+        b->koff[b->n] = b->keys.len;
+        b->first[b->n] = b->nrows;
+        for (uint32_t g = 0; g < b->ng; g++)
+            b->g[g] = (wgroup){.newest = INT64_MIN};
+        for (size_t e = 0; e < b->n; e++) {
+            wgroup *wg = &b->g[b->grp[e]];
+            wg->n++;
+            if (b->enew[e] > wg->newest) wg->newest = b->enew[e];
+        }
+        for (uint32_t g = 0; g < b->ng; g++)
+            if (b->g[g].n || b->all) nk++;
+        nk += b->n;
+    }
+    tess__str *keys = rc ? NULL : tess__calloc(nk + 1, sizeof(*keys));
+    flushes f = {bs, rc ? NULL : tess__calloc(nk + 1, sizeof(uint32_t)),
+                 rc ? NULL : tess__calloc(nk + 1, sizeof(uint32_t)),
+                 rc ? NULL : tess__calloc(nk + 1, sizeof(size_t))};
+    size_t *at = rc ? NULL : tess__calloc(NGROUPS + 1, sizeof(size_t));
+    tess__buf mk = TESS__BUF_INIT;
+    size_t *mo = rc ? NULL : tess__calloc(nk + 1, sizeof(size_t));
+    if (!rc && (!keys || !f.kb || !f.kg || !f.ke || !at || !mo)) rc = OOM(err);
+    size_t nkey = 0;
+    for (size_t k = 0; !rc && k < nb; k++) {
+        wbatch *b = bs[k];
+        /* the positions: each group's meta key, then its entities (in batch order) */
+        size_t pos = nkey;
+        for (uint32_t g = 0; g < b->ng; g++) {
+            at[g] = pos;
+            if (b->g[g].n || b->all) pos += 1 + b->g[g].n;
+        }
+        for (uint32_t g = 0; !rc && g < b->ng; g++) {
+            if (!b->g[g].n && !b->all) continue;
+            mo[at[g]] = mk.len;
+            if (tess__oview_meta_key(b->ov, g, &mk)) rc = OOM(err);
+            f.kb[at[g]] = (uint32_t)k;
+            f.kg[at[g]] = g;
+            f.ke[at[g]] = NONE;
+            keys[at[g]] = (tess__str){NULL, mk.len - mo[at[g]]}; /* p set below: mk moves */
+            at[g]++;
+        }
+        for (size_t e = 0; !rc && e < b->n; e++) {
+            size_t j = at[b->grp[e]]++;
+            f.kb[j] = (uint32_t)k;
+            f.kg[j] = b->grp[e];
+            f.ke[j] = e;
+            keys[j] = (tess__str){b->keys.p + b->koff[e], b->koff[e + 1] - b->koff[e]};
+        }
+        nkey = pos;
     }
     if (!rc) {
-        mo[nb] = mk.len;
-        size_t at = 0;
-        for (size_t k = 0; k < nb; k++) {
-            wbatch *b = bs[k];
-            b->koff[b->n] = b->keys.len;
-            b->first[b->n] = b->nrows;
-            first[k] = at;
-            keys[at++] = (tess__str){mk.p + mo[k], mo[k + 1] - mo[k]};
-            for (size_t i = 0; i < b->n; i++)
-                keys[at++] = (tess__str){b->keys.p + b->koff[i], b->koff[i + 1] - b->koff[i]};
-        }
-        flushes f = {bs, first, nb};
-        rc = tess__kv_update_flags(kv, keys, nk, many_fn, &f, kv_flags, err);
+        for (size_t j = 0; j < nkey; j++)
+            if (f.ke[j] == NONE) keys[j].p = mk.p + mo[j];
+        rc = tess__kv_update_flags(kv, keys, nkey, many_fn, &f, kv_flags, err);
     }
     for (size_t k = 0; k < nb; k++) {
         wbatch *b = bs[k];
-        if (!rc && !b->skip) b->entities += b->n;
+        for (uint32_t g = 0; !rc && b->g && g < b->ng; g++)
+            if (!b->g[g].skip) b->entities += b->g[g].n;
         b->n = 0;
         b->nrows = 0;
         tess__buf_reset(&b->keys);
@@ -358,7 +438,10 @@ static int wb_flush_many(tess__kv *kv, wbatch **bs, size_t nb, unsigned kv_flags
     }
     tess__buf_release(&mk);
     tess__free(keys);
-    tess__free(first);
+    tess__free(f.kb);
+    tess__free(f.kg);
+    tess__free(f.ke);
+    tess__free(at);
     tess__free(mo);
     return rc;
 }
@@ -369,39 +452,44 @@ static int wb_flush(tess__kv *kv, wbatch *b)
     return wb_flush_many(kv, &b, 1, 0);
 }
 
-/* Reads the view's meta record. */
+/* Reads the meta records of every group of the view (m[NGROUPS]) in one batch. A damaged one
+ * (or one of an older format) reads as absent: the view is rebuilt whole. */
 static int meta_get(tess__kv *kv, const tess__oview *ov, tess__ometa *m, tess__arena *a,
                     tess__err *err)
 {
     tess__buf k = TESS__BUF_INIT;
-    if (tess__oview_meta_key(ov, &k)) return OOM(err);
-    tess__str key = {k.p, k.len}, val;
-    int rc = tess__kv_get(kv, &key, 1, &val, a, err);
-    tess__buf_release(&k);
-    if (!rc) rc = tess__ometa_decode(val.p, val.n, m, a, err);
-    if (rc == TESS_EIO) { /* damaged (or of an older format): the view is rebuilt whole */
-        tess__err_clear(err);
-        rc = tess__ometa_decode(NULL, 0, m, a, err);
+    uint32_t ng = tess__kv_slot_groups(kv);
+    size_t off[NGROUPS + 1];
+    tess__str *keys = tess__calloc(NGROUPS, sizeof(*keys) * 2);
+    int rc = keys ? TESS_OK : OOM(err);
+    for (uint32_t g = 0; !rc && g < ng; g++) {
+        off[g] = k.len;
+        if (tess__oview_meta_key(ov, g, &k)) rc = OOM(err);
     }
+    if (!rc) {
+        tess__str *vals = keys + NGROUPS;
+        for (uint32_t g = 0; g < ng; g++)
+            keys[g] = (tess__str){k.p + off[g], (g + 1 < ng ? off[g + 1] : k.len) - off[g]};
+        rc = tess__kv_get(kv, keys, ng, vals, a, err);
+        for (uint32_t g = 0; !rc && g < ng; g++) {
+            rc = tess__ometa_decode(vals[g].p, vals[g].n, &m[g], a, err);
+            if (rc == TESS_EIO) {
+                tess__err_clear(err);
+                rc = tess__ometa_decode(NULL, 0, &m[g], a, err);
+            }
+        }
+    }
+    tess__buf_release(&k);
+    tess__free(keys);
     return rc;
 }
 
-/* Read-modify-write of the meta record alone. */
-static int meta_fn_only(void *arg, tess__kv_txn *tx, size_t i, tess__str old, tess__str *new_val,
-                        bool *del)
-{
-    wbatch *b = arg;
-    return flush_fn(b, tx, 0, old, new_val, del);
-}
-
+/* Read-modify-write of every group's meta record, without records. */
 static int meta_update(tess__kv *kv, wbatch *b)
 {
-    tess__buf mk = TESS__BUF_INIT;
-    if (tess__oview_meta_key(b->ov, &mk)) return OOM(b->err);
-    tess__str key = {mk.p, mk.len};
-    int rc = tess__kv_update(kv, &key, 1, meta_fn_only, b, b->err);
-    tess__buf_release(&mk);
-    tess__arena_reset(&b->scratch);
+    b->all = true;
+    int rc = wb_flush_many(kv, &b, 1, 0);
+    b->all = false;
     return rc;
 }
 
@@ -409,15 +497,15 @@ static int meta_update(tess__kv *kv, wbatch *b)
 
 typedef struct mat {
     uint64_t fp;      /* the fingerprint to record (0 after a range: rebuild next time) */
-    uint32_t to;      /* the last ingest this run applies */
-    const char *key;  /* progress: the last entity key done */
+    uint32_t *to;     /* per group: the last ingest this run applies to it */
+    const char *key;  /* progress: the last encoded entity key done */
     size_t keyn;
     bool finish;      /* the last update: raise the watermark, clear pending */
     bool reset;       /* start over: watermark 0, nothing applied */
     int64_t now;
 } mat;
 
-static int mat_meta(void *arg, tess__ometa *m, tess__arena *a, bool *skip)
+static int mat_meta(void *arg, uint32_t g, tess__ometa *m, tess__arena *a, bool *skip)
 {
     mat *x = arg;
     if (x->reset) {
@@ -428,11 +516,11 @@ static int mat_meta(void *arg, tess__ometa *m, tess__arena *a, bool *skip)
     m->fingerprint = x->fp;
     m->at = x->now;
     if (x->finish) {
-        tess__ometa_advance(m, x->to);
+        tess__ometa_advance(m, x->to[g]);
         m->pending = false;
     } else {
         m->pending = true;
-        m->pending_to = x->to;
+        m->pending_to = x->to[g];
         m->pending_key = (tess__str){x->key, x->keyn};
     }
     return TESS_OK;
@@ -541,6 +629,36 @@ static int sweep_view(tess__kv *kv, const tess__oview *ov, int64_t now, uint64_t
     return rc;
 }
 
+/* Drops the view's records: heads and histories of every group, and those of the layout before
+ * slot groups (oview.h tess__oview_legacy_prefix) with its meta record. */
+static int drop_records(tess__kv *kv, const tess__oview *ov, tess__err *err)
+{
+    tess__buf pre = TESS__BUF_INIT;
+    int rc = TESS_OK;
+    for (int k = 0; !rc && k < 5; k++) {
+        tess__buf_reset(&pre);
+        int prc = k == 0   ? tess__oview_prefix(ov, &pre)
+                  : k == 1 ? tess__oview_hist_prefix(ov, &pre)
+                           : tess__oview_legacy_prefix(ov, "vhm"[k - 2], &pre);
+        if (prc) rc = OOM(err);
+        else if (k < 4) rc = tess__kv_drop_prefix(kv, (tess__str){pre.p, pre.len}, NULL, err);
+        else { /* the old meta record: one key ('m' name is a prefix of no other key's) */
+            tess__str key = {pre.p, pre.len}, none = {NULL, 0};
+            rc = tess__kv_put(kv, &key, &none, 1, err);
+        }
+    }
+    tess__buf_release(&pre);
+    return rc;
+}
+
+/* Key order of encoded entity keys (memcmp, a shorter key before its extensions). */
+static int ekey_cmp(tess__str a, tess__str b)
+{
+    size_t k = a.n < b.n ? a.n : b.n;
+    int c = k ? memcmp(a.p, b.p, k) : 0;
+    return c ? c : (a.n > b.n) - (a.n < b.n);
+}
+
 /* Materializes one view; appends its report to `views`. */
 static int materialize_view(tess_store *st, tess__kv *kv, tess__evstore *es, const tess__oview *ov,
                             const tess_materialize_opts *opts, int64_t now, json_t *views)
@@ -557,56 +675,61 @@ static int materialize_view(tess_store *st, tess__kv *kv, tess__evstore *es, con
     b.err = err;
     b.mfn = mat_meta;
     b.only_new = true;
-    mat x = {tess__oview_fingerprint(ov), 0, NULL, 0, false, false, now};
+    uint32_t *to = tess__calloc(NGROUPS, sizeof(uint32_t));
+    tess__ometa *m = tess__calloc(NGROUPS, sizeof(tess__ometa));
+    mat x = {tess__oview_fingerprint(ov), to, NULL, 0, false, false, now};
+    uint32_t ng = tess__kv_slot_groups(kv);
     b.marg = &x;
-    tess__ometa m;
     tess__evscan *scan = NULL;
-    tess__buf pre = TESS__BUF_INIT, resume = TESS__BUF_INIT, ek = TESS__BUF_INIT;
+    tess__buf ek = TESS__BUF_INIT, hk = TESS__BUF_INIT;
     /* one materialization of the store at a time (two would apply the same ingests twice);
-       pushes do not wait: the meta record's `pending` tells them what a run will apply */
+       pushes do not wait: the meta records' `pending` tells them what a run will apply */
     tess__kv_hold *lock = NULL;
-    int rc = online_lock(kv, &lock, err);
-    if (!rc) rc = meta_get(kv, ov, &m, &a, err);
+    int rc = to && m ? TESS_OK : OOM(err);
+    if (!rc) rc = online_lock(kv, &lock, err);
+    if (!rc) rc = meta_get(kv, ov, m, &a, err);
     if (rc) goto out;
-    bool full = opts->full || opts->has_range || !m.present ||
-                m.fingerprint != tess__oview_fingerprint(ov);
+    /* a view is materialized when every group's account is present and of this definition;
+       otherwise it is rebuilt whole */
+    bool full = opts->full || opts->has_range;
+    for (uint32_t g = 0; g < ng && !full; g++)
+        full = !m[g].present || m[g].fingerprint != tess__oview_fingerprint(ov);
     if (opts->has_range) x.fp = 0; /* a partial view: the next run rebuilds it */
     tess__evstats es_st;
     rc = tess__evstore_stats(es, src, &es_st, err);
     uint32_t last = es_st.ingests;
     tess__evstats_release(&es_st);
     if (rc) goto out;
+    for (uint32_t g = 0; g < ng; g++) to[g] = last;
     if (full) {
-        /* drop the records and reset the account: first the account is marked as of no
+        /* drop the records and reset the accounts: first every account is marked as of no
            definition (pushes leave the view alone from then on, and a crash between the steps
            leaves a view the next run rebuilds whole), then the heads and histories go, then
-           the account is reset to this definition, pending up to `last` (pushes of ingests
+           every account is reset to this definition, pending up to `last` (pushes of ingests
            up to it leave them to this run; later ones apply themselves) */
         uint64_t fp = x.fp;
         x.reset = true;
-        x.to = last;
         x.fp = 0;
         rc = meta_update(kv, &b);
         x.fp = fp;
-        if (!rc && tess__oview_prefix(ov, &pre)) rc = OOM(err);
-        if (!rc) rc = tess__kv_drop_prefix(kv, (tess__str){pre.p, pre.len}, NULL, err);
-        tess__buf_reset(&pre);
-        if (!rc && tess__oview_hist_prefix(ov, &pre)) rc = OOM(err);
-        if (!rc) rc = tess__kv_drop_prefix(kv, (tess__str){pre.p, pre.len}, NULL, err);
+        if (!rc) rc = drop_records(kv, ov, err);
         if (!rc) rc = meta_update(kv, &b);
         x.reset = false;
         if (rc) goto out;
-        memset(&m, 0, sizeof(m));
-        m.present = true;
-    } else if (m.pending) {
-        last = m.pending_to; /* resume the crashed run */
-        if (tess__buf_append(&resume, m.pending_key.p, m.pending_key.n)) {
-            rc = OOM(err);
-            goto out;
-        }
+        memset(m, 0, NGROUPS * sizeof(*m));
+        for (uint32_t g = 0; g < ng; g++) m[g].present = true;
+    } else {
+        /* a group whose run crashed resumes it: up to its pending_to, after its pending_key */
+        for (uint32_t g = 0; g < ng; g++)
+            if (m[g].pending) to[g] = m[g].pending_to;
     }
-    x.to = last;
-    if (last > m.watermark) {
+    bool work = false;
+    uint32_t wm = last; /* the watermark the run leaves: the least group's */
+    for (uint32_t g = 0; g < ng; g++) {
+        work = work || to[g] > m[g].watermark;
+        if (to[g] < wm) wm = to[g];
+    }
+    if (work) {
         tess__evorder ord = tess__evorder_of(src, v->join_cols, v->njoin);
         rc = tess__evscan_open(es, src, v->join_cols, v->njoin, NULL, 0, &scan, err);
         const tess__batch *eb;
@@ -617,36 +740,39 @@ static int materialize_view(tess_store *st, tess__kv *kv, tess__evstore *es, con
                 size_t e = r + 1; /* the entity's rows: [r, e) */
                 while (e < eb->nrows && tess__ev_cmp_keys(&ord, eb, r, eb, e) == 0) e++;
                 tess__buf_reset(&ek);
-                rc = tess__oview_prefix(ov, &ek);
-                if (!rc) rc = tess__evkey_encode(&ek, eb->cols, v->join_cols, v->njoin, r);
+                rc = tess__evkey_encode(&ek, eb->cols, v->join_cols, v->njoin, r);
                 if (rc) {
                     rc = rc == TESS_NOTFOUND ? TESS_OK : OOM(err);
                     r = e;
                     continue;
                 }
-                if (resume.len) { /* done before the crash */
-                    size_t k = ek.len < resume.len ? ek.len : resume.len;
-                    int c = memcmp(ek.p, resume.p, k);
-                    if (c < 0 || (c == 0 && ek.len <= resume.len)) {
-                        r = e;
-                        continue;
-                    }
+                tess__str ent = {ek.p, ek.len};
+                uint32_t g = tess__oview_group_of(ent, ng);
+                /* done before the crash (the scan is in entity key order) */
+                if (m[g].pending && ekey_cmp(ent, m[g].pending_key) <= 0) {
+                    r = e;
+                    continue;
                 }
                 bool started = false;
                 for (size_t i = r; !rc && i < e; i++) {
                     uint32_t ing = (uint32_t)((uint64_t)eb->seq[i] >> 32);
-                    if (ing > last || tess__ometa_has(&m, ing)) continue;
+                    if (ing > to[g] || tess__ometa_has(&m[g], ing)) continue;
                     if (opts->has_range) {
                         int64_t ts = ((const int64_t *)eb->cols[src->ts_col].data)[i];
                         if (ts < opts->start || ts > opts->end) continue;
                     }
-                    if (!started && (rc = wb_entity(&b, ek.p, ek.len))) break;
+                    if (!started) {
+                        tess__buf_reset(&hk);
+                        if (tess__oview_key_of(ov, ng, ent, &hk)) rc = OOM(err);
+                        else rc = wb_entity(&b, hk.p, hk.len);
+                        if (rc) break;
+                    }
                     started = true;
                     for (size_t c = 0; c < b.ncols; c++) row[c] = tess__col_get(&eb->cols[c], i);
                     rc = wb_row(&b, row, eb->seq[i]);
                 }
                 if (!rc && (b.n >= FLUSH_ENTITIES || b.nrows >= FLUSH_ROWS)) {
-                    /* progress: every entity up to this one */
+                    /* progress: every entity up to this one, in each group the batch touches */
                     char *kc = tess__arena_alloc(&b.scratch, ek.len);
                     if (!kc) rc = OOM(err);
                     else {
@@ -662,13 +788,16 @@ static int materialize_view(tess_store *st, tess__kv *kv, tess__evstore *es, con
         tess__free(row);
         if (rc == TESS_NOTFOUND) rc = TESS_OK;
         if (!rc && b.n) { /* the last batch; its progress key is the last entity's */
+            tess__str ent;
             size_t kn = b.keys.len - b.koff[b.n - 1];
-            char *kc = tess__arena_alloc(&b.scratch, kn);
+            rc = tess__oview_key_parts((tess__str){b.keys.p + b.koff[b.n - 1], kn}, NULL, NULL,
+                                       &ent);
+            char *kc = rc ? NULL : tess__arena_alloc(&b.scratch, ent.n + 1);
             if (!kc) rc = OOM(err);
             else {
-                memcpy(kc, b.keys.p + b.koff[b.n - 1], kn);
+                memcpy(kc, ent.p, ent.n);
                 x.key = kc;
-                x.keyn = kn;
+                x.keyn = ent.n;
                 rc = wb_flush(kv, &b);
             }
         }
@@ -683,7 +812,7 @@ static int materialize_view(tess_store *st, tess__kv *kv, tess__evstore *es, con
     if (!rc) {
         json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I}", "view", v->name, "mode",
                               full ? "full" : "incremental", "events", (json_int_t)b.events,
-                              "entities", (json_int_t)b.entities, "watermark", (json_int_t)last);
+                              "entities", (json_int_t)b.entities, "watermark", (json_int_t)wm);
         if (o && expiry && json_object_set_new(o, "expired", json_integer((json_int_t)expired))) {
             json_decref(o);
             o = NULL;
@@ -693,11 +822,12 @@ static int materialize_view(tess_store *st, tess__kv *kv, tess__evstore *es, con
 out:
     rc = online_unlock(lock, rc, err);
     if (scan) tess__evscan_close(scan);
-    tess__buf_release(&pre);
-    tess__buf_release(&resume);
     tess__buf_release(&ek);
+    tess__buf_release(&hk);
     wb_release(&b);
     tess__arena_release(&a);
+    tess__free(to);
+    tess__free(m);
     return rc;
 }
 
@@ -760,8 +890,9 @@ typedef struct pushm {
     int64_t now;
 } pushm;
 
-static int push_meta(void *arg, tess__ometa *m, tess__arena *a, bool *skip)
+static int push_meta(void *arg, uint32_t g, tess__ometa *m, tess__arena *a, bool *skip)
 {
+    (void)g;
     pushm *x = arg;
     /* a view that is not materialized, or whose records are of another definition, is left
        to its (full) materialization, which will read this push from the offline store */
@@ -839,7 +970,7 @@ int tess__online_apply_rows(tess__kv *kv, const tess__snap *snap,
             for (size_t j = 0; j < v->njoin && j < 16; j++)
                 kv_vals[j] = rows[r * ncols + v->join_cols[j]];
             koff[r] = keys.len;
-            int krc = tess__oview_key(ov, kv_vals, &keys);
+            int krc = tess__oview_key(ov, tess__kv_slot_groups(kv), kv_vals, &keys);
             if (krc == TESS_NOTFOUND) { /* a null key: no entity of this view */
                 keys.len = koff[r];
                 continue;
@@ -848,7 +979,7 @@ int tess__online_apply_rows(tess__kv *kv, const tess__snap *snap,
             kr[nk++] = (krow){NULL, keys.len - koff[r], r};
         }
         if (rc) break;
-        if (nk == 0 && ningests == 0) continue;
+        if (nk == 0) continue; /* nothing to write, nothing to account for */
         for (size_t i = 0; i < nk; i++) kr[i].k = keys.p + koff[kr[i].row];
         qsort(kr, nk, sizeof(*kr), krow_cmp);
         xs[nb] = x;
@@ -869,12 +1000,13 @@ int tess__online_apply_rows(tess__kv *kv, const tess__snap *snap,
             if (!rc) rc = wb_row(b, &rows[kr[i].row * ncols], seq[kr[i].row]);
         }
     }
-    /* one transaction for every view (records and meta records together); a view without a
-       row of the push still accounts for its ingests */
+    /* one update for every view: each group's records with its meta record, one transaction
+       (on a cluster, one per hash slot); a view or group without a row of the push has
+       nothing to account for (its materialization finds no row of these ingests) */
     if (!rc && nb) {
         rc = wb_flush_many(kv, bp, nb, replayable ? TESS__KV_REPLAYABLE : 0);
         for (size_t k = 0; !rc && k < nb; k++)
-            if (!bs[k].skip && bs[k].entities) (*views_updated)++;
+            if (bs[k].entities) (*views_updated)++;
     }
     for (size_t k = 0; k < nb; k++) wb_release(&bs[k]);
     tess__buf_release(&keys);
@@ -910,20 +1042,37 @@ int tess_online_stats(tess_store *st, char **json_out)
     if ((rc = tess__kv_stats(kv, &bytes, &keys, &st->err))) return rc;
     json_t *views = json_array(), *res = NULL;
     tess__arena a = TESS__ARENA_INIT;
+    tess__ometa *ms = tess__calloc(NGROUPS, sizeof(*ms));
+    uint32_t ng = tess__kv_slot_groups(kv);
+    if (!ms) rc = OOM(&st->err);
     for (size_t i = 0; !rc && views && i < snap->defs->nviews; i++) {
         const tess__oview *ov = snap->ov[i];
         if (!ov) continue;
-        tess__ometa m;
-        if ((rc = meta_get(kv, ov, &m, &a, &st->err))) break;
-        bool ok = m.present && m.fingerprint == tess__oview_fingerprint(ov);
+        /* the groups combined: materialized when every group is; the watermark is the least
+           group's, the newest event and the last change the greatest */
+        if ((rc = meta_get(kv, ov, ms, &a, &st->err))) break;
+        bool ok = true;
+        uint32_t wm = UINT32_MAX;
+        int64_t newest = INT64_MIN, at = INT64_MIN;
+        for (uint32_t g = 0; g < ng; g++) {
+            const tess__ometa *m = &ms[g];
+            ok = ok && m->present && m->fingerprint == tess__oview_fingerprint(ov);
+            if (!m->present) {
+                wm = 0;
+                continue;
+            }
+            if (m->watermark < wm) wm = m->watermark;
+            if (m->newest > newest) newest = m->newest;
+            if (m->at > at) at = m->at;
+        }
         json_t *o = json_pack("{s:s, s:b, s:I, s:o, s:o}", "view", snap->defs->views[i]->name,
-                              "materialized", ok, "watermark", (json_int_t)m.watermark,
-                              "newest_event", ts_json(m.present ? m.newest : INT64_MIN),
-                              "updated_at", ts_json(m.present ? m.at : INT64_MIN));
+                              "materialized", ok, "watermark", (json_int_t)(wm == UINT32_MAX ? 0 : wm),
+                              "newest_event", ts_json(newest), "updated_at", ts_json(at));
         if (!o || json_array_append_new(views, o)) rc = OOM(&st->err);
         tess__arena_reset(&a);
     }
     tess__arena_release(&a);
+    tess__free(ms);
     if (!rc && views)
         res = json_pack("{s:s, s:I, s:I, s:O}", "backend", tess__kv_name(kv), "bytes",
                         (json_int_t)bytes, "keys", (json_int_t)keys, "views", views);

@@ -94,27 +94,28 @@ typedef struct oscan {
     json_t *list;
 } oscan;
 
-/* "view V (head), entity key 0x..." for a record key; "meta record of view V" for a meta key. */
+/* "head record of view V (group gg), entity key 0x..." for a record key; "meta record of view
+ * V (group gg)" for a meta key; the bytes of any other key. */
 static void describe_key(tess__buf *out, tess__str key)
 {
+    tess__str view, ent;
+    uint32_t g;
     char kind = key.p[0];
-    const char *name = key.p + 1;
-    size_t nn = 0;
-    while (1 + nn < key.n && name[nn]) nn++;
-    if (kind == 'm') {
-        (void)tess__buf_printf(out, "meta record of view %.*s", (int)(key.n - 1), name);
-        return;
-    }
-    if (kind != 'v' && kind != 'h') {
+    if ((kind != 'm' && kind != 'v' && kind != 'h') || tess__oview_key_parts(key, &view, &g, &ent)) {
         (void)tess__buf_printf(out, "key 0x");
         for (size_t i = 0; i < key.n && i < 64; i++)
             (void)tess__buf_printf(out, "%02x", (unsigned char)key.p[i]);
         return;
     }
-    (void)tess__buf_printf(out, "%s record of view %.*s, entity key 0x",
-                           kind == 'v' ? "head" : "history", (int)nn, name);
-    for (size_t i = 1 + nn + 1; i < key.n && i < 1 + nn + 1 + 48; i++)
-        (void)tess__buf_printf(out, "%02x", (unsigned char)key.p[i]);
+    if (kind == 'm') {
+        (void)tess__buf_printf(out, "meta record of view %.*s (group %02x)", (int)view.n, view.p,
+                               (unsigned)g);
+        return;
+    }
+    (void)tess__buf_printf(out, "%s record of view %.*s (group %02x), entity key 0x",
+                           kind == 'v' ? "head" : "history", (int)view.n, view.p, (unsigned)g);
+    for (size_t i = 0; i < ent.n && i < 48; i++)
+        (void)tess__buf_printf(out, "%02x", (unsigned char)ent.p[i]);
 }
 
 static int damage(oscan *o, tess__str key, const char *why)

@@ -404,12 +404,80 @@ static void test_history_checks(void **state)
     ent_release(&e);
 }
 
+/* The key layout (record.h): 'v' view '#' gg NUL entity, the group the hash of the encoded
+ * entity key (TESS__OVIEW_GROUPS of them, a cluster's; one: group 00); the history and meta
+ * keys of the same group; one view's prefix holds every head
+ * of it ("w"'s heads start "vw#"); 20000 users cover all 256 groups, each near 1/256. */
+static void test_keys_and_groups(void **state)
+{
+    fx *f = *state;
+    tess__buf k = TESS__BUF_INIT, k2 = TESS__BUF_INIT, pre = TESS__BUF_INIT;
+    unsigned count[TESS__OVIEW_GROUPS] = {0};
+    assert_int_equal(tess__oview_prefix(f->ov, &pre), TESS_OK);
+    assert_int_equal(pre.len, 3);
+    assert_memory_equal(pre.p, "vv#", 3);
+    for (int64_t u = -10000; u < 10000; u++) {
+        tess__value key = {.type = TESS_T_INT64, .u.i = u};
+        tess__buf_reset(&k);
+        assert_int_equal(tess__oview_key(f->ov, TESS__OVIEW_GROUPS, &key, &k), TESS_OK);
+        tess__str view, ekey;
+        uint32_t g;
+        assert_int_equal(tess__oview_key_parts((tess__str){k.p, k.len}, &view, &g, &ekey), TESS_OK);
+        assert_int_equal(view.n, 1);
+        assert_int_equal(view.p[0], 'v');
+        assert_int_equal(ekey.n, 8);
+        assert_int_equal(g, tess__oview_group_of(ekey, TESS__OVIEW_GROUPS));
+        assert_memory_equal(k.p, pre.p, pre.len);
+        count[g]++;
+        /* the same key from the encoded entity */
+        tess__buf_reset(&k2);
+        assert_int_equal(tess__oview_key_of(f->ov, TESS__OVIEW_GROUPS, ekey, &k2), TESS_OK);
+        assert_int_equal(k2.len, k.len);
+        assert_memory_equal(k2.p, k.p, k.len);
+        /* the history key: the same group (the same hash tag) */
+        tess__buf_reset(&k2);
+        assert_int_equal(tess__oview_hist_key((tess__str){k.p, k.len}, &k2), TESS_OK);
+        uint32_t hg;
+        assert_int_equal(tess__oview_key_parts((tess__str){k2.p, k2.len}, NULL, &hg, NULL), TESS_OK);
+        assert_int_equal(hg, g);
+        assert_int_equal(k2.p[0], 'h');
+        /* the group's meta key has the same tag: the bytes after the first, up to the NUL */
+        tess__buf_reset(&k2);
+        assert_int_equal(tess__oview_meta_key(f->ov, g, &k2), TESS_OK);
+        assert_int_equal(k2.len, 1 + (strchr(k.p + 1, '\0') - (k.p + 1)));
+        assert_memory_equal(k2.p + 1, k.p + 1, k2.len - 1);
+        uint32_t mg;
+        assert_int_equal(tess__oview_key_parts((tess__str){k2.p, k2.len}, NULL, &mg, &ekey), TESS_OK);
+        assert_int_equal(mg, g);
+        assert_int_equal(ekey.n, 0);
+        /* a back end of one group (LMDB, one Redis): every entity in group 00 */
+        tess__buf_reset(&k2);
+        assert_int_equal(tess__oview_key(f->ov, 1, &key, &k2), TESS_OK);
+        assert_int_equal(tess__oview_key_parts((tess__str){k2.p, k2.len}, NULL, &mg, NULL), TESS_OK);
+        assert_int_equal(mg, 0);
+        assert_memory_equal(k2.p, "vv#00\0", 6);
+    }
+    for (unsigned g = 0; g < TESS__OVIEW_GROUPS; g++) {
+        assert_true(count[g] > 30); /* 78 each on average */
+        assert_true(count[g] < 160);
+    }
+    /* not keys of the layout */
+    assert_int_equal(tess__oview_key_parts((tess__str){"vv\0\x80", 4}, NULL, NULL, NULL), TESS_EINVAL);
+    assert_int_equal(tess__oview_key_parts((tess__str){"mv#0", 4}, NULL, NULL, NULL), TESS_EINVAL);
+    assert_int_equal(tess__oview_key_parts((tess__str){"vv#0g\0x", 6}, NULL, NULL, NULL), TESS_EINVAL);
+    assert_int_equal(tess__oview_key_parts((tess__str){"vv#00x", 6}, NULL, NULL, NULL), TESS_EINVAL);
+    tess__buf_release(&k);
+    tess__buf_release(&k2);
+    tess__buf_release(&pre);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_oracle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oracle_no_lifetime, setup_w, teardown),
         cmocka_unit_test_setup_teardown(test_history_checks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keys_and_groups, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
