@@ -182,6 +182,12 @@ met() { awk -v v="$1" -v t="$2" -v d="$3" 'BEGIN { ok = (d == ">=") ? v >= t : v
     echo "| redis-benchmark GET, 1 KB values, $CONN connections (for scale) | | $(fmt0 "$redis_rps") req/s, p99 $(fmt0 "$redis_p99") us | | |"
   fi
   echo
+  echo "The C API's peer is the storage alone: bench_online's bare LMDB reads of the same three"
+  echo "records per entity (mdb_get of the same keys, nothing decoded, a read transaction per"
+  echo "entity) on the same store in the same run. \"An hour after the writes\" reads in another"
+  echo "hop bucket than the records' last write, as most reads in production do (docs/online.md,"
+  echo "\"Reading later\")."
+  echo
   echo "Every run (req/s p50 p99, us):"
   echo
   echo '```'
