@@ -73,16 +73,21 @@ expect_rc "materialize" 0
 # ---- start --------------------------------------------------------------------------------
 SOUT="$TMP/serve.out"
 SERR="$TMP/serve.err"
-"$TESSERA" -C "$R" serve --port 0 --threads 2 --timeout 2 --request-timeout 3 --max-body 4096 \
-  --max-entities 100 --max-depth 8 >"$SOUT" 2>"$SERR" &
-SPID=$!
+# start_server ARGS...: `tessera serve --port 0 --threads 2 ARGS` in the background on a fresh
+# $SOUT; sets SPID, and PORT from its first line (kept in $line)
+start_server() {
+  rm -f "$SOUT" # (a fresh file: an old one still names the last server's port)
+  "$TESSERA" -C "$R" serve --port 0 --threads 2 "$@" >"$SOUT" 2>"$SERR" &
+  SPID=$!
+  for _ in $(seq 1 200); do
+    [ -s "$SOUT" ] && break
+    sleep 0.05
+  done
+  line=$(head -n 1 "$SOUT")
+  PORT=${line##*:}
+}
 trap 'kill $SPID 2>/dev/null; rm -rf "$TMP"' EXIT
-for _ in $(seq 1 200); do
-  [ -s "$SOUT" ] && break
-  sleep 0.05
-done
-line=$(head -n 1 "$SOUT")
-PORT=${line##*:}
+start_server --timeout 2 --request-timeout 3 --max-body 4096 --max-entities 100 --max-depth 8
 check "serve prints 'serving on http://127.0.0.1:PORT'" \
   '[[ "$line" =~ ^serving\ on\ http://127\.0\.0\.1:[0-9]+$ ]] && [ "$PORT" -gt 0 ]'
 U="http://127.0.0.1:$PORT"
@@ -552,15 +557,7 @@ check "the server wrote no sanitizer report" '! grep -q "Sanitizer" "$SERR"'
 
 # ---- stop with pushes in flight: every push is answered (200 or 503) or refused at connect;
 # every acknowledged one survives the restart ----------------------------------------------------
-rm -f "$SOUT" # (a fresh file: the old one still names the last server's port)
-"$TESSERA" -C "$R" serve --port 0 --threads 2 >"$SOUT" 2>"$SERR" &
-SPID=$!
-for _ in $(seq 1 200); do
-  [ -s "$SOUT" ] && break
-  sleep 0.05
-done
-line=$(head -n 1 "$SOUT")
-PORT=${line##*:}
+start_server
 ACKED="$TMP/acked.json" "$PY" - "$PORT" "$SPID" >"$TMP/stop.out" 2>&1 <<'PY'
 import http.client, json, os, signal, sys, threading, time
 port, pid = int(sys.argv[1]), int(sys.argv[2])
@@ -611,15 +608,7 @@ checkv "no push left hanging, every answer 200 or 503 (or refused at connect)" \
   '[[ "$out" == *"hung 0"* ]] && [[ "$out" == *"other 0"* ]] && ! [[ "$out" =~ acked\ 0$ ]]'
 check "no sanitizer report after a stop with pushes in flight" '! grep -q "Sanitizer" "$SERR"'
 # restarted: every acknowledged push is there
-rm -f "$SOUT" # (a fresh file: the old one still names the last server's port)
-"$TESSERA" -C "$R" serve --port 0 --threads 2 >"$SOUT" 2>"$SERR" &
-SPID=$!
-for _ in $(seq 1 200); do
-  [ -s "$SOUT" ] && break
-  sleep 0.05
-done
-line=$(head -n 1 "$SOUT")
-PORT=${line##*:}
+start_server
 out=$("$PY" - "$PORT" "$TMP/acked.json" 2>&1 <<'PY'
 import json, sys, urllib.request
 port, acked = int(sys.argv[1]), json.load(open(sys.argv[2]))
@@ -639,16 +628,7 @@ checkv "every push acknowledged before the stop is there after a restart" \
 # the 100000 bytes (503 busy before it is read), nor does a chunked one when it grows past the
 # limit; /metrics shows what is held; everyone else is served; once the first client goes,
 # the same body is read (a 400 for its contents, not a 503).
-rm -f "$SOUT"
-"$TESSERA" -C "$R" serve --port 0 --threads 2 --max-body 65536 --max-body-memory 100000 \
-  >"$SOUT" 2>"$SERR" &
-SPID=$!
-for _ in $(seq 1 200); do
-  [ -s "$SOUT" ] && break
-  sleep 0.05
-done
-line=$(head -n 1 "$SOUT")
-PORT=${line##*:}
+start_server --max-body 65536 --max-body-memory 100000
 out=$("$PY" - "$PORT" 2>&1 <<'PY'
 import http.client, socket, sys, time
 port = int(sys.argv[1])
