@@ -267,9 +267,14 @@ int64_t tess__wplan_win_start(int64_t t, int64_t w, int64_t h)
     return tess__floor_to(t - w, h);
 }
 
-static int64_t win_start(int64_t t, int64_t w, int64_t h)
+int64_t tess__wplan_first_start(const tess__wplan *p, int64_t t)
 {
-    return tess__wplan_win_start(t, w, h);
+    int64_t from = INT64_MAX;
+    for (size_t f = 0; f < p->nfeats; f++) {
+        int64_t ws = tess__wplan_win_start(t, p->feats[f].window, p->hop);
+        if (ws < from) from = ws;
+    }
+    return from;
 }
 
 /* floor(t, h) for non-decreasing t: the bucket of the previous call is reused while t stays in
@@ -330,7 +335,7 @@ typedef struct rctx {
     size_t m;
     size_t *hiq;       /* per query: rows with ts <= q_j */
     size_t *bq;        /* per query: rows with ts < floor(q_j, h) */
-    size_t *loq;       /* per window and query: rows with ts < win_start(q_j, W) */
+    size_t *loq;       /* per window and query: rows with ts < tess__wplan_win_start(q_j, W) */
     tess__arena *out_arena;
     tess__col *oc; /* per feature: m output values (the caller's columns, or scratch) */
 } rctx;
@@ -1013,7 +1018,7 @@ static int run(tess__weval *ev, const tess__batch *b, size_t lo, size_t hi, cons
         size_t *lq = c.loq + w * m, rl = 0;
         int64_t wd = p->windows[w], wstart = INT64_MAX;
         for (size_t j = 0; j < m; j++) {
-            /* win_start(q[j], wd, hop), the floor through floor_next */
+            /* tess__wplan_win_start(q[j], wd, hop), the floor through floor_next */
             if (wd > 0 && wd <= q[j] + TS_LIMIT) {
                 int64_t ws = floor_next(&wstart, q[j] - wd, p->hop);
                 while (rl < n && c.ts[rl] < ws) rl++;
@@ -1167,7 +1172,7 @@ int tess__wplan_eval_at(const tess__wplan *p, int64_t t, const int64_t *starts,
     for (size_t f = 0; f < p->nfeats; f++) {
         const wfeat *ft = &p->feats[f];
         tess__agg_kind k = p->specs[ft->spec].kind;
-        int64_t ws = win_start(t, ft->window, h);
+        int64_t ws = tess__wplan_win_start(t, ft->window, h);
         size_t na = 0;
         while (na < nb && starts[na] < ws) na++;
         tess__agg_state acc;
@@ -1190,11 +1195,7 @@ int tess__wplan_eval_encoded(const tess__wplan *p, int64_t t, const tess__wtile_
     /* only the tiles a window can reach: from the earliest window's start (a record read long
        after its write decodes none of the tiles every window has left) up to floor(t, h) */
     if (t < -TS_LIMIT || t > TS_LIMIT) return TESS_EINVAL;
-    int64_t from = INT64_MAX;
-    for (size_t f = 0; f < p->nfeats; f++) {
-        int64_t ws = win_start(t, p->feats[f].window, p->hop);
-        if (ws < from) from = ws;
-    }
+    int64_t from = tess__wplan_first_start(p, t);
     size_t skip = 0;
     while (skip < ntiles && tiles[skip].start < from) skip++;
     if (skip) { /* (tiles may be NULL when there are none: NULL + 0 is undefined) */

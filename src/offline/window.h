@@ -52,6 +52,9 @@ tess__agg_kind tess__wplan_spec_kind(const tess__wplan *p, size_t spec);
  * floor(t - w, h) (the "sawtooth" tail); INT64_MIN for a lifetime window or when t - w is before
  * every accepted timestamp. */
 int64_t tess__wplan_win_start(int64_t t, int64_t w, int64_t h);
+/* The earliest of the plan's window starts at t: INT64_MIN with a lifetime feature, INT64_MAX
+ * with no feature. A tile before it is in no window at t. */
+int64_t tess__wplan_first_start(const tess__wplan *p, int64_t t);
 /* Aggregate features, in view order (the column order of every output below). */
 size_t tess__wplan_nfeatures(const tess__wplan *p);
 /* The i-th aggregate feature; *spec and *window_us (0 = lifetime) if not NULL. */

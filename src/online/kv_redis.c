@@ -1672,37 +1672,22 @@ void tess__rkv_backoff(int attempt)
     nanosleep(&ts, NULL);
 }
 
+/* What a server and a cluster do alike (the operations route by slot themselves). */
+#define REDIS_OPS                                                                                 \
+    .close = redis_close, .get = redis_get, .update = redis_update, .txn_get = rtxn_get,           \
+    .txn_put = rtxn_put, .txn_expire = rtxn_expire, .put = redis_put, .scan = tess__rkv_scan,      \
+    .drop_prefix = tess__rkv_drop_prefix, .stats = tess__rkv_stats, .lock = tess__rkv_lock,        \
+    .unlock = tess__rkv_unlock
+
 const tess__kv_vtab tess__kv_redis_vtab = {
     .name = "redis",
     .open = redis_open,
-    .close = redis_close,
-    .get = redis_get,
-    .update = redis_update,
-    .txn_get = rtxn_get,
-    .txn_put = rtxn_put,
-    .txn_expire = rtxn_expire,
-    .put = redis_put,
-    .scan = tess__rkv_scan,
-    .drop_prefix = tess__rkv_drop_prefix,
-    .stats = tess__rkv_stats,
-    .lock = tess__rkv_lock,
-    .unlock = tess__rkv_unlock,
+    REDIS_OPS,
 };
 
 const tess__kv_vtab tess__kv_redis_cluster_vtab = {
     .name = "redis-cluster",
     .slot_groups = TESS__KV_CLUSTER_GROUPS,
     .open = cluster_open,
-    .close = redis_close,
-    .get = redis_get,
-    .update = redis_update,
-    .txn_get = rtxn_get,
-    .txn_put = rtxn_put,
-    .txn_expire = rtxn_expire,
-    .put = redis_put,
-    .scan = tess__rkv_scan,
-    .drop_prefix = tess__rkv_drop_prefix,
-    .stats = tess__rkv_stats,
-    .lock = tess__rkv_lock,
-    .unlock = tess__rkv_unlock,
+    REDIS_OPS,
 };

@@ -516,12 +516,13 @@ static int prune(const tess__oview *ov, work *w, int64_t now, tess__arena *a)
     return TESS_OK;
 }
 
-/* Decodes a history record of this view (its tiles) into *h. */
-static int decode_hist(const tess__oview *ov, const void *hist, size_t histn, tess__orec *h,
-                       tess__arena *a, tess__err *err)
+/* Decodes a history record of this view into *h, its tiles filled in if `tiles` (else reached
+ * through tess__orec_start / _state / _rollup). */
+static int decode_hist(const tess__oview *ov, const void *hist, size_t histn, bool tiles,
+                       tess__orec *h, tess__arena *a, tess__err *err)
 {
     int rc = tess__orec_decode(hist, histn, h, a, err);
-    if (!rc && tess__orec_tiles(h, a)) rc = OOM(err);
+    if (!rc && tiles && tess__orec_tiles(h, a)) rc = OOM(err);
     if (rc) return rc;
     if (h->fingerprint != ov->fp || h->has_row || h->nfuture ||
         (h->nrollups && h->nrollups != h->ntiles * h->nspecs) ||
@@ -584,7 +585,8 @@ static int load(const tess__oview *ov, const void *rec, size_t recn, const void 
             return tess__err_set(err, TESS_EIO, "damaged online record: the history record of "
                                  "an entity of view %s is %s", ov->v->name,
                                  hist ? "not the one its head was written with" : "missing");
-        if ((rc = decode_hist(ov, hist, histn, &h, a, err)) || (rc = add_tiles(ov, w, &h, a, err)))
+        if ((rc = decode_hist(ov, hist, histn, true, &h, a, err)) ||
+            (rc = add_tiles(ov, w, &h, a, err)))
             return rc;
     }
     if ((rc = add_tiles(ov, w, r, a, err))) return rc;
@@ -979,17 +981,6 @@ static void not_found(const tess__oview *ov, const size_t *which, size_t n, tess
     }
 }
 
-/* The earliest start of the view's windows at t (INT64_MIN with a lifetime aggregate). */
-static int64_t earliest_start(const tess__oview *ov, int64_t t)
-{
-    int64_t from = INT64_MAX, h = tess__wplan_hop(ov->plan);
-    for (size_t f = 0; f < ov->naggs; f++) {
-        int64_t ws = tess__wplan_win_start(t, ov->agg_win[f], h);
-        if (ws < from) from = ws;
-    }
-    return from;
-}
-
 /*
  * The aggregates at t, in a later hop bucket than the write's (r->rollup_bucket), nothing due:
  * each window is the history tiles from its start on — one suffix state of the history `h`
@@ -1064,19 +1055,16 @@ int tess__oview_eval(const tess__oview *ov, const void *rec, size_t recn, const 
        tiles are all before the write's bucket, so a later read whose every window starts at
        or after it needs none of them */
     bool need_hist = r.hist_sum && (due || (naggs && !fast));
-    if (need_hist && later && earliest_start(ov, t) >= r.rollup_bucket) need_hist = false;
+    if (need_hist && later && tess__wplan_first_start(ov->plan, t) >= r.rollup_bucket) need_hist = false;
     if (need_hist) {
         if (!hist) return TESS__OVIEW_NEED_HISTORY;
         if (tess__orec_checksum(hist, histn) != r.hist_sum) return TESS__OVIEW_STALE_HISTORY;
     }
-    tess__orec sh = {0}; /* the history, decoded for the suffix path */
-    if (later && need_hist) {
-        if ((rc = tess__orec_decode(hist, histn, &sh, arena, err))) return rc;
-        if (sh.fingerprint != ov->fp || sh.has_row || sh.nfuture ||
-            (sh.ntiles && sh.nspecs != ov->nspecs))
-            return tess__err_set(err, TESS_EIO, "damaged online record: history differs from "
-                                 "view %s", ov->v->name);
-        if (sh.nrollups != sh.ntiles * ov->nspecs) later = false; /* no suffix states: merge */
+    /* the history, decoded once for the paths below (the due path loads its own) */
+    tess__orec h = {0};
+    if (need_hist && !due) {
+        if ((rc = decode_hist(ov, hist, histn, false, &h, arena, err))) return rc;
+        if (h.nrollups != h.ntiles * ov->nspecs) later = false; /* no suffix states: merge */
     }
 
     /* the latest row and the aggregates as of t */
@@ -1120,14 +1108,12 @@ int tess__oview_eval(const tess__oview *ov, const void *rec, size_t recn, const 
             if (rc) return tess__err_set(err, TESS_EIO, "damaged online record: bad rollup");
         }
     } else if (later) {
-        if ((rc = eval_later(ov, &r, need_hist ? &sh : NULL, t, arena, aggs, err))) return rc;
+        if ((rc = eval_later(ov, &r, need_hist ? &h : NULL, t, arena, aggs, err))) return rc;
     } else if (naggs) {
-        /* every tile: the history's, then the head's */
-        tess__orec h = {0};
-        if (r.hist_sum && (rc = decode_hist(ov, hist, histn, &h, arena, err))) return rc;
+        /* every tile: the history's (decoded above when the head has one), then the head's */
         size_t nt = h.ntiles + r.ntiles;
         tess__wtile_enc *tiles = NULL;
-        if (tess__orec_tiles(&r, arena) ||
+        if (tess__orec_tiles(&h, arena) || tess__orec_tiles(&r, arena) ||
             (nt && !(tiles = tess__arena_alloc(arena, nt * sizeof(*tiles)))))
             return OOM(err);
         for (size_t i = 0; i < h.ntiles; i++)

@@ -39,6 +39,19 @@
 #include "tessera.h"
 
 static const char *const CONFIG = "project: t\n";
+/* A view's head and its first six features; v and w differ in the seventh. */
+#define VIEW(name)                                                                                \
+    "  - name: " name "\n"                                                                        \
+    "    entities: [user]\n"                                                                      \
+    "    source: ev\n"                                                                            \
+    "    hop: 1h\n"                                                                               \
+    "    features:\n"                                                                             \
+    "      - {name: last_amount, expr: amount}\n"                                                 \
+    "      - {name: last_name, expr: name}\n"                                                     \
+    "      - {name: n_1h, agg: count, window: 1h}\n"                                              \
+    "      - {name: sum_1d, agg: sum, expr: amount, window: 1d}\n"                                \
+    "      - {name: max_2d, agg: max, expr: amount, window: 2d}\n"                                \
+    "      - {name: mean_2d, agg: mean, expr: amount, window: 2d}\n"
 static const char *const DEFS =
     "entities:\n"
     "  - name: user\n"
@@ -50,31 +63,9 @@ static const char *const DEFS =
     "    timestamp: ts\n"
     "    schema: {user_id: int64, amount: float64, name: string, ts: timestamp}\n"
     "feature_views:\n"
-    "  - name: v\n"
-    "    entities: [user]\n"
-    "    source: ev\n"
-    "    hop: 1h\n"
-    "    features:\n"
-    "      - {name: last_amount, expr: amount}\n"
-    "      - {name: last_name, expr: name}\n"
-    "      - {name: n_1h, agg: count, window: 1h}\n"
-    "      - {name: sum_1d, agg: sum, expr: amount, window: 1d}\n"
-    "      - {name: max_2d, agg: max, expr: amount, window: 2d}\n"
-    "      - {name: mean_2d, agg: mean, expr: amount, window: 2d}\n"
-    "      - {name: n_all, agg: count}\n"
+    VIEW("v") "      - {name: n_all, agg: count}\n"
     /* the same without a lifetime aggregate: a read long after the write needs no history */
-    "  - name: w\n"
-    "    entities: [user]\n"
-    "    source: ev\n"
-    "    hop: 1h\n"
-    "    features:\n"
-    "      - {name: last_amount, expr: amount}\n"
-    "      - {name: last_name, expr: name}\n"
-    "      - {name: n_1h, agg: count, window: 1h}\n"
-    "      - {name: sum_1d, agg: sum, expr: amount, window: 1d}\n"
-    "      - {name: max_2d, agg: max, expr: amount, window: 2d}\n"
-    "      - {name: mean_2d, agg: mean, expr: amount, window: 2d}\n"
-    "      - {name: n_6h, agg: count, window: 6h}\n";
+    VIEW("w") "      - {name: n_6h, agg: count, window: 6h}\n";
 
 enum { C_USER, C_AMOUNT, C_NAME, C_TS, NCOLS };
 #define HOUR 3600000000LL
